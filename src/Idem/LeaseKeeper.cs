@@ -1,0 +1,67 @@
+using Idem.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Idem;
+
+/// <summary>
+/// Renews a lease while its operation runs, every third of the lease duration, so a long handler never loses its key
+/// to a duplicate. Disposing stops it. A renewal that finds the lease taken over is logged and counted.
+/// </summary>
+internal sealed partial class LeaseKeeper : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    private LeaseKeeper(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
+        => _loop = RunAsync(store, lease, time, logger, _stop.Token);
+
+    /// <summary>True once a renewal found the lease taken over.</summary>
+    public bool Lost { get; private set; }
+
+    public static LeaseKeeper Start(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
+        => new(store, lease, time, logger);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger, CancellationToken stop)
+    {
+        var period = lease.LeaseDuration / 3;
+        using var timer = new PeriodicTimer(period, time);
+        while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+        {
+            try
+            {
+                if (await store.RenewAsync(lease, stop).ConfigureAwait(false) == LeaseStatus.LeaseLost)
+                {
+                    Lost = true;
+                    IdemTelemetry.LeaseLosses.Add(1);
+                    LogRenewLost(logger, lease.StoreKey);
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A failed renewal is retried at the next tick; the lease still has two thirds to run.
+                LogRenewFailed(logger, lease.StoreKey, ex);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Lease on {StoreKey} was taken over while its request ran; its result will not be stored.")]
+    private static partial void LogRenewLost(ILogger logger, string storeKey);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Renewing the lease on {StoreKey} failed; retrying at the next tick.")]
+    private static partial void LogRenewFailed(ILogger logger, string storeKey, Exception exception);
+}

@@ -1,0 +1,229 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Idem;
+
+/// <summary>
+/// Computes a request fingerprint: a SHA-256 over named parts (method, route template, route values, sorted query,
+/// content type) and the whole body. A JSON body is canonicalised first, so member order and insignificant whitespace
+/// do not change it (BEHAVIOUR §3). Every part is length-prefixed, so no two different requests can hash the same input.
+/// </summary>
+public sealed class RequestFingerprint : IDisposable
+{
+    private static readonly JsonWriterOptions CanonicalWriterOptions = new()
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Indented = false,
+        SkipValidation = true,
+    };
+
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private bool _finished;
+
+    /// <summary>Adds a named text part (method, route template, content type, one route value or query parameter).</summary>
+    public void Add(string name, string? value)
+    {
+        AppendText(name);
+        if (value is null)
+        {
+            AppendLength(-1);
+        }
+        else
+        {
+            AppendText(value);
+        }
+    }
+
+    /// <summary>
+    /// Adds the body. When <paramref name="isJson"/> and the bytes parse as JSON, the canonical form is hashed (and, when
+    /// <paramref name="members"/> is given, only those members, each a dotted path from the root object); otherwise the
+    /// raw bytes are.
+    /// </summary>
+    public void AddBody(ReadOnlySpan<byte> body, bool isJson, IReadOnlyList<string>? members = null)
+    {
+        if (isJson && TryAddCanonicalJson(body, members))
+        {
+            return;
+        }
+
+        AppendText("body:raw");
+        AppendLength(body.Length);
+        _hash.AppendData(body);
+    }
+
+    /// <summary>Finishes the hash as 64 lowercase hex characters.</summary>
+    public string Finish()
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        _finished = true;
+        Span<byte> digest = stackalloc byte[32];
+        _hash.GetHashAndReset(digest);
+        return Convert.ToHexStringLower(digest);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _hash.Dispose();
+
+    /// <summary>Writes the canonical form of a JSON document: members sorted by name (ordinal), no whitespace.</summary>
+    internal static bool TryCanonicalize(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
+    {
+        JsonDocument document;
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 256 });
+            document = JsonDocument.ParseValue(ref reader);
+            if (reader.Read())
+            {
+                // Trailing content after the value: not one JSON document.
+                document.Dispose();
+                return false;
+            }
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        using (document)
+        using (var writer = new Utf8JsonWriter(output, CanonicalWriterOptions))
+        {
+            WriteCanonical(document.RootElement, writer);
+        }
+
+        return true;
+    }
+
+    private bool TryAddCanonicalJson(ReadOnlySpan<byte> body, IReadOnlyList<string>? members)
+    {
+        var buffer = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
+        if (members is null || members.Count == 0)
+        {
+            if (!TryCanonicalize(body, buffer))
+            {
+                return false;
+            }
+
+            AppendText("body:json");
+            AppendLength(buffer.WrittenCount);
+            _hash.AppendData(buffer.WrittenSpan);
+            return true;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body.ToArray());
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        using (document)
+        {
+            AppendText("body:members");
+            foreach (var path in members.Order(StringComparer.Ordinal))
+            {
+                AppendText(path);
+                if (TryFind(document.RootElement, path, out var element))
+                {
+                    buffer.ResetWrittenCount();
+                    using (var writer = new Utf8JsonWriter(buffer, CanonicalWriterOptions))
+                    {
+                        WriteCanonical(element, writer);
+                    }
+
+                    AppendLength(buffer.WrittenCount);
+                    _hash.AppendData(buffer.WrittenSpan);
+                }
+                else
+                {
+                    AppendLength(-1);
+                }
+            }
+        }
+
+        return true;
+    }
+
+    private static bool TryFind(JsonElement root, string path, out JsonElement element)
+    {
+        element = root;
+        foreach (var segment in path.Split('.'))
+        {
+            if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(segment, out element))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void WriteCanonical(JsonElement element, Utf8JsonWriter writer)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                var properties = new List<JsonProperty>();
+                foreach (var property in element.EnumerateObject())
+                {
+                    properties.Add(property);
+                }
+
+                // Stable sort: duplicate names keep their relative order.
+                foreach (var property in properties.OrderBy(p => p.Name, StringComparer.Ordinal))
+                {
+                    writer.WritePropertyName(property.Name);
+                    WriteCanonical(property.Value, writer);
+                }
+
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                foreach (var item in element.EnumerateArray())
+                {
+                    WriteCanonical(item, writer);
+                }
+
+                writer.WriteEndArray();
+                break;
+            case JsonValueKind.String:
+                writer.WriteStringValue(element.GetString());
+                break;
+            default:
+                // Numbers, true, false, null: their text as sent.
+                writer.WriteRawValue(element.GetRawText(), skipInputValidation: true);
+                break;
+        }
+    }
+
+    private void AppendText(string text)
+    {
+        var byteCount = Encoding.UTF8.GetByteCount(text);
+        AppendLength(byteCount);
+        if (byteCount <= 256)
+        {
+            Span<byte> bytes = stackalloc byte[byteCount];
+            Encoding.UTF8.GetBytes(text, bytes);
+            _hash.AppendData(bytes);
+        }
+        else
+        {
+            _hash.AppendData(Encoding.UTF8.GetBytes(text));
+        }
+    }
+
+    private void AppendLength(int length)
+    {
+        Span<byte> prefix = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(prefix, length);
+        _hash.AppendData(prefix);
+    }
+}

@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+
+namespace Idem.Storage;
+
+/// <summary>
+/// A store in process memory: for tests, single-node services and caches in front of nothing. Every step is one
+/// compare-and-swap on a concurrent dictionary, so it is correct under any parallelism within one process. Time comes
+/// from the injected <see cref="TimeProvider"/>.
+/// </summary>
+public sealed class InMemoryIdempotencyStore : IIdempotencyStore
+{
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a store on the given clock.</summary>
+    public InMemoryIdempotencyStore(TimeProvider? timeProvider = null) => _time = timeProvider ?? TimeProvider.System;
+
+    /// <summary>How many records are held, expired ones included until they are swept.</summary>
+    public int Count => _entries.Count;
+
+    /// <inheritdoc/>
+    public ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            var lease = new IdempotencyLease(request.StoreKey, NewOwnerToken(), request.Retention, request.LeaseDuration);
+            var claimed = new Entry(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null);
+
+            if (!_entries.TryGetValue(request.StoreKey, out var existing))
+            {
+                if (_entries.TryAdd(request.StoreKey, claimed))
+                {
+                    return new(ClaimResult.Claimed(lease));
+                }
+
+                continue;
+            }
+
+            if (existing.ExpiresAt <= now && (existing.Response is not null || existing.LeaseExpiresAt <= now))
+            {
+                // Past retention: the key is new again.
+                if (_entries.TryUpdate(request.StoreKey, claimed, existing))
+                {
+                    return new(ClaimResult.Claimed(lease));
+                }
+
+                continue;
+            }
+
+            if (!string.Equals(existing.Fingerprint, request.Fingerprint, StringComparison.Ordinal))
+            {
+                return new(ClaimResult.Mismatch());
+            }
+
+            if (existing.Response is not null)
+            {
+                return new(ClaimResult.Completed(existing.Response));
+            }
+
+            if (existing.LeaseExpiresAt > now)
+            {
+                return new(ClaimResult.InProgress(existing.LeaseExpiresAt - now));
+            }
+
+            // The holder's lease ran out (it crashed or stalled): take the key over.
+            if (_entries.TryUpdate(request.StoreKey, claimed with { CreatedAt = existing.CreatedAt }, existing))
+            {
+                return new(ClaimResult.Claimed(lease));
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        return Update(lease, (entry, now) => entry with
+        {
+            Response = response,
+            OwnerToken = null,
+            ExpiresAt = now + lease.Retention,
+        });
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
+        => Update(lease, (entry, now) => entry with
+        {
+            LeaseExpiresAt = now + lease.LeaseDuration,
+            ExpiresAt = entry.ExpiresAt < now + lease.LeaseDuration ? now + lease.LeaseDuration : entry.ExpiresAt,
+        });
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        while (true)
+        {
+            if (!_entries.TryGetValue(lease.StoreKey, out var existing) || !existing.IsHeldBy(lease.OwnerToken))
+            {
+                return new(LeaseStatus.LeaseLost);
+            }
+
+            if (_entries.TryRemove(new KeyValuePair<string, Entry>(lease.StoreKey, existing)))
+            {
+                return new(LeaseStatus.Ok);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        if (!_entries.TryGetValue(storeKey, out var entry) || entry.IsPastRetention(now))
+        {
+            return new((IdempotencyRecord?)null);
+        }
+
+        return new(new IdempotencyRecord
+        {
+            StoreKey = storeKey,
+            Fingerprint = entry.Fingerprint,
+            State = entry.Response is null ? IdempotencyRecordState.InProgress : IdempotencyRecordState.Completed,
+            CreatedAt = entry.CreatedAt,
+            ExpiresAt = entry.ExpiresAt,
+            LeaseExpiresAt = entry.Response is null ? entry.LeaseExpiresAt : null,
+            Response = entry.Response,
+        });
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var purged = 0;
+        foreach (var pair in _entries)
+        {
+            if (purged == batchSize)
+            {
+                break;
+            }
+
+            var entry = pair.Value;
+            if (entry.ExpiresAt < expiredBefore && (entry.Response is not null || entry.LeaseExpiresAt < expiredBefore)
+                && _entries.TryRemove(pair))
+            {
+                purged++;
+            }
+        }
+
+        return new(purged);
+    }
+
+    private ValueTask<LeaseStatus> Update(IdempotencyLease lease, Func<Entry, DateTimeOffset, Entry> change)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            if (!_entries.TryGetValue(lease.StoreKey, out var existing) || !existing.IsHeldBy(lease.OwnerToken))
+            {
+                return new(LeaseStatus.LeaseLost);
+            }
+
+            if (_entries.TryUpdate(lease.StoreKey, change(existing, now), existing))
+            {
+                return new(LeaseStatus.Ok);
+            }
+        }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    internal static string NewOwnerToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    // A record is immutable; every change swaps in a new one, so TryUpdate/TryRemove compare by reference.
+    private sealed record Entry(string Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response)
+    {
+        // An owner keeps its key even past the lease until someone takes it over: completing late is harmless when nobody else ran.
+        public bool IsHeldBy(string ownerToken) => Response is null && string.Equals(OwnerToken, ownerToken, StringComparison.Ordinal);
+
+        public bool IsPastRetention(DateTimeOffset now) => ExpiresAt <= now && (Response is not null || LeaseExpiresAt <= now);
+
+        public bool Equals(Entry? other) => ReferenceEquals(this, other);
+
+        public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+    }
+}
