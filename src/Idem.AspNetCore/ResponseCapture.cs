@@ -1,0 +1,173 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Idem.AspNetCore;
+
+/// <summary>
+/// Tees the response body into pooled buffers while it goes to the client (pass-through), or holds all of it until the
+/// transaction commits (buffered). Past the capture limit it stops keeping bytes for the record; in buffered mode it
+/// still keeps them for the client.
+/// </summary>
+internal sealed class ResponseCapture : Stream
+{
+    private const int SegmentSize = 16 * 1024;
+
+    private readonly Stream? _inner;
+    private readonly int _limit;
+    private readonly List<byte[]> _segments = [];
+    private readonly HttpContext _context;
+    private readonly IHttpResponseBodyFeature _original;
+    private readonly StreamResponseBodyFeature _feature;
+    private int _lastSegmentUsed = SegmentSize;
+    private long _length;
+    private long _captured;
+
+    private ResponseCapture(HttpContext context, int limit, bool buffered)
+    {
+        _context = context;
+        _original = context.Features.Get<IHttpResponseBodyFeature>()!;
+        _inner = buffered ? null : _original.Stream;
+        _limit = limit;
+        _feature = new StreamResponseBodyFeature(this, _original);
+        context.Features.Set<IHttpResponseBodyFeature>(_feature);
+    }
+
+    /// <summary>True when the body was larger than the limit, so only its status and headers can be stored.</summary>
+    public bool OverLimit => _length > _limit;
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => _length;
+
+    public override long Position
+    {
+        get => _length;
+        set => throw new NotSupportedException();
+    }
+
+    public static ResponseCapture PassThrough(HttpContext context, int limit) => new(context, limit, buffered: false);
+
+    public static ResponseCapture Buffered(HttpContext context, int limit) => new(context, limit, buffered: true);
+
+    /// <summary>Flushes what the handler left in the response writer and puts the server's body feature back.</summary>
+    public async Task DetachAsync()
+    {
+        if (ReferenceEquals(_context.Features.Get<IHttpResponseBodyFeature>(), _feature))
+        {
+            await _feature.CompleteAsync().ConfigureAwait(false);
+            _context.Features.Set(_original);
+        }
+    }
+
+    /// <summary>The captured body as one array (empty when over the limit in pass-through mode).</summary>
+    public byte[] ToArray()
+    {
+        var result = new byte[_captured];
+        var offset = 0;
+        for (var i = 0; i < _segments.Count; i++)
+        {
+            var count = i == _segments.Count - 1 ? _lastSegmentUsed : SegmentSize;
+            _segments[i].AsSpan(0, count).CopyTo(result.AsSpan(offset));
+            offset += count;
+        }
+
+        return result;
+    }
+
+    /// <summary>Buffered mode: sends everything held to the client.</summary>
+    public async Task CopyToClientAsync(CancellationToken cancellationToken)
+    {
+        var body = _original.Stream;
+        for (var i = 0; i < _segments.Count; i++)
+        {
+            var count = i == _segments.Count - 1 ? _lastSegmentUsed : SegmentSize;
+            await body.WriteAsync(_segments[i].AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        Keep(buffer);
+        _inner?.Write(buffer);
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        Keep(buffer.Span);
+        return _inner is null ? ValueTask.CompletedTask : _inner.WriteAsync(buffer, cancellationToken);
+    }
+
+    public override void Flush() => _inner?.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => _inner?.FlushAsync(cancellationToken) ?? Task.CompletedTask;
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        foreach (var segment in _segments)
+        {
+            ArrayPool<byte>.Shared.Return(segment);
+        }
+
+        _segments.Clear();
+        base.Dispose(disposing);
+    }
+
+    private void Keep(ReadOnlySpan<byte> data)
+    {
+        _length += data.Length;
+        if (_inner is not null && _length > _limit)
+        {
+            // Pass-through and over the limit: the client has the bytes; the record will say the body was not kept.
+            ReturnSegments();
+            return;
+        }
+
+        while (!data.IsEmpty)
+        {
+            if (_lastSegmentUsed == SegmentSize)
+            {
+                _segments.Add(ArrayPool<byte>.Shared.Rent(SegmentSize));
+                _lastSegmentUsed = 0;
+            }
+
+            var count = Math.Min(data.Length, SegmentSize - _lastSegmentUsed);
+            data[..count].CopyTo(_segments[^1].AsSpan(_lastSegmentUsed));
+            _lastSegmentUsed += count;
+            _captured += count;
+            data = data[count..];
+        }
+    }
+
+    private void ReturnSegments()
+    {
+        if (_segments.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var segment in _segments)
+        {
+            ArrayPool<byte>.Shared.Return(segment);
+        }
+
+        _segments.Clear();
+        _lastSegmentUsed = SegmentSize;
+        _captured = 0;
+    }
+}
