@@ -7,7 +7,7 @@ namespace Idem;
 /// Renews a lease while its operation runs, every third of the lease duration, so a long handler never loses its key
 /// to a duplicate. Disposing stops it. A renewal that finds the lease taken over is logged and counted.
 /// </summary>
-internal sealed partial class LeaseKeeper : IAsyncDisposable
+internal sealed class LeaseKeeper : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -47,21 +47,15 @@ internal sealed partial class LeaseKeeper : IAsyncDisposable
                 {
                     Lost = true;
                     IdemTelemetry.LeaseLosses.Add(1);
-                    LogRenewLost(logger, lease.StoreKey);
+                    Log.RenewLost(logger, lease.StoreKey);
                     return;
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // A failed renewal is retried at the next tick; the lease still has two thirds to run.
-                LogRenewFailed(logger, lease.StoreKey, ex);
+                Log.RenewFailed(logger, lease.StoreKey, ex);
             }
         }
     }
-
-    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Lease on {StoreKey} was taken over while its request ran; its result will not be stored.")]
-    private static partial void LogRenewLost(ILogger logger, string storeKey);
-
-    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Renewing the lease on {StoreKey} failed; retrying at the next tick.")]
-    private static partial void LogRenewFailed(ILogger logger, string storeKey, Exception exception);
 }
