@@ -68,10 +68,13 @@ public sealed class RequestFingerprint : IDisposable
     /// <inheritdoc/>
     public void Dispose() => _hash.Dispose();
 
-    /// <summary>Writes the canonical form of a JSON document: members sorted by name (ordinal), no whitespace.</summary>
+    /// <summary>
+    /// Writes the canonical form of a JSON document: members sorted by name (ordinal), no whitespace. Returns false, with
+    /// <paramref name="output"/> meaningless, when the bytes are not one JSON document that can be canonicalised.
+    /// </summary>
     internal static bool TryCanonicalize(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
     {
-        JsonDocument document;
+        JsonDocument? document = null;
         try
         {
             var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 256 });
@@ -79,22 +82,23 @@ public sealed class RequestFingerprint : IDisposable
             if (reader.Read())
             {
                 // Trailing content after the value: not one JSON document.
-                document.Dispose();
                 return false;
             }
+
+            using var writer = new Utf8JsonWriter(output, CanonicalWriterOptions);
+            WriteCanonical(document.RootElement, writer);
+            return true;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // Not JSON, or JSON with a string that is not valid UTF-16 (a lone surrogate escape such as "\ud800", which
+            // parses but cannot be read as a string): the caller hashes the raw bytes instead.
             return false;
         }
-
-        using (document)
-        using (var writer = new Utf8JsonWriter(output, CanonicalWriterOptions))
+        finally
         {
-            WriteCanonical(document.RootElement, writer);
+            document?.Dispose();
         }
-
-        return true;
     }
 
     private bool TryAddCanonicalJson(ReadOnlySpan<byte> body, IReadOnlyList<string>? members)
@@ -125,20 +129,40 @@ public sealed class RequestFingerprint : IDisposable
 
         using (document)
         {
-            AppendText("body:members");
-            foreach (var path in members.Order(StringComparer.Ordinal))
+            // Canonicalise every chosen member before hashing any, so a body that cannot be canonicalised falls back to its
+            // raw bytes with nothing of it hashed yet.
+            var paths = members.Order(StringComparer.Ordinal).ToArray();
+            var values = new byte[]?[paths.Length];
+            try
             {
-                AppendText(path);
-                if (TryFind(document.RootElement, path, out var element))
+                for (var i = 0; i < paths.Length; i++)
                 {
-                    buffer.ResetWrittenCount();
-                    using (var writer = new Utf8JsonWriter(buffer, CanonicalWriterOptions))
+                    if (TryFind(document.RootElement, paths[i], out var element))
                     {
-                        WriteCanonical(element, writer);
-                    }
+                        buffer.ResetWrittenCount();
+                        using (var writer = new Utf8JsonWriter(buffer, CanonicalWriterOptions))
+                        {
+                            WriteCanonical(element, writer);
+                        }
 
-                    AppendLength(buffer.WrittenCount);
-                    _hash.AppendData(buffer.WrittenSpan);
+                        values[i] = buffer.WrittenSpan.ToArray();
+                    }
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // A string that is not valid UTF-16 (a lone surrogate escape): see TryCanonicalize.
+                return false;
+            }
+
+            AppendText("body:members");
+            for (var i = 0; i < paths.Length; i++)
+            {
+                AppendText(paths[i]);
+                if (values[i] is { } value)
+                {
+                    AppendLength(value.Length);
+                    _hash.AppendData(value);
                 }
                 else
                 {
