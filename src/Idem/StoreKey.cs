@@ -8,13 +8,16 @@ namespace Idem;
 /// </summary>
 public static class StoreKey
 {
-    /// <summary>Composes a store key. Scope and route are length-prefixed so no choice of strings can collide.</summary>
+    /// <summary>
+    /// Composes a store key. Scope, method and route are length-prefixed so no choice of strings can collide (a method is
+    /// an HTTP token, which may itself contain <c>|</c>).
+    /// </summary>
     public static string Create(string scope, string method, string routeTemplate, string key)
     {
         ArgumentNullException.ThrowIfNull(scope);
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(routeTemplate);
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return string.Create(CultureInfo.InvariantCulture, $"{scope.Length}:{scope}|{method.ToUpperInvariant()}|{routeTemplate.Length}:{routeTemplate}|{key}");
+        return string.Create(CultureInfo.InvariantCulture, $"{scope.Length}:{scope}|{method.Length}:{method.ToUpperInvariant()}|{routeTemplate.Length}:{routeTemplate}|{key}");
     }
 }
