@@ -11,6 +11,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private int _disposed;
 
     private LeaseKeeper(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
         => _loop = RunAsync(store, lease, time, logger, _stop.Token);
@@ -23,6 +24,12 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // `await using` plus an explicit early dispose is common: the second call must not touch the disposed source.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
