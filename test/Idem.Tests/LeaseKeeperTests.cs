@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Idem.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Idem.Tests;
+
+public sealed class LeaseKeeperTests
+{
+    private static readonly TimeSpan LeaseDuration = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private readonly FakeTimeProvider _time = new();
+    private readonly RecordingStore _store;
+    private readonly RecordingLogger _logger = new();
+
+    public LeaseKeeperTests() => _store = new RecordingStore(new InMemoryIdempotencyStore(_time));
+
+    [Fact]
+    public async Task Start_EveryThirdOfLease_RenewsFromNow()
+    {
+        var lease = await ClaimAsync("k");
+        await using var keeper = LeaseKeeper.Start(_store, lease, _time, _logger);
+
+        for (var i = 0; i < 3; i++)
+        {
+            _time.Advance(LeaseDuration / 3);
+            Assert.Equal(LeaseStatus.Ok, await _store.Renewals.Reader.ReadAsync().AsTask().WaitAsync(Wait));
+            Assert.Equal(_time.GetUtcNow() + LeaseDuration, (await _store.GetAsync("k"))!.LeaseExpiresAt);
+        }
+
+        // A whole lease has passed since the claim, yet a duplicate still finds the key held.
+        Assert.Equal(ClaimOutcome.InProgress, (await _store.TryClaimAsync(Request("k"))).Outcome);
+        Assert.False(keeper.Lost);
+        Assert.Empty(_logger.Entries);
+    }
+
+    [Fact]
+    public async Task Start_LeaseTakenOver_ReportsLostLogsAndStops()
+    {
+        var lease = await ClaimAsync("k");
+        _time.Advance(LeaseDuration + TimeSpan.FromSeconds(1));
+        await ClaimAsync("k");
+        await using var keeper = LeaseKeeper.Start(_store, lease, _time, _logger);
+
+        _time.Advance(LeaseDuration / 3);
+
+        Assert.Equal(LeaseStatus.LeaseLost, await _store.Renewals.Reader.ReadAsync().AsTask().WaitAsync(Wait));
+        var entry = await _logger.Logged.Reader.ReadAsync().AsTask().WaitAsync(Wait);
+        Assert.Equal(101, entry.EventId.Id);
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.True(keeper.Lost);
+
+        _time.Advance(LeaseDuration);
+        await keeper.DisposeAsync();
+        Assert.Equal(1, _store.RenewCalls);
+    }
+
+    [Fact]
+    public async Task Start_RenewalFails_LogsAndRetriesAtNextTick()
+    {
+        var lease = await ClaimAsync("k");
+        _store.FailNextRenewal = true;
+        await using var keeper = LeaseKeeper.Start(_store, lease, _time, _logger);
+
+        _time.Advance(LeaseDuration / 3);
+        var entry = await _logger.Logged.Reader.ReadAsync().AsTask().WaitAsync(Wait);
+        Assert.Equal(102, entry.EventId.Id);
+        Assert.IsType<TimeoutException>(entry.Exception);
+
+        _time.Advance(LeaseDuration / 3);
+        Assert.Equal(LeaseStatus.Ok, await _store.Renewals.Reader.ReadAsync().AsTask().WaitAsync(Wait));
+        Assert.False(keeper.Lost);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_StopsRenewing()
+    {
+        var lease = await ClaimAsync("k");
+        var keeper = LeaseKeeper.Start(_store, lease, _time, _logger);
+
+        await keeper.DisposeAsync();
+        _time.Advance(LeaseDuration);
+
+        Assert.Equal(0, _store.RenewCalls);
+        Assert.Equal(ClaimOutcome.Claimed, (await _store.TryClaimAsync(Request("k"))).Outcome);
+    }
+
+    private static ClaimRequest Request(string key) => new(key, "fp", LeaseDuration, TimeSpan.FromHours(1));
+
+    private async Task<IdempotencyLease> ClaimAsync(string key)
+    {
+        var result = await _store.TryClaimAsync(Request(key));
+        Assert.Equal(ClaimOutcome.Claimed, result.Outcome);
+        return result.Lease!;
+    }
+
+    /// <summary>Forwards to a real store and reports every renewal.</summary>
+    private sealed class RecordingStore(IIdempotencyStore inner) : IIdempotencyStore
+    {
+        private int _renewCalls;
+
+        public Channel<LeaseStatus> Renewals { get; } = Channel.CreateUnbounded<LeaseStatus>();
+
+        public int RenewCalls => Volatile.Read(ref _renewCalls);
+
+        public bool FailNextRenewal { get; set; }
+
+        public ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default) => inner.TryClaimAsync(request, cancellationToken);
+
+        public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default) => inner.CompleteAsync(lease, response, cancellationToken);
+
+        public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.ReleaseAsync(lease, cancellationToken);
+
+        public async ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _renewCalls);
+            if (FailNextRenewal)
+            {
+                FailNextRenewal = false;
+                throw new TimeoutException("Store unreachable.");
+            }
+
+            var status = await inner.RenewAsync(lease, cancellationToken);
+            Renewals.Writer.TryWrite(status);
+            return status;
+        }
+
+        public ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default) => inner.GetAsync(storeKey, cancellationToken);
+
+        public ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default) => inner.PurgeAsync(expiredBefore, batchSize, cancellationToken);
+    }
+
+    private sealed record LogEntry(LogLevel Level, EventId EventId, Exception? Exception);
+
+    private sealed class RecordingLogger : ILogger
+    {
+        public ConcurrentQueue<LogEntry> Entries { get; } = new();
+
+        public Channel<LogEntry> Logged { get; } = Channel.CreateUnbounded<LogEntry>();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var entry = new LogEntry(logLevel, eventId, exception);
+            Entries.Enqueue(entry);
+            Logged.Writer.TryWrite(entry);
+        }
+    }
+}
