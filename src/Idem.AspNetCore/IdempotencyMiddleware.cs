@@ -147,7 +147,7 @@ internal sealed class IdempotencyMiddleware
         catch
         {
             await keeper.DisposeAsync().ConfigureAwait(false);
-            await capture.DetachAsync().ConfigureAwait(false);
+            capture.Restore();
             await ReleaseAsync(lease).ConfigureAwait(false);
             throw;
         }

@@ -64,6 +64,18 @@ internal sealed class ResponseCapture : Stream
         }
     }
 
+    /// <summary>
+    /// Puts the server's body feature back without completing this one. After an exception: completing would start the
+    /// response (a 200 with no body) and turn the server's 500 into a connection torn down mid-response.
+    /// </summary>
+    public void Restore()
+    {
+        if (ReferenceEquals(_context.Features.Get<IHttpResponseBodyFeature>(), _feature))
+        {
+            _context.Features.Set(_original);
+        }
+    }
+
     /// <summary>The captured body as one array (empty when over the limit in pass-through mode).</summary>
     public byte[] ToArray()
     {
