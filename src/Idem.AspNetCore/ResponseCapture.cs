@@ -104,24 +104,73 @@ internal sealed class ResponseCapture : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
+    // Once the client has hung up, writes to it are pointless and may throw; the handler's bytes still belong in the
+    // record. Failing such a write would also make a PipeWriter over this stream send the same bytes again on
+    // completion, and they would be kept twice.
+    private bool ClientGone => _context.RequestAborted.IsCancellationRequested;
+
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        if (_inner is not null && !ClientGone)
+        {
+            try
+            {
+                _inner.Write(buffer);
+            }
+            catch (Exception) when (ClientGone)
+            {
+            }
+        }
+
         Keep(buffer);
-        _inner?.Write(buffer);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_inner is not null && !ClientGone)
+        {
+            try
+            {
+                await _inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (ClientGone)
+            {
+            }
+        }
+
         Keep(buffer.Span);
-        return _inner is null ? ValueTask.CompletedTask : _inner.WriteAsync(buffer, cancellationToken);
     }
 
-    public override void Flush() => _inner?.Flush();
+    public override void Flush()
+    {
+        if (_inner is not null && !ClientGone)
+        {
+            try
+            {
+                _inner.Flush();
+            }
+            catch (Exception) when (ClientGone)
+            {
+            }
+        }
+    }
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => _inner?.FlushAsync(cancellationToken) ?? Task.CompletedTask;
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_inner is not null && !ClientGone)
+        {
+            try
+            {
+                await _inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (ClientGone)
+            {
+            }
+        }
+    }
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
