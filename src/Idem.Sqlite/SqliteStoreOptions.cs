@@ -1,0 +1,26 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Idem.Sqlite;
+
+/// <summary>Settings of the SQLite store. Validated when the store is registered.</summary>
+public sealed class SqliteStoreOptions
+{
+    /// <summary>
+    /// The Microsoft.Data.Sqlite connection string, for example <c>Data Source=idem.db</c>. It must name a database file
+    /// that every connection shares: a private <c>:memory:</c> database lives and dies with one connection.
+    /// </summary>
+    [Required]
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>The table records are kept in. Default <c>idem_keys</c>. Letters, digits and underscores only.</summary>
+    [Required]
+    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+    public string TableName { get; set; } = "idem_keys";
+
+    /// <summary>
+    /// How long a call waits for another writer (another process, or a transactional request in this one) to release
+    /// the database before it fails. Default 30 seconds.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
