@@ -1,0 +1,40 @@
+using Idem.Payments.Ledger;
+
+namespace Idem.Payments.Api;
+
+// The wire shapes, snake_case through PaymentsJsonContext. Amounts are integer minor units; times are UTC
+// ("2025-01-31T12:00:00.123Z"). Request members are
+// nullable so that a missing member is reported by name (400 invalid-request) rather than as unreadable JSON.
+
+internal sealed record CreateAccountRequest(string? Currency);
+
+internal sealed record CreateDepositRequest(long? Amount);
+
+internal sealed record CreateTransferRequest(string? FromAccount, string? ToAccount, long? Amount, string? Currency);
+
+internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, DateTime CreatedAt)
+{
+    public static AccountResponse From(Account account) => new(account.Id, account.Currency, account.Balance, account.Version, account.CreatedAt.UtcDateTime);
+}
+
+internal sealed record DepositResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, DateTime CreatedAt)
+{
+    public static DepositResponse From(Deposit deposit) => new(deposit.Id, deposit.AccountId, deposit.Amount, deposit.Currency, deposit.BalanceAfter, deposit.CreatedAt.UtcDateTime);
+}
+
+internal sealed record TransferResponse(string Id, string Status, string FromAccount, string ToAccount, long Amount, string Currency, DateTime CreatedAt)
+{
+    public static TransferResponse From(Transfer transfer)
+        => new(transfer.Id, transfer.Status, transfer.FromAccountId, transfer.ToAccountId, transfer.Amount, transfer.Currency, transfer.CreatedAt.UtcDateTime);
+}
+
+/// <summary>One ledger entry: <c>amount</c> is signed (negative: money left the account), <c>movement</c> the deposit or transfer id.</summary>
+internal sealed record EntryResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, string Type, string Movement, DateTime CreatedAt)
+{
+    public static EntryResponse From(LedgerEntry entry)
+        => new(entry.Id, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter,
+            entry.MovementType == MovementType.Transfer ? "transfer" : "deposit", entry.MovementId, entry.CreatedAt.UtcDateTime);
+}
+
+/// <summary>A page of entries, newest first; pass <c>next_cursor</c> as <c>starting_after</c> for the next page.</summary>
+internal sealed record EntryListResponse(IReadOnlyList<EntryResponse> Data, bool HasMore, string? NextCursor);

@@ -1,0 +1,25 @@
+namespace Idem.Payments.Data;
+
+/// <summary>
+/// The few places where the ledger's SQL differs between databases. Everything else is portable SQL
+/// (<c>RETURNING</c>, <c>ON CONFLICT DO NOTHING</c>, named parameters).
+/// </summary>
+internal interface ISqlDialect
+{
+    /// <summary>
+    /// Appended to a <c>SELECT</c> that must hold the rows it reads until the transaction ends: <c>FOR UPDATE</c> on
+    /// PostgreSQL.
+    /// </summary>
+    string LockRowsSuffix { get; }
+}
+
+/// <summary>
+/// SQLite has no row locks: a write transaction (<c>BEGIN IMMEDIATE</c>, as Idem's transactional store opens it) holds
+/// the database's single write lock from its first statement, so every row it reads is already its own.
+/// </summary>
+internal sealed class SqliteDialect : ISqlDialect
+{
+    public static readonly SqliteDialect Instance = new();
+
+    public string LockRowsSuffix => "";
+}

@@ -1,0 +1,132 @@
+using Idem.Payments.Data;
+
+namespace Idem.Payments.Ledger;
+
+/// <summary>
+/// The ledger's rules. Every movement writes entries that sum to zero and changes balances with conditional updates
+/// that bump the account's version. Accounts are locked before they are read for a decision, always in one order:
+/// customer accounts by id, then the tenant's funding account last; so two movements never wait on each other in a
+/// cycle when the database has row locks. Every refusal is decided before the first write, so a refused movement
+/// leaves nothing behind even though its transaction commits (the idempotency record of the refusal goes with it).
+/// </summary>
+internal sealed class LedgerService(TimeProvider time)
+{
+    public const string TransferSucceeded = "succeeded";
+
+    public async Task<Account> OpenAccountAsync(LedgerRepository ledger, string tenantId, Currency currency, CancellationToken cancellationToken)
+    {
+        var account = new Account(Ids.New(Ids.Account), tenantId, AccountKind.Customer, currency.Code, Balance: 0, Version: 1, Now());
+        await ledger.InsertAccountAsync(account, cancellationToken).ConfigureAwait(false);
+        return account;
+    }
+
+    /// <summary>Moves money from outside the ledger (the tenant's funding account) into an account.</summary>
+    public async Task<LedgerResult<Deposit>> DepositAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false);
+        if (account is null)
+        {
+            return NotFound(accountId, "account");
+        }
+
+        if (account.Balance > Money.MaxBalance - amount)
+        {
+            return BalanceLimit(account.Id);
+        }
+
+        var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false);
+        if (funding is not null && funding.Balance < amount - Money.MaxBalance)
+        {
+            return new LedgerError(LedgerErrorKind.BalanceLimitExceeded, $"Deposits in {account.Currency} have reached the ledger's limit.", "amount");
+        }
+
+        // Created on the first deposit in a currency; by now nothing can refuse the deposit.
+        funding ??= await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
+
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw LockBroken(funding.Id);
+        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw LockBroken(account.Id);
+
+        var deposit = new Deposit(Ids.New(Ids.Deposit), tenantId, account.Id, amount, account.Currency, balance, now);
+        await ledger.InsertDepositAsync(deposit, cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
+        return deposit;
+    }
+
+    /// <summary>Moves money between two accounts of one tenant, in one currency.</summary>
+    public async Task<LedgerResult<Transfer>> TransferAsync(
+        LedgerRepository ledger, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, CancellationToken cancellationToken)
+    {
+        var now = Now();
+
+        // Lock both accounts in id order, whichever is debited. SQLite's write transaction already holds the whole
+        // database; on PostgreSQL these are SELECT … FOR UPDATE, and the fixed order rules out deadlocks between
+        // opposite transfers (A→B beside B→A).
+        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
+        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
+        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
+        var (from, to) = fromFirst ? (first, second) : (second, first);
+        if (from is null)
+        {
+            return NotFound(fromAccountId, "from_account");
+        }
+
+        if (to is null)
+        {
+            return NotFound(toAccountId, "to_account");
+        }
+
+        if (from.Currency != currency.Code || to.Currency != currency.Code)
+        {
+            return new LedgerError(LedgerErrorKind.CurrencyMismatch,
+                $"The transfer is in {currency.Code}, but account {from.Id} holds {from.Currency} and account {to.Id} holds {to.Currency}. Both accounts must hold the transfer's currency.",
+                from.Currency != currency.Code ? "from_account" : "to_account");
+        }
+
+        if (to.Balance > Money.MaxBalance - amount)
+        {
+            return BalanceLimit(to.Id);
+        }
+
+        // The conditional debit is the funds check: it changes nothing when the balance is short.
+        var fromBalance = await ledger.DebitAsync(from.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
+        if (fromBalance is null)
+        {
+            return new LedgerError(LedgerErrorKind.InsufficientFunds,
+                $"Account {from.Id} holds less than the {amount} {currency.Code} minor units to transfer. Nothing was moved.", "amount");
+        }
+
+        var toBalance = await ledger.CreditAsync(to.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw LockBroken(to.Id);
+
+        var transfer = new Transfer(Ids.New(Ids.Transfer), tenantId, from.Id, to.Id, amount, currency.Code, TransferSucceeded, now);
+        await ledger.InsertTransferAsync(transfer, cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
+        return transfer;
+    }
+
+    // Milliseconds are what clients see and what every database keeps alike.
+    private DateTimeOffset Now()
+    {
+        var now = time.GetUtcNow();
+        return new DateTimeOffset(now.Ticks - (now.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+    }
+
+    private static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)
+        => new(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, balanceAfter, type, movementId, now);
+
+    private static LedgerError NotFound(string accountId, string member)
+        => new(LedgerErrorKind.AccountNotFound, $"No account {accountId} exists.", member);
+
+    private static LedgerError BalanceLimit(string accountId)
+        => new(LedgerErrorKind.BalanceLimitExceeded, $"The movement would take the balance of account {accountId} past the ledger's limit of {Money.MaxBalance} minor units.", "amount");
+
+    // The rows were locked and checked a moment ago; a refused update now means the locking is broken. Throwing rolls
+    // the whole request back.
+    private static InvalidOperationException LockBroken(string accountId)
+        => new($"The balance of account {accountId} changed while it was locked.");
+}

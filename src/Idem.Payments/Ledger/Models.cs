@@ -1,0 +1,33 @@
+namespace Idem.Payments.Ledger;
+
+/// <summary>Whose money an account holds.</summary>
+internal enum AccountKind
+{
+    /// <summary>An account a tenant opened through the API.</summary>
+    Customer,
+
+    /// <summary>
+    /// The tenant's per-currency system account standing for money outside the ledger: deposits are debited from it, so
+    /// every movement has two sides and the ledger sums to zero. Never visible through the API.
+    /// </summary>
+    Funding,
+}
+
+internal sealed record Account(string Id, string TenantId, AccountKind Kind, string Currency, long Balance, long Version, DateTimeOffset CreatedAt);
+
+internal sealed record Deposit(string Id, string TenantId, string AccountId, long Amount, string Currency, long BalanceAfter, DateTimeOffset CreatedAt);
+
+internal sealed record Transfer(string Id, string TenantId, string FromAccountId, string ToAccountId, long Amount, string Currency, string Status, DateTimeOffset CreatedAt);
+
+/// <summary>What kind of movement an entry belongs to.</summary>
+internal enum MovementType
+{
+    Deposit,
+    Transfer,
+}
+
+/// <summary>
+/// One side of a movement on one account. <see cref="Amount"/> is signed: positive adds to the account's balance
+/// (credit), negative takes from it (debit). The entries of one movement sum to zero.
+/// </summary>
+internal sealed record LedgerEntry(string Id, string TenantId, string AccountId, long Amount, string Currency, long BalanceAfter, MovementType MovementType, string MovementId, DateTimeOffset CreatedAt);

@@ -1,0 +1,90 @@
+using Idem.Payments.Api;
+using Idem.Payments.Auth;
+using Idem.Payments.Data;
+using Idem.Payments.Ledger;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Idem.Payments;
+
+/// <summary>
+/// Builds the payments service. <c>Program</c> runs it; tests start the same app on Kestrel with
+/// <c>--urls http://127.0.0.1:0</c> and a database of their own.
+/// </summary>
+internal static class PaymentsApp
+{
+    /// <summary>The connection string name: <c>ConnectionStrings:Payments</c>.</summary>
+    public const string ConnectionStringName = "Payments";
+
+    /// <summary>Used when none is configured: a file in the working directory, so <c>dotnet run</c> needs no set-up.</summary>
+    public const string DefaultConnectionString = "Data Source=payments.db";
+
+    // Payment requests are small; refusing big bodies early bounds what Idem buffers for fingerprints.
+    private const long MaxRequestBodyBytes = 64 * 1024;
+
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ApplicationName = typeof(PaymentsApp).Assembly.GetName().Name,
+        });
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+        });
+
+        var connectionString = SqliteConnectionString(builder.Configuration.GetConnectionString(ConnectionStringName));
+        var services = builder.Services;
+
+        services.ConfigureHttpJsonOptions(options => PaymentsJsonContext.Configure(options.SerializerOptions));
+
+        // Requests the framework cannot bind throw before the handler starts, so they are answered as problem+json by
+        // BadRequestExceptionHandler and Idem stores nothing for them.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        services.AddProblemDetails();
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, configureOptions: null);
+        services.AddAuthorizationBuilder()
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build());
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IPaymentsDatabase>(sp => new SqlitePaymentsDatabase(
+            connectionString, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqlitePaymentsDatabase>>()));
+        services.AddSingleton<LedgerService>();
+
+        // Registered before Idem so the schema exists before anything else touches the file.
+        services.AddHostedService<DatabaseMigrationService>();
+
+        // Idem's keys live in the same SQLite file: a POST's key, ledger rows and response commit in one transaction.
+        services.AddIdempotency().AddSqliteStore(connectionString);
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(StatusCodeProblems.WriteAsync);
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseIdempotency();
+
+        app.MapHealthChecks("/healthz").AllowAnonymous();
+        app.MapAccounts();
+        app.MapTransfers();
+        return app;
+    }
+
+    private static string SqliteConnectionString(string? configured)
+    {
+        var builder = new SqliteConnectionStringBuilder(string.IsNullOrWhiteSpace(configured) ? DefaultConnectionString : configured);
+        builder.ForeignKeys ??= true;
+
+        return builder.ToString();
+    }
+}

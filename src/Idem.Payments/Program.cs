@@ -1,0 +1,3 @@
+using Idem.Payments;
+
+await PaymentsApp.Build(args).RunAsync().ConfigureAwait(false);
