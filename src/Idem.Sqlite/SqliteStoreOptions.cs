@@ -12,9 +12,12 @@ public sealed class SqliteStoreOptions
     [Required]
     public string ConnectionString { get; set; } = "";
 
-    /// <summary>The table records are kept in. Default <c>idem_keys</c>. Letters, digits and underscores only.</summary>
+    /// <summary>
+    /// The table records are kept in. Default <c>idem_keys</c>. Letters, digits and underscores only, not starting with a
+    /// digit or with <c>sqlite_</c> (SQLite keeps that prefix for itself).
+    /// </summary>
     [Required]
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+    [RegularExpression("^(?![Ss][Qq][Ll][Ii][Tt][Ee]_)[A-Za-z_][A-Za-z0-9_]{0,62}$")]
     public string TableName { get; set; } = "idem_keys";
 
     /// <summary>

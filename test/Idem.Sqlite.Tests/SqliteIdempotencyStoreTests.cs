@@ -54,6 +54,7 @@ public sealed class SqliteIdempotencyStoreTests : IDisposable
     [InlineData("idem keys")]
     [InlineData("idem\"; DROP TABLE x; --")]
     [InlineData("1idem")]
+    [InlineData("sqlite_keys")]
     public void Constructor_InvalidTableName_Throws(string tableName)
         => Assert.Throws<ValidationException>(() => CreateSut(o => o.TableName = tableName));
 
