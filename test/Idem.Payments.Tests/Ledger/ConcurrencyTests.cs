@@ -1,11 +1,12 @@
 using System.Net;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Idem.Payments.Tests.Ledger;
 
 [Collection(PaymentsServerCollection.Name)]
-public sealed class ConcurrencyTests(PaymentsServer server)
+public sealed class ConcurrencyTests(PaymentsServer server, ITestOutputHelper output)
 {
     private const int Parallel = 50;
 
@@ -37,6 +38,7 @@ public sealed class ConcurrencyTests(PaymentsServer server)
 
         var created = results.Where(r => r.StatusCode == HttpStatusCode.Created).ToArray();
         var others = results.Where(r => r.StatusCode != HttpStatusCode.Created).ToArray();
+        output.WriteLine($"{created.Length} created ({created.Count(r => r.Replayed)} of them replays), {others.Length} refused while in progress");
         Assert.Single(created, r => !r.Replayed);
         Assert.All(created, r => Assert.Equal(created[0].Body, r.Body));
         Assert.All(others, r => Assert.Equal(HttpStatusCode.Conflict, r.StatusCode));
