@@ -96,6 +96,34 @@ public sealed class IdempotentAttributeTests
     }
 
     [Fact]
+    public async Task Post_ControllersWithConventionPolicy_ReplayAndValidationFailureStoresNothing()
+    {
+        await using var sut = await TestApp.StartAsync(
+            app => app.MapControllers().RequireIdempotency(),
+            services: s =>
+            {
+                s.AddSingleton(_calls);
+                s.AddControllers().AddApplicationPart(typeof(IdempotentAttributeTests).Assembly);
+            },
+            store: b => b.UseStore(_store));
+
+        var missing = await sut.Client.PostAsync("/mvc/payments/notes", key: null);
+        var note = await sut.Client.PostAsync("/mvc/payments/notes", "k-1");
+        var noteReplay = await sut.Client.PostAsync("/mvc/payments/notes", "k-1");
+        var invalid = await sut.Client.PostAsync("/mvc/payments", "k-2", """{"amount":0,"currency":"EUR"}""");
+        var fixedRetry = await sut.Client.PostAsync("/mvc/payments", "k-2", """{"amount":10,"currency":"EUR"}""");
+
+        Assert.Equal(IdempotencyProblemTypes.KeyMissing, missing.Problem().Type);
+        Assert.Equal(200, note.Status);
+        Assert.True(noteReplay.IsReplayed);
+        Assert.Equal(note.Body, noteReplay.Body);
+        Assert.Equal(400, invalid.Status);
+        Assert.Equal(201, fixedRetry.Status);
+        Assert.False(fixedRetry.IsReplayed);
+        Assert.Equal(2, _calls.Count);
+    }
+
+    [Fact]
     public async Task Post_ActionWithoutAttribute_IsUntouched()
     {
         await using var sut = await CreateSut();

@@ -239,6 +239,79 @@ public sealed class SqliteTransactionalTests : IDisposable
     }
 
     [Fact]
+    public async Task Post_TransactionalResponseOverCaptureLimit_ClientGetsAllAndReplayOmitsBody()
+    {
+        var large = new string('x', 5000);
+        _respond = (call, id) => Results.Text(large, "text/plain");
+        await using var sut = await TestApp.StartAsync(
+            app => app.MapPost("/transfers", async (Transfer transfer, IIdempotencyTransaction tx) =>
+            {
+                var call = _calls.Increment();
+                using var command = tx.Connection.CreateCommand();
+                command.Transaction = tx.Transaction;
+                command.CommandText = "INSERT INTO transfers (amount, call) VALUES ($amount, $call);";
+                command.Parameters.Add(new SqliteParameter("$amount", transfer.Amount));
+                command.Parameters.Add(new SqliteParameter("$call", call));
+                await command.ExecuteNonQueryAsync();
+                return _respond(call, 0);
+            }).RequireIdempotency(p => p.Transactional()),
+            o => o.MaxResponseBodyBytes = 1024,
+            store: b => b.AddSqliteStore(_db.ConnectionString));
+
+        var first = await sut.Client.PostAsync("/transfers", "k-1", """{"amount":10}""");
+        var retry = await sut.Client.PostAsync("/transfers", "k-1", """{"amount":10}""");
+
+        Assert.Equal(200, first.Status);
+        Assert.Equal(large, first.Text);
+        Assert.True(retry.IsReplayed);
+        Assert.Equal("true", retry.Header("Idempotent-Body-Omitted"));
+        Assert.Empty(retry.Body);
+        Assert.Equal(1, _db.Rows);
+    }
+
+    [Fact]
+    public async Task Post_TransactionalClientHangsUp_ResultIsStillCommittedAndReplayed()
+    {
+        var started = new Signal();
+        await using var sut = await TestApp.StartAsync(
+            app => app.MapPost("/transfers", async (IIdempotencyTransaction tx, HttpContext context) =>
+            {
+                var call = _calls.Increment();
+                started.Set();
+                var aborted = new Signal();
+                using (context.RequestAborted.Register(aborted.Set))
+                {
+                    await aborted.WaitAsync();
+                }
+
+                using var command = tx.Connection.CreateCommand();
+                command.Transaction = tx.Transaction;
+                command.CommandText = "INSERT INTO transfers (amount, call) VALUES (10, $call);";
+                command.Parameters.Add(new SqliteParameter("$call", call));
+                await command.ExecuteNonQueryAsync(CancellationToken.None);
+                return Results.Ok(new { call });
+            }).RequireIdempotency(p => p.Transactional().WaitForConcurrent(TimeSpan.FromSeconds(30))),
+            store: b => b.AddSqliteStore(_db.ConnectionString));
+
+        using (var hangUp = new CancellationTokenSource())
+        {
+            var request = sut.Client.SendAsync(HttpMethod.Post, "/transfers", "k-1", cancellationToken: hangUp.Token);
+            await started.WaitAsync();
+            await hangUp.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        }
+
+        // The duplicate waits on the claim transaction, then sees what it committed.
+        var retry = await sut.Client.PostAsync("/transfers", "k-1");
+
+        Assert.Equal(200, retry.Status);
+        Assert.True(retry.IsReplayed);
+        Assert.Equal("""{"call":1}""", retry.Text);
+        Assert.Equal(1, _db.Rows);
+        Assert.Equal(1, _calls.Count);
+    }
+
+    [Fact]
     public async Task Post_TransactionalEndpointOnInMemoryStore_FailsLoudly()
     {
         await using var sut = await TestApp.StartAsync(app => app.MapPost("/transfers", () => Results.Ok()).RequireIdempotency(p => p.Transactional()));
