@@ -1,0 +1,82 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Idem.LoadHarness;
+
+/// <summary>
+/// The app under load: one POST endpoint that binds a small JSON body and answers 201 with a small JSON body. The
+/// bare and the Idem variants share everything (builder, Kestrel settings, logging, serializer, handler); the Idem
+/// one adds exactly what a user writes: <c>AddIdempotency().AddInMemoryStore()</c>, <c>UseIdempotency()</c>,
+/// <c>RequireIdempotency()</c>.
+/// </summary>
+internal sealed class EchoApp : IAsyncDisposable
+{
+    public const string Path = "/v1/echo";
+
+    private readonly WebApplication _app;
+
+    private EchoApp(WebApplication app, Uri baseAddress)
+    {
+        _app = app;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public static async Task<EchoApp> StartAsync(bool idempotent)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = Environments.Production });
+
+        // Identical for both: no logging providers at all, so neither pays for formatting or console I/O.
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EchoJsonContext.Default));
+        if (idempotent)
+        {
+            builder.Services.AddIdempotency().AddInMemoryStore();
+        }
+
+        var app = builder.Build();
+        if (idempotent)
+        {
+            app.UseIdempotency();
+        }
+
+        var endpoint = app.MapPost(Path, (EchoRequest request) =>
+            Results.Created($"{Path}/{request.Id}", new EchoResponse(request.Id, request.Amount, request.Currency, "accepted")));
+        if (idempotent)
+        {
+            endpoint.RequireIdempotency();
+        }
+
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        var uri = new Uri(address);
+        if (!IPAddress.IsLoopback(IPAddress.Parse(uri.Host)))
+        {
+            await app.DisposeAsync();
+            throw new InvalidOperationException($"Kestrel bound {address}, which is not loopback.");
+        }
+
+        return new EchoApp(app, uri);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);
+
+internal sealed record EchoResponse(long Id, long Amount, string Currency, string Status);
+
+[JsonSerializable(typeof(EchoRequest))]
+[JsonSerializable(typeof(EchoResponse))]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+internal sealed partial class EchoJsonContext : JsonSerializerContext;

@@ -1,0 +1,70 @@
+using System.Globalization;
+
+namespace Idem.LoadHarness;
+
+/// <summary>Command-line options, each bounded so a run always ends by itself.</summary>
+internal sealed record HarnessOptions
+{
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
+
+    public int Concurrency { get; init; } = 32;
+
+    public int Rounds { get; init; } = 3;
+
+    public int ReplayKeys { get; init; } = 16;
+
+    public TimeSpan MaxWarmup { get; init; } = TimeSpan.FromSeconds(90);
+
+    public string? Output { get; init; }
+
+    public const string Usage = """
+        Idem.LoadHarness: requests/s of one minimal API app, bare and with Idem, over loopback.
+          --duration SECONDS     measured time of each run (1-120, default 10)
+          --warmup SECONDS       unmeasured load before each run (0-60, default 3)
+          --max-jit-warmup SECONDS  cap on the first warm-up, which runs until the JIT is quiet (10-600, default 90)
+          --concurrency N        concurrent workers, one connection each (1-256, default 32)
+          --rounds N             bare/Idem pairs per scenario (1-10, default 3)
+          --replay-keys N        completed keys the replay scenario cycles through (1-1024, default 16)
+          --output FILE          also write the Markdown report to FILE
+        """;
+
+    public static HarnessOptions Parse(string[] args)
+    {
+        var options = new HarnessOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            if (name is "-h" or "--help")
+            {
+                throw new ArgumentException(Usage);
+            }
+
+            if (i + 1 == args.Length)
+            {
+                throw new ArgumentException($"{name} needs a value.\n{Usage}");
+            }
+
+            var value = args[++i];
+            options = name switch
+            {
+                "--duration" => options with { Duration = TimeSpan.FromSeconds(Bounded(name, value, 1, 120)) },
+                "--warmup" => options with { Warmup = TimeSpan.FromSeconds(Bounded(name, value, 0, 60)) },
+                "--concurrency" => options with { Concurrency = Bounded(name, value, 1, 256) },
+                "--max-jit-warmup" => options with { MaxWarmup = TimeSpan.FromSeconds(Bounded(name, value, 10, 600)) },
+                "--rounds" => options with { Rounds = Bounded(name, value, 1, 10) },
+                "--replay-keys" => options with { ReplayKeys = Bounded(name, value, 1, 1024) },
+                "--output" => options with { Output = value },
+                _ => throw new ArgumentException($"Unknown option {name}.\n{Usage}"),
+            };
+        }
+
+        return options;
+    }
+
+    private static int Bounded(string name, string value, int min, int max)
+        => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= min && number <= max
+            ? number
+            : throw new ArgumentException($"{name} must be a whole number from {min} to {max}, not '{value}'.\n{Usage}");
+}

@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Runtime;
+using System.Runtime.InteropServices;
+using System.Text;
+using Idem.LoadHarness;
+
+HarnessOptions options;
+try
+{
+    options = HarnessOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+// A hard ceiling on top of the bounded options: the whole run can never outlast it.
+var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
+using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (4 * options.Rounds + 4) + TimeSpan.FromMinutes(1));
+var scenarios = new[] { Scenario.FirstExecutions, Scenario.Replays };
+
+// A first pass, not measured, until the JIT is quiet. Kestrel and the rest of the framework start from precompiled
+// (ReadyToRun) code but Idem starts from unoptimised tier-0 code, and on a busy 2-core machine tiering up takes tens
+// of seconds: measuring before that would charge Idem for the JIT, not for its work.
+var jitQuiet = await WarmUpUntilJitQuietAsync(scenarios, options, deadline.Token);
+Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {jitQuiet.Elapsed.TotalSeconds:0} s, JIT {(jitQuiet.Quiet ? "quiet" : "still busy at the cap")}."));
+
+var results = new Dictionary<(Scenario, bool), List<RunResult>>();
+for (var round = 1; round <= options.Rounds; round++)
+{
+    foreach (var scenario in scenarios)
+    {
+        // ABBA order (bare then Idem, then Idem then bare): a slow drift of the machine weighs on both alike.
+        var order = round % 2 == 1 ? new[] { false, true } : [true, false];
+        foreach (var idempotent in order)
+        {
+            var result = await RunOnceAsync(idempotent, scenario, options, deadline.Token);
+            var runs = results.TryGetValue((scenario, idempotent), out var list) ? list : results[(scenario, idempotent)] = [];
+            runs.Add(result);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"round {round} {Name(scenario),-16} {(idempotent ? "idem" : "bare")}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.Errors} errors, {result.Replayed} replayed"));
+        }
+    }
+}
+
+var report = Report(options, scenarios, results, jitQuiet);
+Console.WriteLine(report);
+if (options.Output is not null)
+{
+    await File.WriteAllTextAsync(options.Output, report);
+}
+
+var failed = results.Values.SelectMany(r => r).Any(r => r.Errors > 0 || r.Requests == 0);
+return failed ? 1 : 0;
+
+static async Task<RunResult> RunOnceAsync(bool idempotent, Scenario scenario, HarnessOptions options, CancellationToken cancellationToken)
+{
+    // Garbage of the previous run is not charged to this one.
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    GC.Collect();
+
+    // A fresh app per run: the first-execution store starts empty each time.
+    await using var app = await EchoApp.StartAsync(idempotent);
+    return await LoadGenerator.RunAsync(app.BaseAddress, scenario, options, cancellationToken);
+}
+
+static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scenario[] scenarios, HarnessOptions options, CancellationToken cancellationToken)
+{
+    var clock = System.Diagnostics.Stopwatch.StartNew();
+    var pass = options with { Warmup = TimeSpan.FromSeconds(1), Duration = TimeSpan.FromSeconds(2) };
+    while (true)
+    {
+        var jit = TimeSpan.Zero;
+        var measured = TimeSpan.Zero;
+        foreach (var scenario in scenarios)
+        {
+            foreach (var idempotent in new[] { false, true })
+            {
+                var result = await RunOnceAsync(idempotent, scenario, pass, cancellationToken);
+                jit += result.JitTime;
+                measured += result.Elapsed;
+            }
+        }
+
+        // Quiet: under 1% of the loaded time went to compiling. (Starting an app compiles its request delegates; that
+        // happens before a run's warm-up and is not counted.)
+        var jitShare = jit / measured;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up cycle: {jitShare:P1} of the loaded time in the JIT"));
+        if (jitShare < 0.01)
+        {
+            return (clock.Elapsed, true);
+        }
+
+        if (clock.Elapsed > options.MaxWarmup)
+        {
+            return (clock.Elapsed, false);
+        }
+    }
+}
+
+static string Name(Scenario scenario) => scenario == Scenario.FirstExecutions ? "first executions" : "replays";
+
+static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, bool), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
+{
+    var culture = CultureInfo.InvariantCulture;
+    var text = new StringBuilder();
+    text.AppendLine(culture, $"HTTP load: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
+    text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; load generator and both servers in one process.");
+    text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
+    text.AppendLine();
+    text.AppendLine("| scenario | bare req/s | Idem req/s | Idem/bare | per round | CPU µs/req bare → Idem | errors | replayed by Idem |");
+    text.AppendLine("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    foreach (var scenario in scenarios)
+    {
+        var bare = results[(scenario, false)];
+        var idem = results[(scenario, true)];
+        var bareMean = bare.Average(r => r.RequestsPerSecond);
+        var idemMean = idem.Average(r => r.RequestsPerSecond);
+        var perRound = string.Join(", ", bare.Zip(idem, (b, i) => (i.RequestsPerSecond / b.RequestsPerSecond).ToString("0.00", culture)));
+        var errors = bare.Sum(r => r.Errors) + idem.Sum(r => r.Errors);
+        var replayed = idem.Sum(r => r.Replayed) * 100.0 / Math.Max(1, idem.Sum(r => r.Requests));
+        var label = scenario == Scenario.FirstExecutions ? "first executions (a new key every request)" : $"replays ({options.ReplayKeys} completed keys)";
+        var cpu = $"{bare.Average(r => r.CpuMicrosecondsPerRequest):N0} → {idem.Average(r => r.CpuMicrosecondsPerRequest):N0}";
+        text.AppendLine(culture, $"| {label} | {bareMean:N0} | {idemMean:N0} | **{idemMean / bareMean:0.00}** | {perRound} | {cpu} | {errors} | {replayed:0}% |");
+    }
+
+    var all = results.Values.SelectMany(r => r).ToList();
+    text.AppendLine();
+    text.AppendLine(culture, $"CPU µs/req is the whole process (load generator included) per request. While measuring, this process kept {all.Average(r => r.CoresBusy):0.00} cores busy on average and other processes {all.Average(r => r.OthersCoresBusy):0.00} (max {all.Max(r => r.OthersCoresBusy):0.00}).");
+
+    return text.ToString();
+}
