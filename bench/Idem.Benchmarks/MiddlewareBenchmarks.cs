@@ -1,0 +1,97 @@
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using Idem.AspNetCore;
+using Idem.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Patterns;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Idem.Benchmarks;
+
+/// <summary>
+/// The whole middleware path for one request, without Kestrel or the network: the handler alone (baseline), the
+/// handler behind Idem with a new key (claim, capture, complete), and a replay of a completed key. It shows where
+/// the HTTP harness's difference goes.
+/// </summary>
+[MemoryDiagnoser]
+public class MiddlewareBenchmarks
+{
+    private static readonly byte[] RequestBody = Encoding.UTF8.GetBytes("""{"id":42,"amount":1250,"currency":"EUR","to":"acct_7Hq2"}""");
+    private static readonly byte[] ResponseBody = Encoding.UTF8.GetBytes("""{"id":42,"amount":1250,"currency":"EUR","status":"accepted"}""");
+
+    private readonly RequestDelegate _handler = static context =>
+    {
+        context.Response.StatusCode = StatusCodes.Status201Created;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        context.Response.Headers.Location = "/v1/echo/42";
+        return context.Response.Body.WriteAsync(ResponseBody).AsTask();
+    };
+
+    private const int StoreRecycle = 16 * 1024;
+
+    private Endpoint _endpoint = null!;
+    private IdempotencyMiddleware _middleware = null!;
+    private IdempotencyMiddleware _freshMiddleware = null!;
+    private long _sequence;
+    private string _replayKey = "";
+
+    [GlobalSetup]
+    public async Task Setup()
+    {
+        _endpoint = new RouteEndpoint(_handler, RoutePatternFactory.Parse("/v1/echo"), 0,
+            new EndpointMetadataCollection(new ConventionIdempotencyMetadata(new IdempotencyPolicy())), "echo");
+        _middleware = CreateMiddleware();
+        _freshMiddleware = CreateMiddleware();
+        _replayKey = Guid.NewGuid().ToString();
+        await _middleware.InvokeAsync(CreateContext(_replayKey));
+    }
+
+    [Benchmark(Baseline = true, Description = "handler alone (no Idem)")]
+    public Task Bare() => _handler(CreateContext(NextKey()));
+
+    [Benchmark(Description = "Idem, first execution")]
+    public Task FirstExecution()
+    {
+        var key = NextKey();
+        if (_sequence % StoreRecycle == 0)
+        {
+            // Keeps the store small: millions of records would measure the GC, not Idem. Costs little per request.
+            _freshMiddleware = CreateMiddleware();
+        }
+
+        return _freshMiddleware.InvokeAsync(CreateContext(key));
+    }
+
+    [Benchmark(Description = "Idem, replay")]
+    public Task Replay()
+    {
+        NextKey();
+        return _middleware.InvokeAsync(CreateContext(_replayKey));
+    }
+
+    private IdempotencyMiddleware CreateMiddleware()
+    {
+        var options = Options.Create(new IdempotencyOptions());
+        var store = new InMemoryIdempotencyStore(TimeProvider.System);
+        return new IdempotencyMiddleware(_handler, store, new DefaultScopeResolver(options), options, TimeProvider.System, NullLogger<IdempotencyMiddleware>.Instance);
+    }
+
+    // Both sides build the same request, key included, so only Idem's own work differs.
+    private string NextKey() => "key-" + (++_sequence).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private DefaultHttpContext CreateContext(string key)
+    {
+        var context = new DefaultHttpContext();
+        var request = context.Request;
+        request.Method = HttpMethods.Post;
+        request.Path = "/v1/echo";
+        request.ContentType = "application/json";
+        request.ContentLength = RequestBody.Length;
+        request.Body = new MemoryStream(RequestBody, writable: false);
+        request.Headers["Idempotency-Key"] = key;
+        context.SetEndpoint(_endpoint);
+        return context;
+    }
+}
