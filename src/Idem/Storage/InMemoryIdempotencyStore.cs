@@ -23,15 +23,18 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     public ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+
+        // The lease (and its random owner token) is made only when the key is taken: a replay, a conflict or a mismatch
+        // needs none, and replays are the hot path. A retry of the compare-and-swap keeps the same token: it is still the
+        // same claim, and none of its attempts took effect.
+        IdempotencyLease? lease = null;
         while (true)
         {
             var now = _time.GetUtcNow();
-            var lease = new IdempotencyLease(request.StoreKey, NewOwnerToken(), request.Retention, request.LeaseDuration);
-            var claimed = new Entry(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null);
-
             if (!_entries.TryGetValue(request.StoreKey, out var existing))
             {
-                if (_entries.TryAdd(request.StoreKey, claimed))
+                lease ??= NewLease(request);
+                if (_entries.TryAdd(request.StoreKey, Claimed(request, lease, now)))
                 {
                     return new(ClaimResult.Claimed(lease));
                 }
@@ -42,7 +45,8 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             if (existing.ExpiresAt <= now && (existing.Response is not null || existing.LeaseExpiresAt <= now))
             {
                 // Past retention: the key is new again.
-                if (_entries.TryUpdate(request.StoreKey, claimed, existing))
+                lease ??= NewLease(request);
+                if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now), existing))
                 {
                     return new(ClaimResult.Claimed(lease));
                 }
@@ -66,12 +70,19 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             }
 
             // The holder's lease ran out (it crashed or stalled): take the key over.
-            if (_entries.TryUpdate(request.StoreKey, claimed with { CreatedAt = existing.CreatedAt }, existing))
+            lease ??= NewLease(request);
+            if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now) with { CreatedAt = existing.CreatedAt }, existing))
             {
                 return new(ClaimResult.Claimed(lease));
             }
         }
     }
+
+    private static IdempotencyLease NewLease(ClaimRequest request)
+        => new(request.StoreKey, NewOwnerToken(), request.Retention, request.LeaseDuration);
+
+    private static Entry Claimed(ClaimRequest request, IdempotencyLease lease, DateTimeOffset now)
+        => new(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null);
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
@@ -175,7 +186,12 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    internal static string NewOwnerToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+    internal static string NewOwnerToken()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        RandomNumberGenerator.Fill(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 
     // A record is immutable; every change swaps in a new one, so TryUpdate/TryRemove compare by reference.
     private sealed record Entry(string Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response)
