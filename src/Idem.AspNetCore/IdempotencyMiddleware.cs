@@ -259,6 +259,8 @@ internal sealed class IdempotencyMiddleware
 
             if (!context.RequestAborted.IsCancellationRequested)
             {
+                // The whole body is in hand: frame it as its replays will be, with a length rather than chunks.
+                context.Response.ContentLength ??= capture.Length;
                 await capture.CopyToClientAsync(context.RequestAborted).ConfigureAwait(false);
             }
         }

@@ -68,6 +68,19 @@ public sealed class SqliteTransactionalTests : IDisposable
     }
 
     [Fact]
+    public async Task Post_TransactionalFirstResponse_IsFramedWithContentLengthLikeItsReplay()
+    {
+        await using var sut = await CreateSut();
+
+        var first = await sut.Client.PostAsync("/transfers", "k-1", """{"amount":10}""");
+        var replay = await sut.Client.PostAsync("/transfers", "k-1", """{"amount":10}""");
+
+        Assert.Equal(first.Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), first.Header("Content-Length"));
+        Assert.Null(first.Header("Transfer-Encoding"));
+        Assert.Equal(first.Header("Content-Length"), replay.Header("Content-Length"));
+    }
+
+    [Fact]
     public async Task Post_TransactionalHandlerWritesThenThrows_LeavesNoRowAndNoKey()
     {
         _respond = (call, id) => call == 1 ? throw new InvalidOperationException("after the write") : Results.Created($"/transfers/{id}", new { id, call });
