@@ -53,6 +53,8 @@ internal static class PaymentsApp
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, configureOptions: null);
         services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build());
+        // The OpenAPI document at /openapi/v1.json, with the Idempotency-Key header and its problems on every POST.
+        services.AddOpenApi(options => options.AddIdempotencyKeys());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
         services.TryAddSingleton(TimeProvider.System);
@@ -75,6 +77,7 @@ internal static class PaymentsApp
         app.UseIdempotency();
 
         app.MapHealthChecks("/healthz").AllowAnonymous();
+        app.MapOpenApi().AllowAnonymous();
         app.MapAccounts();
         app.MapTransfers();
         return app;
