@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
@@ -7,6 +8,9 @@ namespace Idem.AspNetCore;
 /// <summary>Writes RFC 9457 problem+json responses.</summary>
 internal static class ProblemWriter
 {
+    // problem+json is read by programs and people, never embedded in HTML: keep quotes and apostrophes readable.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static async Task WriteAsync(HttpContext context, int status, string type, string title, string detail, TimeSpan? retryAfter = null)
     {
         var response = context.Response;
@@ -18,7 +22,7 @@ internal static class ProblemWriter
         }
 
         using var buffer = new MemoryStream(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             writer.WriteStartObject();
             writer.WriteString("type", type);
