@@ -18,41 +18,63 @@ catch (ArgumentException ex)
 // A hard ceiling on top of the bounded options: the whole run can never outlast it.
 var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
 using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (4 * options.Rounds + 4) + TimeSpan.FromMinutes(1));
-var scenarios = new[] { Scenario.FirstExecutions, Scenario.Replays };
 
-// A first pass, not measured, until the JIT is quiet. Kestrel and the rest of the framework start from precompiled
-// (ReadyToRun) code but Idem starts from unoptimised tier-0 code, and on a busy 2-core machine tiering up takes tens
-// of seconds: measuring before that would charge Idem for the JIT, not for its work.
-var jitQuiet = await WarmUpUntilJitQuietAsync(scenarios, options, deadline.Token);
-Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {jitQuiet.Elapsed.TotalSeconds:0} s, JIT {(jitQuiet.Quiet ? "quiet" : "still busy at the cap")}."));
-
-var results = new Dictionary<(Scenario, bool), List<RunResult>>();
-for (var round = 1; round <= options.Rounds; round++)
+// Each app's host would take Ctrl+C or SIGTERM for itself and stop only that app; the harness ends instead.
+void Stop(PosixSignalContext signal)
 {
-    foreach (var scenario in scenarios)
+    signal.Cancel = true;
+    deadline.Cancel();
+}
+
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+var scenarios = new[] { Scenario.FirstExecutions, Scenario.Replays };
+try
+{
+    return await RunAllAsync(scenarios, options, deadline.Token);
+}
+catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+{
+    Console.Error.WriteLine("Stopped: interrupted, or the overall deadline passed.");
+    return 3;
+}
+
+static async Task<int> RunAllAsync(Scenario[] scenarios, HarnessOptions options, CancellationToken cancellationToken)
+{
+    // A first pass, not measured, until the JIT is quiet. Kestrel and the rest of the framework start from precompiled
+    // (ReadyToRun) code but Idem starts from unoptimised tier-0 code, and on a busy 2-core machine tiering up takes
+    // tens of seconds: measuring before that would charge Idem for the JIT, not for its work.
+    var jitQuiet = await WarmUpUntilJitQuietAsync(scenarios, options, cancellationToken);
+    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {jitQuiet.Elapsed.TotalSeconds:0} s, JIT {(jitQuiet.Quiet ? "quiet" : "still busy at the cap")}."));
+
+    var results = new Dictionary<(Scenario, bool), List<RunResult>>();
+    for (var round = 1; round <= options.Rounds; round++)
     {
-        // ABBA order (bare then Idem, then Idem then bare): a slow drift of the machine weighs on both alike.
-        var order = round % 2 == 1 ? new[] { false, true } : [true, false];
-        foreach (var idempotent in order)
+        foreach (var scenario in scenarios)
         {
-            var result = await RunOnceAsync(idempotent, scenario, options, deadline.Token);
-            var runs = results.TryGetValue((scenario, idempotent), out var list) ? list : results[(scenario, idempotent)] = [];
-            runs.Add(result);
-            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {round} {Name(scenario),-16} {(idempotent ? "idem" : "bare")}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.Errors} errors, {result.Replayed} replayed"));
+            // ABBA order (bare then Idem, then Idem then bare): a slow drift of the machine weighs on both alike.
+            var order = round % 2 == 1 ? new[] { false, true } : [true, false];
+            foreach (var idempotent in order)
+            {
+                var result = await RunOnceAsync(idempotent, scenario, options, cancellationToken);
+                var runs = results.TryGetValue((scenario, idempotent), out var list) ? list : results[(scenario, idempotent)] = [];
+                runs.Add(result);
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"round {round} {Name(scenario),-16} {(idempotent ? "idem" : "bare")}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.Errors} errors, {result.Replayed} replayed"));
+            }
         }
     }
-}
 
-var report = Report(options, scenarios, results, jitQuiet);
-Console.WriteLine(report);
-if (options.Output is not null)
-{
-    await File.WriteAllTextAsync(options.Output, report);
-}
+    var report = Report(options, scenarios, results, jitQuiet);
+    Console.WriteLine(report);
+    if (options.Output is not null)
+    {
+        await File.WriteAllTextAsync(options.Output, report, cancellationToken);
+    }
 
-var failed = results.Values.SelectMany(r => r).Any(r => r.Errors > 0 || r.Requests == 0);
-return failed ? 1 : 0;
+    var failed = results.Values.SelectMany(r => r).Any(r => r.Errors > 0 || r.Requests == 0);
+    return failed ? 1 : 0;
+}
 
 static async Task<RunResult> RunOnceAsync(bool idempotent, Scenario scenario, HarnessOptions options, CancellationToken cancellationToken)
 {
