@@ -75,6 +75,130 @@ public sealed class RequestFingerprint : IDisposable
     /// </summary>
     internal static bool TryCanonicalize(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
     {
+        switch (TryCanonicalizeInOrder(json, output))
+        {
+            case FastPath.Written:
+                return true;
+            case FastPath.Invalid:
+                return false;
+        }
+
+        return TryCanonicalizeSorted(json, output);
+    }
+
+    internal enum FastPath
+    {
+        Written,
+        Invalid,
+        NeedsSorting,
+    }
+
+    /// <summary>
+    /// The common case without building a document: when every object's member names are plain ASCII, unescaped and
+    /// already in strictly increasing ordinal order, the canonical form is the token stream itself. One pass checks that,
+    /// a second writes the tokens exactly as <see cref="WriteCanonical"/> would, so both paths give identical bytes.
+    /// </summary>
+    internal static FastPath TryCanonicalizeInOrder(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
+    {
+        const int MaxDepth = 64;
+        var options = new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxDepth };
+        Span<int> lastStart = stackalloc int[MaxDepth + 1];
+        Span<int> lastLength = stackalloc int[MaxDepth + 1];
+        try
+        {
+            var reader = new Utf8JsonReader(json, options);
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        lastLength[reader.CurrentDepth + 1] = -1;
+                        break;
+                    case JsonTokenType.PropertyName:
+                        if (reader.ValueIsEscaped || reader.HasValueSequence)
+                        {
+                            return FastPath.NeedsSorting;
+                        }
+
+                        var name = reader.ValueSpan;
+                        if (System.Text.Ascii.IsValid(name) is false)
+                        {
+                            return FastPath.NeedsSorting;
+                        }
+
+                        var depth = reader.CurrentDepth;
+                        var start = (int)reader.TokenStartIndex + 1;
+                        if (lastLength[depth] >= 0 && json.Slice(lastStart[depth], lastLength[depth]).SequenceCompareTo(name) >= 0)
+                        {
+                            // Out of order, or a repeated name: the general path sorts (stably) and keeps duplicates.
+                            return FastPath.NeedsSorting;
+                        }
+
+                        lastStart[depth] = start;
+                        lastLength[depth] = name.Length;
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Deeper than the fast path's limit, or not JSON: the general path decides.
+            return FastPath.NeedsSorting;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(json, options);
+            using var writer = new Utf8JsonWriter(output, CanonicalWriterOptions);
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        writer.WriteStartObject();
+                        break;
+                    case JsonTokenType.EndObject:
+                        writer.WriteEndObject();
+                        break;
+                    case JsonTokenType.StartArray:
+                        writer.WriteStartArray();
+                        break;
+                    case JsonTokenType.EndArray:
+                        writer.WriteEndArray();
+                        break;
+                    case JsonTokenType.PropertyName:
+                        writer.WritePropertyName(reader.ValueSpan);
+                        break;
+                    case JsonTokenType.String:
+                        if (reader.ValueIsEscaped || !System.Text.Ascii.IsValid(reader.ValueSpan))
+                        {
+                            // Through a string, as the general path does, so escapes and non-ASCII text come out the same.
+                            writer.WriteStringValue(reader.GetString());
+                        }
+                        else
+                        {
+                            writer.WriteStringValue(reader.ValueSpan);
+                        }
+
+                        break;
+                    default:
+                        // Numbers, true, false, null: their text as sent.
+                        writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
+                        break;
+                }
+            }
+
+            return FastPath.Written;
+        }
+        catch (InvalidOperationException)
+        {
+            // A string that is not valid UTF-16 or UTF-8: not canonicalisable, as on the general path.
+            return FastPath.Invalid;
+        }
+    }
+
+    internal static bool TryCanonicalizeSorted(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
+    {
         JsonDocument? document = null;
         try
         {
