@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using Idem.Storage;
@@ -30,6 +31,9 @@ internal sealed class IdempotencyMiddleware
         HeaderNames.SetCookie, HeaderNames.Date, HeaderNames.Server, HeaderNames.Connection, HeaderNames.KeepAlive, HeaderNames.TransferEncoding,
         HeaderNames.Upgrade, HeaderNames.ProxyAuthenticate, HeaderNames.TE, HeaderNames.Trailer, HeaderNames.ContentLength, ReplayedHeader, BodyOmittedHeader,
     };
+
+    // Bodies up to this size (with a Content-Length) are fingerprinted in place and left in the server's pipe.
+    private const long BodyKeptInPipeLimit = 64 * 1024;
 
     private readonly RequestDelegate _next;
     private readonly IIdempotencyStore _store;
@@ -94,10 +98,9 @@ internal sealed class IdempotencyMiddleware
         var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? context.Request.Path.Value ?? "/";
         var scope = await _scopes.ResolveAsync(context).ConfigureAwait(false);
         var storeKey = StoreKey.Create(scope, method, route, key!);
-        var body = await ReadBodyAsync(context).ConfigureAwait(false);
         var request = new ClaimRequest(
             storeKey,
-            ComputeFingerprint(context, method, route, body, policy.FingerprintMembers),
+            await FingerprintRequestAsync(context, method, route, policy.FingerprintMembers).ConfigureAwait(false),
             policy.LeaseDuration ?? _options.LeaseDuration,
             policy.Retention ?? _options.Retention);
 
@@ -451,7 +454,10 @@ internal sealed class IdempotencyMiddleware
     private static bool IsStoreFailure(Exception ex, HttpContext context)
         => !(ex is OperationCanceledException && context.RequestAborted.IsCancellationRequested);
 
-    private async ValueTask<T> Measure<T>(ValueTask<T> call)
+    // Timing costs an async frame per call: pay it only while someone listens to the histogram.
+    private ValueTask<T> Measure<T>(ValueTask<T> call) => IdemTelemetry.StoreDuration.Enabled ? MeasureAsync(call) : call;
+
+    private async ValueTask<T> MeasureAsync<T>(ValueTask<T> call)
     {
         var start = _time.GetTimestamp();
         try
@@ -464,28 +470,64 @@ internal sealed class IdempotencyMiddleware
         }
     }
 
-    private static async Task<byte[]> ReadBodyAsync(HttpContext context)
+    /// <summary>
+    /// Reads the whole body (however long: it all counts; Kestrel's MaxRequestBodySize bounds it) and fingerprints the
+    /// request. A small body with a known length stays unconsumed in the server's pipe, so the handler reads it from there
+    /// with no copy; anything else is copied once and handed to the handler as a stream, because holding a large body
+    /// unconsumed would stall the connection's input buffer.
+    /// </summary>
+    private static async ValueTask<string> FingerprintRequestAsync(HttpContext context, string method, string route, IReadOnlyList<string>? members)
     {
         var request = context.Request;
         if (request.ContentLength == 0)
         {
-            return [];
+            return ComputeFingerprint(context, method, route, [], members);
         }
 
-        // The whole body counts for the fingerprint, however long; Kestrel's MaxRequestBodySize bounds it.
+        var keepInPipe = request.ContentLength <= BodyKeptInPipeLimit;
         var reader = request.BodyReader;
         while (true)
         {
             var read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
-            if (read.IsCompleted)
+            var buffer = read.Buffer;
+            if (!read.IsCompleted)
             {
-                var bytes = read.Buffer.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(read.Buffer);
-                reader.AdvanceTo(read.Buffer.End);
-                request.Body = new MemoryStream(bytes, writable: false);
-                return bytes;
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                continue;
             }
 
-            reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            if (!keepInPipe)
+            {
+                var bytes = buffer.IsEmpty ? [] : BuffersExtensions.ToArray(buffer);
+                reader.AdvanceTo(buffer.End);
+                request.Body = new MemoryStream(bytes, writable: false);
+                return ComputeFingerprint(context, method, route, bytes, members);
+            }
+
+            try
+            {
+                if (buffer.IsSingleSegment)
+                {
+                    return ComputeFingerprint(context, method, route, buffer.FirstSpan, members);
+                }
+
+                var length = (int)buffer.Length;
+                var rented = ArrayPool<byte>.Shared.Rent(length);
+                try
+                {
+                    buffer.CopyTo(rented);
+                    return ComputeFingerprint(context, method, route, rented.AsSpan(0, length), members);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(rented);
+                }
+            }
+            finally
+            {
+                // Nothing consumed: the handler's first read gets the whole body again.
+                reader.AdvanceTo(buffer.Start);
+            }
         }
     }
 
