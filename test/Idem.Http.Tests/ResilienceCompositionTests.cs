@@ -12,9 +12,14 @@ namespace Idem.Http.Tests;
 /// </summary>
 public sealed class ResilienceCompositionTests
 {
-    private static HttpClient CreateSut(ScriptedHandler primary, bool idemOutermost, Action<IdempotentClientOptions>? idem = null, Action<HttpStandardResilienceOptions>? resilience = null)
+    private static HttpClient CreateSut(ScriptedHandler primary, bool idemOutermost, Action<IdempotentClientOptions>? idem = null, Action<HttpStandardResilienceOptions>? resilience = null, TimeProvider? time = null)
     {
         var services = new ServiceCollection();
+        if (time is not null)
+        {
+            services.AddSingleton(time);
+        }
+
         var builder = services.AddHttpClient("processor", c => c.BaseAddress = Client.BaseAddress);
         void AddIdem() => builder.AddIdempotency(o =>
         {
@@ -115,6 +120,40 @@ public sealed class ResilienceCompositionTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(2, primary.Count);
         Assert.All(primary.Requests, r => Assert.Empty(r.Keys));
+    }
+
+    [Fact]
+    public async Task Send_IdemOutermost_StandardAttemptTimeoutIsRetriedWithTheSameKey()
+    {
+        // Both the standard pipeline and Idem take their clock from the container.
+        var time = new ObservedTimeProvider();
+        var started = new Signal();
+        var primary = new ScriptedHandler(async (n, _, ct) =>
+        {
+            if (n == 1)
+            {
+                started.Set();
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
+            return new HttpResponseMessage(HttpStatusCode.Created);
+        });
+        using var sut = CreateSut(primary, idemOutermost: true, resilience: o =>
+        {
+            o.Retry.DisableForUnsafeHttpMethods();
+            o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(3);
+        }, time: time);
+
+        var send = sut.SendAsync(Client.Post());
+        await started.WaitAsync();
+        await time.WaitForTimerAsync(TimeSpan.FromSeconds(3));
+        time.Advance(TimeSpan.FromSeconds(3));
+
+        // Polly's TimeoutRejectedException reaches Idem, which retries it as a timed-out attempt.
+        using var response = await send.WaitAsync(Signal.Timeout);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(2, primary.Count);
+        AssertOneKeyAndBody(primary);
     }
 
     [Fact]

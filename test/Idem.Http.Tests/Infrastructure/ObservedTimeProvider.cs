@@ -4,8 +4,9 @@ using Microsoft.Extensions.Time.Testing;
 namespace Idem.Http.Tests.Infrastructure;
 
 /// <summary>
-/// A <see cref="FakeTimeProvider"/> that reports every timer made on it (backoff waits, per-attempt timeouts), so a test
-/// waits for the handler to start waiting, checks how long, and then moves time on. No sleeping, no polling.
+/// A <see cref="FakeTimeProvider"/> that reports every timer set on it (backoff waits, per-attempt timeouts, Polly's
+/// timeouts, which make an idle timer and set it later), so a test waits for the code to start waiting, checks how long,
+/// and then moves time on. No sleeping, no polling.
 /// </summary>
 internal sealed class ObservedTimeProvider : FakeTimeProvider
 {
@@ -13,12 +14,12 @@ internal sealed class ObservedTimeProvider : FakeTimeProvider
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
-        var timer = base.CreateTimer(callback, state, dueTime, period);
-        _timers.Writer.TryWrite(dueTime);
+        var timer = new ObservedTimer(base.CreateTimer(callback, state, dueTime, period), this);
+        Report(dueTime);
         return timer;
     }
 
-    /// <summary>The due time of the next timer made (waits for it).</summary>
+    /// <summary>The due time of the next timer set (waits for it).</summary>
     public async Task<TimeSpan> NextTimerAsync() => await _timers.Reader.ReadAsync().AsTask().WaitAsync(Signal.Timeout);
 
     /// <summary>Waits for a timer with this due time, skipping others (per-attempt timeouts, for instance).</summary>
@@ -29,7 +30,7 @@ internal sealed class ObservedTimeProvider : FakeTimeProvider
         }
     }
 
-    /// <summary>The due times of the timers made so far and not yet read.</summary>
+    /// <summary>The due times of the timers set so far and not yet read.</summary>
     public List<TimeSpan> DrainTimers()
     {
         var list = new List<TimeSpan>();
@@ -39,5 +40,27 @@ internal sealed class ObservedTimeProvider : FakeTimeProvider
         }
 
         return list;
+    }
+
+    private void Report(TimeSpan dueTime)
+    {
+        if (dueTime != Timeout.InfiniteTimeSpan)
+        {
+            _timers.Writer.TryWrite(dueTime);
+        }
+    }
+
+    private sealed class ObservedTimer(ITimer inner, ObservedTimeProvider owner) : ITimer
+    {
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            var changed = inner.Change(dueTime, period);
+            owner.Report(dueTime);
+            return changed;
+        }
+
+        public void Dispose() => inner.Dispose();
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }
