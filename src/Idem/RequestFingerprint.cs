@@ -22,7 +22,16 @@ public sealed class RequestFingerprint : IDisposable
         SkipValidation = true,
     };
 
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    // Parts are gathered in a pooled buffer and hashed in one call: an IncrementalHash is a native context behind a
+    // finalizable handle, which costs more than hashing a small request. Past this size the gathered bytes go into one.
+    private const int MaxGathered = 64 * 1024;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_canonical;
+
+    private byte[] _gathered = ArrayPool<byte>.Shared.Rent(1024);
+    private int _gatheredLength;
+    private IncrementalHash? _hash;
     private bool _finished;
 
     /// <summary>Adds a named text part (method, route template, content type, one route value or query parameter).</summary>
@@ -53,7 +62,7 @@ public sealed class RequestFingerprint : IDisposable
 
         AppendText("body:raw");
         AppendLength(body.Length);
-        _hash.AppendData(body);
+        Append(body);
     }
 
     /// <summary>Finishes the hash as 64 lowercase hex characters.</summary>
@@ -62,12 +71,28 @@ public sealed class RequestFingerprint : IDisposable
         ObjectDisposedException.ThrowIf(_finished, this);
         _finished = true;
         Span<byte> digest = stackalloc byte[32];
-        _hash.GetHashAndReset(digest);
+        if (_hash is null)
+        {
+            SHA256.HashData(_gathered.AsSpan(0, _gatheredLength), digest);
+        }
+        else
+        {
+            _hash.GetHashAndReset(digest);
+        }
+
         return Convert.ToHexStringLower(digest);
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _hash.Dispose();
+    public void Dispose()
+    {
+        _hash?.Dispose();
+        if (_gathered.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_gathered);
+            _gathered = [];
+        }
+    }
 
     /// <summary>
     /// Writes the canonical form of a JSON document: members sorted by name (ordinal), no whitespace. Returns false, with
@@ -228,18 +253,27 @@ public sealed class RequestFingerprint : IDisposable
 
     private bool TryAddCanonicalJson(ReadOnlySpan<byte> body, IReadOnlyList<string>? members)
     {
-        var buffer = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
+        // One canonical buffer per thread, reused: the canonical form is hashed before anything else runs on the thread.
+        var buffer = t_canonical ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
         if (members is null || members.Count == 0)
         {
-            if (!TryCanonicalize(body, buffer))
+            try
             {
-                return false;
-            }
+                if (!TryCanonicalize(body, buffer))
+                {
+                    return false;
+                }
 
-            AppendText("body:json");
-            AppendLength(buffer.WrittenCount);
-            _hash.AppendData(buffer.WrittenSpan);
-            return true;
+                AppendText("body:json");
+                AppendLength(buffer.WrittenCount);
+                Append(buffer.WrittenSpan);
+                return true;
+            }
+            finally
+            {
+                ReleaseCanonicalBuffer(buffer);
+            }
         }
 
         JsonDocument document;
@@ -287,7 +321,7 @@ public sealed class RequestFingerprint : IDisposable
                 if (values[i] is { } value)
                 {
                     AppendLength(value.Length);
-                    _hash.AppendData(value);
+                    Append(value);
                 }
                 else
                 {
@@ -389,6 +423,44 @@ public sealed class RequestFingerprint : IDisposable
         }
     }
 
+    private void Append(ReadOnlySpan<byte> data)
+    {
+        if (_hash is not null)
+        {
+            _hash.AppendData(data);
+            return;
+        }
+
+        var needed = _gatheredLength + data.Length;
+        if (needed > MaxGathered)
+        {
+            _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            _hash.AppendData(_gathered.AsSpan(0, _gatheredLength));
+            _hash.AppendData(data);
+            return;
+        }
+
+        if (needed > _gathered.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _gathered.Length * 2));
+            _gathered.AsSpan(0, _gatheredLength).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_gathered);
+            _gathered = larger;
+        }
+
+        data.CopyTo(_gathered.AsSpan(_gatheredLength));
+        _gatheredLength = needed;
+    }
+
+    private static void ReleaseCanonicalBuffer(ArrayBufferWriter<byte> buffer)
+    {
+        // Keep the thread's buffer for the next request unless one huge body grew it.
+        if (buffer.Capacity > 1024 * 1024)
+        {
+            t_canonical = null;
+        }
+    }
+
     private void AppendText(string text)
     {
         var byteCount = Encoding.UTF8.GetByteCount(text);
@@ -397,11 +469,11 @@ public sealed class RequestFingerprint : IDisposable
         {
             Span<byte> bytes = stackalloc byte[byteCount];
             Encoding.UTF8.GetBytes(text, bytes);
-            _hash.AppendData(bytes);
+            Append(bytes);
         }
         else
         {
-            _hash.AppendData(Encoding.UTF8.GetBytes(text));
+            Append(Encoding.UTF8.GetBytes(text));
         }
     }
 
@@ -409,6 +481,6 @@ public sealed class RequestFingerprint : IDisposable
     {
         Span<byte> prefix = stackalloc byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(prefix, length);
-        _hash.AppendData(prefix);
+        Append(prefix);
     }
 }
