@@ -1,0 +1,476 @@
+using System.Buffers.Binary;
+using System.ComponentModel.DataAnnotations;
+using System.Data;
+using System.Security.Cryptography;
+using System.Text;
+using Idem.Storage;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Idem.Postgres;
+
+/// <summary>
+/// Keeps idempotency records in one PostgreSQL table, standalone or inside the request's own transaction. Any number of
+/// nodes may share the table.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Every step is one statement and one round trip: the claim is a single <c>INSERT … ON CONFLICT</c> that also reports
+/// what holds the key (see <see cref="PostgresSql"/>); complete, release and renew are one conditional statement on the
+/// owner token. Statements are prepared on each pooled connection the first time they run there.
+/// </para>
+/// <para>
+/// Time comes from the database clock (<c>clock_timestamp()</c>), never the application's, so nodes with skewed clocks
+/// agree on leases and retention. A claim that had to wait for another transaction (at most
+/// <see cref="PostgresStoreOptions.LockTimeout"/>) dates its lease from before the wait.
+/// </para>
+/// <para>
+/// A transactional claim opens a READ COMMITTED transaction whose first statement is the claim. A concurrent duplicate's
+/// claim waits on the uncommitted row and then sees what the first transaction did: its completed record after a commit,
+/// nothing after a rollback (so it claims and runs itself). A wait longer than the lock timeout answers InProgress.
+/// </para>
+/// </remarks>
+internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore, IAsyncDisposable, IDisposable
+{
+    // Serialization failures only happen when the database's default isolation is above READ COMMITTED. Every step is a
+    // single statement that either took effect or did not, so running it again is safe.
+    private const int MaxAttempts = 3;
+
+    // What a claim that timed out waiting tells the client: the holder is a running transaction whose lease it cannot see.
+    private static readonly TimeSpan WaitTimedOutRetryAfter = TimeSpan.FromSeconds(1);
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly bool _ownsDataSource;
+    private readonly PostgresStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly PostgresSql _sql;
+    private readonly SemaphoreSlim _schemaGate = new(1, 1);
+    private volatile bool _schemaReady;
+
+    public PostgresIdempotencyStore(NpgsqlDataSource dataSource, bool ownsDataSource, PostgresStoreOptions options, ILogger<PostgresIdempotencyStore> logger)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
+
+        _dataSource = dataSource;
+        _ownsDataSource = ownsDataSource;
+        _options = options;
+        _logger = logger;
+        _sql = new PostgresSql(options.Schema, options.TableName, options.LockTimeout);
+        _schemaReady = !options.CreateSchema;
+    }
+
+    internal PostgresSql Sql => _sql;
+
+    internal NpgsqlDataSource DataSource => _dataSource;
+
+    /// <inheritdoc/>
+    public async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+    {
+        ValidateRequest(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await ClaimAsync(connection, null, request, cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
+                {
+                    Log.ClaimWaitTimedOut(_logger, request.StoreKey, _options.LockTimeout);
+                    return ClaimResult.InProgress(Min(WaitTimedOutRetryAfter, request.LeaseDuration));
+                }
+                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxAttempts)
+                {
+                    Log.SerializationRetry(_logger, request.StoreKey, attempt);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ArgumentNullException.ThrowIfNull(response);
+        if (!Guid.TryParseExact(lease.OwnerToken, "N", out var owner))
+        {
+            return LeaseStatus.LeaseLost;
+        }
+
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await CompleteAsync(connection, null, lease, owner, response, cancellationToken).ConfigureAwait(false)
+                        ? LeaseStatus.Ok
+                        : LeaseStatus.LeaseLost;
+                }
+                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxAttempts)
+                {
+                    Log.SerializationRetry(_logger, lease.StoreKey, attempt);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        return ExecuteOwnedAsync(_sql.Release, lease, leaseDuration: null, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        return ExecuteOwnedAsync(_sql.Renew, lease, lease.LeaseDuration, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(storeKey);
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = new NpgsqlCommand(_sql.Get, connection);
+            command.Parameters.Add(Text(storeKey));
+            await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
+
+                // Sequential access: every column once, in order, asynchronously.
+                var fingerprint = await reader.GetFieldValueAsync<string>(0, cancellationToken).ConfigureAwait(false);
+                var completed = await reader.GetFieldValueAsync<short>(1, cancellationToken).ConfigureAwait(false) == 1;
+                var createdAt = await reader.GetFieldValueAsync<DateTimeOffset>(2, cancellationToken).ConfigureAwait(false);
+                var leaseExpiresAt = await reader.GetFieldValueAsync<DateTimeOffset>(3, cancellationToken).ConfigureAwait(false);
+                var expiresAt = await reader.GetFieldValueAsync<DateTimeOffset>(4, cancellationToken).ConfigureAwait(false);
+                return new IdempotencyRecord
+                {
+                    StoreKey = storeKey,
+                    Fingerprint = fingerprint,
+                    State = completed ? IdempotencyRecordState.Completed : IdempotencyRecordState.InProgress,
+                    CreatedAt = createdAt,
+                    LeaseExpiresAt = completed ? null : leaseExpiresAt,
+                    ExpiresAt = expiresAt,
+                    Response = completed ? await ReadResponseAsync(reader, 5, cancellationToken).ConfigureAwait(false) : null,
+                };
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = new NpgsqlCommand(_sql.Purge, connection);
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { NpgsqlDbType = NpgsqlDbType.TimestampTz, TypedValue = expiredBefore.ToUniversalTime() });
+            command.Parameters.Add(new NpgsqlParameter<int> { NpgsqlDbType = NpgsqlDbType.Integer, TypedValue = batchSize });
+            await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<TransactionalClaim> BeginTransactionalAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+    {
+        ValidateRequest(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        NpgsqlTransaction? transaction = null;
+        var handedOver = false;
+        try
+        {
+            // Npgsql sends BEGIN with the next statement, so the transaction and its first statement, the claim, cost one
+            // round trip. READ COMMITTED whatever the server's default: after waiting on a concurrent claim, the insert must
+            // see that transaction's outcome (a higher level would fail with a serialization error instead).
+            transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
+            ClaimResult result;
+            try
+            {
+                result = await ClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
+            {
+                Log.ClaimWaitTimedOut(_logger, request.StoreKey, _options.LockTimeout);
+                return new PostgresTransactionalClaim(ClaimResult.InProgress(Min(WaitTimedOutRetryAfter, request.LeaseDuration)));
+            }
+
+            if (result.Outcome != ClaimOutcome.Claimed)
+            {
+                return new PostgresTransactionalClaim(result);
+            }
+
+            handedOver = true;
+            return new PostgresTransactionalClaim(result, this, connection, transaction);
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                await EndTransactionAsync(connection, transaction, request.StoreKey).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Disposes the data source when the store built it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsDataSource)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _schemaGate.Dispose();
+    }
+
+    /// <summary>Disposes the data source when the store built it.</summary>
+    public void Dispose()
+    {
+        if (_ownsDataSource)
+        {
+            _dataSource.Dispose();
+        }
+
+        _schemaGate.Dispose();
+    }
+
+    /// <summary>Writes the response into an open claim transaction. False when the claimed row is no longer the owner's.</summary>
+    internal ValueTask<bool> CompleteInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken)
+        => CompleteAsync(connection, transaction, lease, Guid.ParseExact(lease.OwnerToken, "N"), response, cancellationToken);
+
+    /// <summary>Ends a claim transaction (rolling back what was not committed) and gives its connection back to the pool.</summary>
+    internal async ValueTask EndTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string storeKey)
+    {
+        try
+        {
+            if (transaction is not null)
+            {
+                // Disposing an open NpgsqlTransaction rolls it back at once, whatever became of the request: the row lock
+                // must go back to the duplicates waiting on it.
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException)
+        {
+            // A broken connection is not returned to the pool; the server rolls back when the session ends.
+            Log.RollbackFailed(_logger, storeKey, ex);
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand(_sql.Claim, connection, transaction);
+        command.Parameters.Add(Text(request.StoreKey));
+        command.Parameters.Add(Text(request.Fingerprint));
+        command.Parameters.Add(Interval(request.LeaseDuration));
+        command.Parameters.Add(Interval(request.Retention));
+        await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // The statement returns exactly one row by construction (see PostgresSql.Claim).
+                throw new InvalidOperationException($"The claim on '{request.StoreKey}' returned no row.");
+            }
+
+            // Sequential access (a stored body may be megabytes, read straight into its array): every column once, in
+            // order, asynchronously.
+            if (!await reader.IsDBNullAsync(0, cancellationToken).ConfigureAwait(false))
+            {
+                var token = await reader.GetFieldValueAsync<Guid>(0, cancellationToken).ConfigureAwait(false);
+                return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, token.ToString("N"), request.Retention, request.LeaseDuration));
+            }
+
+            var fingerprint = await reader.GetFieldValueAsync<string>(1, cancellationToken).ConfigureAwait(false);
+            if (!string.Equals(fingerprint, request.Fingerprint, StringComparison.Ordinal))
+            {
+                return ClaimResult.Mismatch();
+            }
+
+            var completed = await reader.GetFieldValueAsync<short>(2, cancellationToken).ConfigureAwait(false) == 1;
+            var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(3, cancellationToken).ConfigureAwait(false);
+            return completed
+                ? ClaimResult.Completed(await ReadResponseAsync(reader, 4, cancellationToken).ConfigureAwait(false))
+                : ClaimResult.InProgress(retryAfter);
+        }
+    }
+
+    private async ValueTask<bool> CompleteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IdempotencyLease lease, Guid owner, IdempotencyResponse response, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand(_sql.Complete, connection, transaction);
+        command.Parameters.Add(Text(lease.StoreKey));
+        command.Parameters.Add(Uuid(owner));
+        command.Parameters.Add(Interval(lease.Retention));
+        command.Parameters.Add(new NpgsqlParameter<int> { NpgsqlDbType = NpgsqlDbType.Integer, TypedValue = response.StatusCode });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = IdempotencyResponseCodec.EncodeHeaders(response.Headers) });
+        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = response.Body });
+        command.Parameters.Add(new NpgsqlParameter<bool> { NpgsqlDbType = NpgsqlDbType.Boolean, TypedValue = response.BodyTruncated });
+        await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(string sql, IdempotencyLease lease, TimeSpan? leaseDuration, CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParseExact(lease.OwnerToken, "N", out var owner))
+        {
+            return LeaseStatus.LeaseLost;
+        }
+
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using var command = new NpgsqlCommand(sql, connection);
+                    command.Parameters.Add(Text(lease.StoreKey));
+                    command.Parameters.Add(Uuid(owner));
+                    if (leaseDuration is { } duration)
+                    {
+                        command.Parameters.Add(Interval(duration));
+                    }
+
+                    await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+                    return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1 ? LeaseStatus.Ok : LeaseStatus.LeaseLost;
+                }
+                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxAttempts)
+                {
+                    Log.SerializationRetry(_logger, lease.StoreKey, attempt);
+                }
+            }
+        }
+    }
+
+    private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        if (!_schemaReady)
+        {
+            await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    // Once per store instance. Safe when several nodes start at once: concurrent CREATE … IF NOT EXISTS of one table can
+    // still fail on the catalog's unique indexes, so creation runs under a transaction-scoped advisory lock named after
+    // the table; whoever comes second finds everything there.
+    private async ValueTask EnsureSchemaAsync(CancellationToken cancellationToken)
+    {
+        await _schemaGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_schemaReady)
+            {
+                return;
+            }
+
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                if (!await SchemaExistsAsync(connection, cancellationToken).ConfigureAwait(false))
+                {
+                    var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    await using (transaction.ConfigureAwait(false))
+                    {
+                        using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
+                        {
+                            command.Parameters.Add(new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = SchemaLockKey(_options.Schema, _options.TableName) });
+                            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        }
+
+                        bool schemaMissing;
+                        using (var command = new NpgsqlCommand("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", connection, transaction))
+                        {
+                            command.Parameters.Add(Text(_options.Schema));
+                            schemaMissing = (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                        }
+
+                        // Only when missing: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even
+                        // when the schema is there, which an application role often lacks.
+                        var ddl = schemaMissing ? $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(_options.Schema)};\n{_sql.CreateTable}" : _sql.CreateTable;
+                        using (var command = new NpgsqlCommand(ddl, connection, transaction))
+                        {
+                            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            _schemaReady = true;
+            Log.SchemaReady(_logger, _options.Schema, _options.TableName);
+        }
+        finally
+        {
+            _schemaGate.Release();
+        }
+    }
+
+    // The common case on a restart: everything is there, and no DDL (nor its notices) is needed.
+    private async ValueTask<bool> SchemaExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", connection);
+        command.Parameters.Add(Text(_sql.QualifiedTable));
+        command.Parameters.Add(Text(_sql.QualifiedIndex));
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private static long SchemaLockKey(string schema, string tableName)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes($"Idem.Postgres schema {schema}.{tableName}"), hash);
+        return BinaryPrimitives.ReadInt64LittleEndian(hash);
+    }
+
+    // Columns from first on: status, body_truncated, headers, body (the large one last).
+    private static async ValueTask<IdempotencyResponse> ReadResponseAsync(NpgsqlDataReader reader, int first, CancellationToken cancellationToken)
+    {
+        var status = await reader.GetFieldValueAsync<int>(first, cancellationToken).ConfigureAwait(false);
+        var truncated = await reader.GetFieldValueAsync<bool>(first + 1, cancellationToken).ConfigureAwait(false);
+        var headers = IdempotencyResponseCodec.DecodeHeaders(await reader.GetFieldValueAsync<byte[]>(first + 2, cancellationToken).ConfigureAwait(false));
+        var body = await reader.GetFieldValueAsync<byte[]>(first + 3, cancellationToken).ConfigureAwait(false);
+        return new IdempotencyResponse(status, headers, body, truncated);
+    }
+
+    private static NpgsqlParameter<string> Text(string value) => new() { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = value };
+
+    private static NpgsqlParameter<TimeSpan> Interval(TimeSpan value) => new() { NpgsqlDbType = NpgsqlDbType.Interval, TypedValue = value };
+
+    private static NpgsqlParameter<Guid> Uuid(Guid value) => new() { NpgsqlDbType = NpgsqlDbType.Uuid, TypedValue = value };
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static void ValidateRequest(ClaimRequest request)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(request.StoreKey, nameof(request));
+        ArgumentException.ThrowIfNullOrEmpty(request.Fingerprint, nameof(request));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.LeaseDuration, TimeSpan.Zero, nameof(request));
+    }
+}
