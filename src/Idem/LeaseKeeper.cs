@@ -5,43 +5,58 @@ namespace Idem;
 
 /// <summary>
 /// Renews a lease while its operation runs, every third of the lease duration, so a long handler never loses its key
-/// to a duplicate. Disposing stops it. A renewal that finds the lease taken over is logged and counted.
+/// to a duplicate. Disposing stops it. A renewal that finds the lease taken over is logged and counted, and renewing stops.
 /// </summary>
+/// <remarks>
+/// Nearly every request finishes long before its first renewal, so starting and stopping must be cheap: one timer and
+/// its callback, with no loop, task or cancellation source until a renewal actually runs.
+/// </remarks>
 internal sealed class LeaseKeeper : IAsyncDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly PeriodicTimer _timer;
-    private readonly Task _loop;
+    private readonly IIdempotencyStore _store;
+    private readonly IdempotencyLease _lease;
+    private readonly ILogger _logger;
+    private readonly ITimer _timer;
+    private CancellationTokenSource? _stop;
+    private Task? _renewal;
     private int _disposed;
+    private volatile bool _lost;
 
     private LeaseKeeper(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
     {
-        _timer = new PeriodicTimer(lease.LeaseDuration / 3, time);
-        _loop = RunAsync(store, lease, logger, _stop.Token);
+        _store = store;
+        _lease = lease;
+        _logger = logger;
+        var period = lease.LeaseDuration / 3;
+        _timer = time.CreateTimer(static state => ((LeaseKeeper)state!).Tick(), this, period, period);
     }
 
     /// <summary>True once a renewal found the lease taken over.</summary>
-    public bool Lost { get; private set; }
+    public bool Lost => _lost;
 
     public static LeaseKeeper Start(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
         => new(store, lease, time, logger);
 
     public async ValueTask DisposeAsync()
     {
-        // `await using` plus an explicit early dispose is common: the second call must not touch the disposed source.
+        // `await using` plus an explicit early dispose is common: the second call must not touch disposed state.
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
             return;
         }
 
-        // Disposing the timer ends the pending wait with false rather than an exception. Nearly every request finishes
-        // between two ticks, and throwing and catching OperationCanceledException there cost more than the rest of a
-        // first execution. The token still cancels a renewal that is in flight.
-        _timer.Dispose();
-        await _stop.CancelAsync().ConfigureAwait(false);
+        // Waits for a callback that is running, so no renewal starts after this.
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        var renewal = Volatile.Read(ref _renewal);
+        if (renewal is null)
+        {
+            return;
+        }
+
+        await _stop!.CancelAsync().ConfigureAwait(false);
         try
         {
-            await _loop.ConfigureAwait(false);
+            await renewal.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -50,26 +65,33 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task RunAsync(IIdempotencyStore store, IdempotencyLease lease, ILogger logger, CancellationToken stop)
+    private void Tick()
     {
-        using var timer = _timer;
-        while (await timer.WaitForNextTickAsync(CancellationToken.None).ConfigureAwait(false))
+        // One renewal at a time; none after the lease was lost or the keeper disposed.
+        if (_lost || Volatile.Read(ref _disposed) == 1 || _renewal is { IsCompleted: false })
         {
-            try
+            return;
+        }
+
+        _stop ??= new CancellationTokenSource();
+        Volatile.Write(ref _renewal, RenewAsync(_stop.Token));
+    }
+
+    private async Task RenewAsync(CancellationToken stop)
+    {
+        try
+        {
+            if (await _store.RenewAsync(_lease, stop).ConfigureAwait(false) == LeaseStatus.LeaseLost)
             {
-                if (await store.RenewAsync(lease, stop).ConfigureAwait(false) == LeaseStatus.LeaseLost)
-                {
-                    Lost = true;
-                    IdemTelemetry.LeaseLosses.Add(1);
-                    Log.RenewLost(logger, lease.StoreKey);
-                    return;
-                }
+                _lost = true;
+                IdemTelemetry.LeaseLosses.Add(1);
+                Log.RenewLost(_logger, _lease.StoreKey);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // A failed renewal is retried at the next tick; the lease still has two thirds to run.
-                Log.RenewFailed(logger, lease.StoreKey, ex);
-            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A failed renewal is retried at the next tick; the lease still has two thirds to run.
+            Log.RenewFailed(_logger, _lease.StoreKey, ex);
         }
     }
 }
