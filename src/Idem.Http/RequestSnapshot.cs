@@ -17,8 +17,6 @@ internal sealed class RequestSnapshot
         _contentHeaders = contentHeaders;
     }
 
-    public byte[]? Body => _body;
-
     /// <summary>
     /// Reads the request's content once. The snapshot is kept on the request, so a handler outside this one that sends the
     /// same message again (a resilience handler's retry) reuses it instead of reading a spent stream.
