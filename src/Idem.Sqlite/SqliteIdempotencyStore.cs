@@ -266,7 +266,7 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
     {
         // Read the clock once the write lock is held, so claims are timed in the order they take effect.
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        var owner = NewOwnerToken();
+        var owner = OwnerToken.New();
         var lease = Milliseconds(request.LeaseDuration);
         using (var command = connection.CreateCommand())
         {
@@ -447,7 +447,6 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
 
     private static long Milliseconds(TimeSpan duration) => (long)duration.TotalMilliseconds;
 
-    private static string NewOwnerToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
     private static void ValidateRequest(ClaimRequest request)
     {

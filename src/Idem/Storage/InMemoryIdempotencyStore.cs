@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 
 namespace Idem.Storage;
 
@@ -79,7 +78,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     }
 
     private static IdempotencyLease NewLease(ClaimRequest request)
-        => new(request.StoreKey, NewOwnerToken(), request.Retention, request.LeaseDuration);
+        => new(request.StoreKey, OwnerToken.New(), request.Retention, request.LeaseDuration);
 
     private static Entry Claimed(ClaimRequest request, IdempotencyLease lease, DateTimeOffset now)
         => new(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null);
@@ -185,13 +184,6 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    internal static string NewOwnerToken()
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        RandomNumberGenerator.Fill(bytes);
-        return Convert.ToHexStringLower(bytes);
-    }
 
     // A record is immutable; every change swaps in a new one, so TryUpdate/TryRemove compare by reference.
     private sealed record Entry(string Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response)
