@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -18,7 +19,7 @@ internal sealed class ResponseCapture : Stream
     private readonly List<byte[]> _segments = [];
     private readonly HttpContext _context;
     private readonly IHttpResponseBodyFeature _original;
-    private readonly StreamResponseBodyFeature _feature;
+    private readonly IHttpResponseBodyFeature _feature;
     private int _lastSegmentUsed = SegmentSize;
     private long _length;
     private long _captured;
@@ -29,8 +30,10 @@ internal sealed class ResponseCapture : Stream
         _original = context.Features.Get<IHttpResponseBodyFeature>()!;
         _inner = buffered ? null : _original.Stream;
         _limit = limit;
-        _feature = new StreamResponseBodyFeature(this, _original);
-        context.Features.Set<IHttpResponseBodyFeature>(_feature);
+        // Pass-through: writes through the server's own PipeWriter, teeing each advanced span, with no stream adapter or
+        // extra buffer in between. Buffered: everything goes to this stream and waits for the commit.
+        _feature = buffered ? new StreamResponseBodyFeature(this, _original) : new PassThroughFeature(this, _original);
+        context.Features.Set(_feature);
     }
 
     /// <summary>True when the body was larger than the limit, so only its status and headers can be stored.</summary>
@@ -59,7 +62,12 @@ internal sealed class ResponseCapture : Stream
     {
         if (ReferenceEquals(_context.Features.Get<IHttpResponseBodyFeature>(), _feature))
         {
-            await _feature.CompleteAsync().ConfigureAwait(false);
+            // Pass-through bytes are already in the server's writer; completing it is the server's job.
+            if (_feature is StreamResponseBodyFeature buffered)
+            {
+                await buffered.CompleteAsync().ConfigureAwait(false);
+            }
+
             _context.Features.Set(_original);
         }
     }
@@ -187,6 +195,56 @@ internal sealed class ResponseCapture : Stream
 
         _segments.Clear();
         base.Dispose(disposing);
+    }
+
+    private sealed class PassThroughFeature(ResponseCapture capture, IHttpResponseBodyFeature original) : IHttpResponseBodyFeature
+    {
+        private TeeWriter? _writer;
+
+        public Stream Stream => capture;
+
+        public PipeWriter Writer => _writer ??= new TeeWriter(capture, original.Writer);
+
+        public void DisableBuffering() => original.DisableBuffering();
+
+        public Task StartAsync(CancellationToken cancellationToken = default) => original.StartAsync(cancellationToken);
+
+        public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
+            => SendFileFallback.SendFileAsync(capture, path, offset, count, cancellationToken);
+
+        public Task CompleteAsync() => original.CompleteAsync();
+    }
+
+    /// <summary>The server's writer, keeping a copy of every span the handler advances over.</summary>
+    private sealed class TeeWriter(ResponseCapture capture, PipeWriter inner) : PipeWriter
+    {
+        private Memory<byte> _lent;
+
+        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => inner.UnflushedBytes;
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => _lent = inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => (_lent = inner.GetMemory(sizeHint)).Span;
+
+        public override void Advance(int bytes)
+        {
+            capture.Keep(_lent.Span[..bytes]);
+            _lent = default;
+            inner.Advance(bytes);
+        }
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        // The server completes its own writer when the response ends.
+        public override void Complete(Exception? exception = null)
+        {
+        }
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => ValueTask.CompletedTask;
     }
 
     private void Keep(ReadOnlySpan<byte> data)
