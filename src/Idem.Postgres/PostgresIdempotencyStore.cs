@@ -377,9 +377,10 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         return await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    // Once per store instance. Safe when several nodes start at once: concurrent CREATE … IF NOT EXISTS of one table can
-    // still fail on the catalog's unique indexes, so creation runs under a transaction-scoped advisory lock named after
-    // the table; whoever comes second finds everything there.
+    // Once per store instance. Safe when several nodes start at once: concurrent CREATE … IF NOT EXISTS of one schema or
+    // table can still fail on the catalog's unique indexes, so creation runs under a transaction-scoped advisory lock
+    // named after the schema (stores of other tables in it may be creating it too); whoever comes second finds
+    // everything there.
     private async ValueTask EnsureSchemaAsync(CancellationToken cancellationToken)
     {
         await _schemaGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -400,7 +401,7 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
                     {
                         using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
                         {
-                            command.Parameters.Add(new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = SchemaLockKey(_options.Schema, _options.TableName) });
+                            command.Parameters.Add(new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = SchemaLockKey(_options.Schema) });
                             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                         }
 
@@ -442,10 +443,10 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
-    private static long SchemaLockKey(string schema, string tableName)
+    private static long SchemaLockKey(string schema)
     {
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes($"Idem.Postgres schema {schema}.{tableName}"), hash);
+        SHA256.HashData(Encoding.UTF8.GetBytes($"Idem.Postgres schema {schema}"), hash);
         return BinaryPrimitives.ReadInt64LittleEndian(hash);
     }
 

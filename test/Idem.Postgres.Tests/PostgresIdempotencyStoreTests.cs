@@ -73,20 +73,21 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
     [Fact]
     public async Task EightStores_CreatingOneSchemaAtOnce_AllSucceed()
     {
-        // Eight nodes start together on a database that has neither the schema nor the table, several times over.
+        // Eight nodes start together on a database that has neither the schema nor the table, several times over; in
+        // odd rounds half of them keep a second table in the same new schema.
         var dataSources = Enumerable.Range(0, 8).Select(i => Track(schema.CreateDataSource(2, $"{schema.Name}-ddl{i}"))).ToArray();
-        for (var round = 0; round < 5; round++)
+        for (var round = 0; round < 6; round++)
         {
             var name = $"{schema.Name}_ddl{round}";
             _extraSchemas.Add(name);
             var stores = dataSources
-                .Select(d => Track(new PostgresIdempotencyStore(d, false, new PostgresStoreOptions { Schema = name, TableName = "idem_keys" }, NullLogger<PostgresIdempotencyStore>.Instance)))
+                .Select((d, i) => Track(new PostgresIdempotencyStore(d, false, new PostgresStoreOptions { Schema = name, TableName = round % 2 == 1 && i % 2 == 1 ? "other_keys" : "idem_keys" }, NullLogger<PostgresIdempotencyStore>.Instance)))
                 .ToArray();
 
             var results = await Race.RunAsync(1, stores.Length, (_, i) => stores[i].TryClaimAsync(Request($"k{i}")).AsTask());
 
             Assert.All(results[0], r => Assert.Equal(ClaimOutcome.Claimed, r.Outcome));
-            Assert.Equal(8L, await schema.ScalarAsync<long>($"SELECT count(*) FROM \"{name}\".idem_keys"));
+            Assert.Equal(round % 2 == 1 ? 4L : 8L, await schema.ScalarAsync<long>($"SELECT count(*) FROM \"{name}\".idem_keys"));
         }
     }
 
