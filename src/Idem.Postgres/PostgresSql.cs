@@ -51,7 +51,8 @@ internal sealed class PostgresSql
     //   otherwise, and RETURNING then always yields the latest version, ours or not. The write-back costs a row version,
     //   only when a race put a live row there after the snapshot; content and owner stay as they were. In DO UPDATE,
     //   t.* is the locked version and excluded.* the proposed row, whose created_at carries the clock.
-    // The owner token in the result is non-NULL only when the claim is ours. The body comes last: it is read sequentially.
+    // Exactly one row comes back: from ins whenever it runs (it inserts or updates, never skips), from cur otherwise. Its
+    // owner token is non-NULL only when the claim is ours. The body comes last: it is read sequentially.
     private const string ClaimTemplate = """
         WITH clock AS (
             SELECT clock_timestamp() AS now, gen_random_uuid() AS token, set_config('lock_timeout', '{lock_timeout}', true) AS lock_timeout
