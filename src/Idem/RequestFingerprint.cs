@@ -256,26 +256,31 @@ public sealed class RequestFingerprint : IDisposable
         // One canonical buffer per thread, reused: the canonical form is hashed before anything else runs on the thread.
         var buffer = t_canonical ??= new ArrayBufferWriter<byte>(1024);
         buffer.ResetWrittenCount();
-        if (members is null || members.Count == 0)
+        try
         {
-            try
-            {
-                if (!TryCanonicalize(body, buffer))
-                {
-                    return false;
-                }
+            return members is null || members.Count == 0 ? TryAddWholeJson(body, buffer) : TryAddJsonMembers(body, members, buffer);
+        }
+        finally
+        {
+            ReleaseCanonicalBuffer(buffer);
+        }
+    }
 
-                AppendText("body:json");
-                AppendLength(buffer.WrittenCount);
-                Append(buffer.WrittenSpan);
-                return true;
-            }
-            finally
-            {
-                ReleaseCanonicalBuffer(buffer);
-            }
+    private bool TryAddWholeJson(ReadOnlySpan<byte> body, ArrayBufferWriter<byte> buffer)
+    {
+        if (!TryCanonicalize(body, buffer))
+        {
+            return false;
         }
 
+        AppendText("body:json");
+        AppendLength(buffer.WrittenCount);
+        Append(buffer.WrittenSpan);
+        return true;
+    }
+
+    private bool TryAddJsonMembers(ReadOnlySpan<byte> body, IReadOnlyList<string> members, ArrayBufferWriter<byte> buffer)
+    {
         JsonDocument document;
         try
         {
