@@ -58,7 +58,7 @@ internal sealed class IdempotencyMiddleware
     public Task InvokeAsync(HttpContext context)
     {
         var metadata = context.GetEndpoint()?.Metadata.GetMetadata<IIdempotencyMetadata>();
-        if (metadata is null || metadata.Policy.IsDisabled || !metadata.Policy.AppliesTo(context.Request.Method))
+        if (metadata is null || !metadata.Policy.AppliesTo(context.Request.Method))
         {
             return _next(context);
         }

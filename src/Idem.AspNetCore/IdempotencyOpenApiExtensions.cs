@@ -20,7 +20,7 @@ public static class IdempotencyOpenApiExtensions
         {
             var metadata = context.Description.ActionDescriptor.EndpointMetadata.OfType<IIdempotencyMetadata>().LastOrDefault();
             var method = context.Description.HttpMethod ?? "";
-            if (metadata is null || metadata.Policy.IsDisabled || !metadata.Policy.AppliesTo(method))
+            if (metadata is null || !metadata.Policy.AppliesTo(method))
             {
                 return Task.CompletedTask;
             }

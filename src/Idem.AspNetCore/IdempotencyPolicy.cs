@@ -46,8 +46,14 @@ public sealed record IdempotencyPolicy
     /// <summary>Response headers replayed besides the global allow-list.</summary>
     public IReadOnlyList<string> ReplayedHeaders { get; init; } = [];
 
+    /// <summary>Whether a request with <paramref name="method"/> uses keys here; a disabled policy applies to none.</summary>
     internal bool AppliesTo(string method)
     {
+        if (IsDisabled)
+        {
+            return false;
+        }
+
         foreach (var m in Methods)
         {
             if (string.Equals(m, method, StringComparison.OrdinalIgnoreCase))
