@@ -11,6 +11,7 @@ namespace Idem.Payments.Tests.Nodes;
 /// Two real service processes on loopback sharing one PostgreSQL database (a fresh one per test): what a client sees
 /// when its retries land on different nodes, and when a node dies mid-request.
 /// </summary>
+[Collection(ProcessTests.Collection)]
 public sealed class PostgresNodesTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
@@ -223,4 +224,11 @@ internal sealed class NodePair : IAsyncDisposable
 
         public Task KillAsync() => Process.KillAsync();
     }
+}
+
+/// <summary>The tests that run service processes take turns, so they never compete with each other for the two cores.</summary>
+[CollectionDefinition(Collection)]
+public sealed class ProcessTests
+{
+    public const string Collection = "Service processes";
 }
