@@ -95,7 +95,7 @@ internal sealed class IdempotencyMiddleware
 
         using var activity = IdemTelemetry.ActivitySource.StartActivity("idem.request");
         var method = context.Request.Method;
-        var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? context.Request.Path.Value ?? "/";
+        var route = context.GetEndpoint()?.GetIdempotencyRouteTemplate() ?? context.Request.Path.Value ?? "/";
         var scope = await _scopes.ResolveAsync(context).ConfigureAwait(false);
         var storeKey = StoreKey.Create(scope, method, route, key!);
         var request = new ClaimRequest(

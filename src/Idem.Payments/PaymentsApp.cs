@@ -71,6 +71,8 @@ internal static class PaymentsApp
         app.MapOpenApi().AllowAnonymous();
         app.MapAccounts();
         app.MapTransfers();
+        app.MapCustomers();
+        app.MapIdempotencyKeys();
         return app;
     }
 }

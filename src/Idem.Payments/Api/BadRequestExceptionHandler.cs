@@ -17,6 +17,14 @@ internal sealed class BadRequestExceptionHandler : IExceptionHandler
             return false;
         }
 
+        if (bad.StatusCode == StatusCodes.Status415UnsupportedMediaType)
+        {
+            await Problems.Create(bad.StatusCode, PaymentsProblemTypes.UnsupportedMediaType, "Unsupported media type",
+                    "Send the body as JSON with 'Content-Type: application/json'. Nothing was changed.")
+                .ExecuteAsync(httpContext).ConfigureAwait(false);
+            return true;
+        }
+
         var (title, detail) = bad.StatusCode switch
         {
             StatusCodes.Status413PayloadTooLarge => ("Request too large", "The request body is larger than this API accepts."),

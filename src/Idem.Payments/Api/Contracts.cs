@@ -12,10 +12,33 @@ internal sealed record CreateDepositRequest(long? Amount);
 
 internal sealed record CreateTransferRequest(string? FromAccount, string? ToAccount, long? Amount, string? Currency);
 
-internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, DateTime CreatedAt)
+internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, string? Nickname, Dictionary<string, string> Metadata, DateTime CreatedAt)
 {
-    public static AccountResponse From(Account account) => new(account.Id, account.Currency, account.Balance, account.Version, account.CreatedAt.UtcDateTime);
+    public static AccountResponse From(Account account)
+        => new(account.Id, account.Currency, account.Balance, account.Version, account.Nickname, Api.Metadata.Parse(account.Metadata), account.CreatedAt.UtcDateTime);
 }
+
+/// <summary>
+/// The body of <c>PATCH /v1/accounts/{id}</c>, for the OpenAPI document: members left out are left alone, null clears.
+/// The handler reads the JSON itself to tell a missing member from a null one.
+/// </summary>
+internal sealed record UpdateAccountRequest(string? Nickname, Dictionary<string, string>? Metadata);
+
+/// <summary>The body of <c>PUT /v1/customers/{id}</c>: the whole customer (a member left out is cleared).</summary>
+internal sealed record PutCustomerRequest(string? Name, string? Email, Dictionary<string, string?>? Metadata);
+
+internal sealed record CustomerResponse(string Id, string Name, string? Email, Dictionary<string, string> Metadata, long Version, DateTime CreatedAt, DateTime UpdatedAt)
+{
+    public static CustomerResponse From(Customer customer)
+        => new(customer.Id, customer.Name, customer.Email, Api.Metadata.Parse(customer.Metadata), customer.Version, customer.CreatedAt.UtcDateTime, customer.UpdatedAt.UtcDateTime);
+}
+
+/// <summary>
+/// What Idem holds for one of the tenant's idempotency keys, without the stored body. <c>recovery_point</c> is where a
+/// multi-step request got to; null until the engine records recovery points.
+/// </summary>
+internal sealed record IdempotencyKeyResponse(
+    string Key, string Method, string Route, string State, string? RecoveryPoint, int? ResponseStatus, DateTime CreatedAt, DateTime ExpiresAt);
 
 internal sealed record DepositResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, DateTime CreatedAt)
 {

@@ -20,6 +20,11 @@ namespace Idem.Payments.Api;
 [JsonSerializable(typeof(DepositResponse))]
 [JsonSerializable(typeof(TransferResponse))]
 [JsonSerializable(typeof(EntryListResponse))]
+[JsonSerializable(typeof(UpdateAccountRequest))]
+[JsonSerializable(typeof(PutCustomerRequest))]
+[JsonSerializable(typeof(CustomerResponse))]
+[JsonSerializable(typeof(IdempotencyKeyResponse))]
+[JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(Dictionary<string, string[]>))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {

@@ -29,6 +29,18 @@ internal static class PaymentsProblemTypes
     /// <summary>404: no such transfer for this tenant.</summary>
     public const string TransferNotFound = Prefix + "transfer-not-found";
 
+    /// <summary>404: no customer with this id for this tenant.</summary>
+    public const string CustomerNotFound = Prefix + "customer-not-found";
+
+    /// <summary>404: the tenant has no record for this idempotency key (never used, or past its retention).</summary>
+    public const string IdempotencyKeyNotFound = Prefix + "idempotency-key-not-found";
+
+    /// <summary>428: the change needs <c>If-Match</c> with the resource's current <c>ETag</c>. Nothing was changed.</summary>
+    public const string PreconditionRequired = Prefix + "precondition-required";
+
+    /// <summary>412: the resource changed since the <c>ETag</c> in <c>If-Match</c>. Nothing was changed; read it again.</summary>
+    public const string PreconditionFailed = Prefix + "precondition-failed";
+
     /// <summary>422: the accounts' currencies and the movement's differ.</summary>
     public const string CurrencyMismatch = Prefix + "currency-mismatch";
 

@@ -54,6 +54,61 @@ internal sealed class RequestErrors
         return true;
     }
 
+    /// <summary>
+    /// An id in a path (an account's, or the one a tenant gives a customer): 1-64 letters, digits, '_' or '-'. Anything
+    /// else cannot name a resource, so it is a 400 rather than a 404.
+    /// </summary>
+    public bool Id(string id, string member = "id")
+    {
+        if (id.Length is 0 or > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+        {
+            Add(member, "Must be 1-64 characters: letters, digits, '_' or '-'.");
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Text a person reads (a name, a nickname): not blank, at most <paramref name="maxLength"/> characters, no control characters.</summary>
+    public string? Text(string? value, string member, int maxLength, bool required)
+    {
+        if (value is null)
+        {
+            if (required)
+            {
+                Add(member, "Required.");
+            }
+
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(value) || value.Length > maxLength || value.Any(char.IsControl))
+        {
+            Add(member, string.Create(CultureInfo.InvariantCulture, $"Must be 1-{maxLength} characters, not blank, with no control characters."));
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>An email address, checked only for shape (one '@' with something on each side, no spaces, at most 254 characters).</summary>
+    public string? Email(string? value, string member = "email")
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        var at = value.IndexOf('@', StringComparison.Ordinal);
+        if (value.Length > 254 || at <= 0 || at != value.LastIndexOf('@') || at == value.Length - 1 || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            Add(member, "Must be an email address such as \"ada@example.com\", or null.");
+            return null;
+        }
+
+        return value;
+    }
+
     /// <summary>An account id must be present; whether it exists is the ledger's question (404).</summary>
     public string Required(string? value, string member, string what)
     {

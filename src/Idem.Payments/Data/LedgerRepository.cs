@@ -7,9 +7,9 @@ namespace Idem.Payments.Data;
 /// The ledger's SQL, on a connection it is given: the request's transaction for writes (never one it opens itself),
 /// a read connection for reads. Portable SQL; what differs per database comes from the <see cref="ISqlDialect"/>.
 /// </summary>
-internal sealed class LedgerRepository(DbConnection connection, DbTransaction? transaction, ISqlDialect dialect)
+internal sealed class LedgerRepository(DbConnection connection, DbTransaction? transaction, ISqlDialect dialect) : Repository(connection, transaction)
 {
-    private const string AccountColumns = "id, tenant_id, kind, currency, balance, version, created_at";
+    private const string AccountColumns = "id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata";
 
     private const string InsertAccountSql = """
         INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at)
@@ -108,6 +108,42 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
 
         return await LockFundingAccountAsync(tenantId, currency, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The funding account was neither created nor found.");
+    }
+
+    /// <summary>
+    /// Sets the nickname and/or metadata of a tenant's customer account if its version is still
+    /// <paramref name="expectedVersion"/>, moving the version on. Null when the account is missing or has moved on.
+    /// </summary>
+    public Task<Account?> UpdateAccountDetailsAsync(
+        string tenantId, string id, long expectedVersion, Optional<string?> nickname, Optional<string> metadata, CancellationToken cancellationToken)
+    {
+        var sets = new List<string>(2);
+        var parameters = new List<(string, object?)> { ("@id", id), ("@tenant_id", tenantId), ("@expected_version", expectedVersion) };
+        if (nickname.IsSet)
+        {
+            sets.Add("nickname = @nickname");
+            parameters.Add(("@nickname", nickname.Value));
+        }
+
+        if (metadata.IsSet)
+        {
+            sets.Add("metadata = @metadata");
+            parameters.Add(("@metadata", metadata.Value!));
+        }
+
+        if (sets.Count == 0)
+        {
+            throw new ArgumentException("Nothing to change.", nameof(nickname));
+        }
+
+        // Optimistic concurrency in one statement: the change applies only to the version the client read; otherwise
+        // nothing changes and no row comes back. The SET list is built from column names only.
+        var sql = $"""
+            UPDATE accounts SET {string.Join(", ", sets)}, version = version + 1
+            WHERE id = @id AND tenant_id = @tenant_id AND kind = 'customer' AND version = @expected_version
+            RETURNING {AccountColumns};
+            """;
+        return ReadAccountAsync(sql, cancellationToken, [.. parameters]);
     }
 
     /// <summary>Takes <paramref name="amount"/> from an account unless that would leave less than <paramref name="floor"/>. Returns the new balance, or null when refused.</summary>
@@ -225,7 +261,7 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
         return value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private async Task<Account?> ReadAccountAsync(string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    private async Task<Account?> ReadAccountAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(sql);
         foreach (var (name, value) in parameters)
@@ -243,24 +279,8 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
 
             return new Account(
                 reader.GetString(0), reader.GetString(1), ParseKind(reader.GetString(2)), reader.GetString(3), reader.GetInt64(4),
-                reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6));
+                reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6), reader.IsDBNull(7) ? null : reader.GetString(7), reader.GetString(8));
         }
-    }
-
-    private DbCommand Command(string sql)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        return command;
-    }
-
-    private static void Add(DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 
     private static string KindName(AccountKind kind) => kind == AccountKind.Funding ? "funding" : "customer";

@@ -71,5 +71,26 @@ internal static class PostgresSchema
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
             """),
+
+        // A tenant names its customers: the id is the client's, unique per tenant. metadata is a JSON object of strings.
+        new(2, "customers", """
+            CREATE TABLE IF NOT EXISTS customers (
+                tenant_id  text        NOT NULL,
+                id         text        NOT NULL,
+                name       text        NOT NULL,
+                email      text        NULL,
+                metadata   text        NOT NULL,
+                version    bigint      NOT NULL CHECK (version >= 1),
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, id)
+            );
+            """),
+
+        new(3, "account details", """
+            ALTER TABLE accounts
+                ADD COLUMN IF NOT EXISTS nickname text NULL,
+                ADD COLUMN IF NOT EXISTS metadata text NOT NULL DEFAULT '{}';
+            """),
     ];
 }

@@ -71,5 +71,25 @@ internal static class SqliteSchema
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
             """),
+
+        // A tenant names its customers: the id is the client's, unique per tenant. metadata is a JSON object of strings.
+        new(2, "customers", """
+            CREATE TABLE IF NOT EXISTS customers (
+                tenant_id  TEXT    NOT NULL,
+                id         TEXT    NOT NULL,
+                name       TEXT    NOT NULL,
+                email      TEXT    NULL,
+                metadata   TEXT    NOT NULL,
+                version    INTEGER NOT NULL CHECK (version >= 1),
+                created_at TEXT    NOT NULL,
+                updated_at TEXT    NOT NULL,
+                PRIMARY KEY (tenant_id, id)
+            ) STRICT;
+            """),
+
+        new(3, "account details", """
+            ALTER TABLE accounts ADD COLUMN nickname TEXT NULL;
+            ALTER TABLE accounts ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+            """),
     ];
 }

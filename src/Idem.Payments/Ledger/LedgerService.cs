@@ -109,12 +109,7 @@ internal sealed class LedgerService(TimeProvider time)
         return transfer;
     }
 
-    // Milliseconds are what clients see and what every database keeps alike.
-    private DateTimeOffset Now()
-    {
-        var now = time.GetUtcNow();
-        return new DateTimeOffset(now.Ticks - (now.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
-    }
+    private DateTimeOffset Now() => time.NowToTheMillisecond();
 
     private static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)
         => new(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, balanceAfter, type, movementId, now);

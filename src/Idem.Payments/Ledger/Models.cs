@@ -13,7 +13,12 @@ internal enum AccountKind
     Funding,
 }
 
-internal sealed record Account(string Id, string TenantId, AccountKind Kind, string Currency, long Balance, long Version, DateTimeOffset CreatedAt);
+/// <summary>An account. <paramref name="Metadata"/> is the canonical JSON of its metadata (see <c>Api.Metadata</c>).</summary>
+internal sealed record Account(
+    string Id, string TenantId, AccountKind Kind, string Currency, long Balance, long Version, DateTimeOffset CreatedAt, string? Nickname = null, string Metadata = "{}");
+
+/// <summary>A tenant's customer, named by the tenant. <paramref name="Metadata"/> is canonical JSON.</summary>
+internal sealed record Customer(string TenantId, string Id, string Name, string? Email, string Metadata, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
 
 internal sealed record Deposit(string Id, string TenantId, string AccountId, long Amount, string Currency, long BalanceAfter, DateTimeOffset CreatedAt);
 

@@ -39,6 +39,39 @@ public abstract class OpenApiTests(PaymentsServer server)
         Assert.Contains("urn:idem:problem:idempotency-key-mismatch", responses.GetProperty("422").GetProperty("description").GetString());
     }
 
+    [Theory]
+    [InlineData("/v1/customers/{id}", "put", "400")]
+    [InlineData("/v1/customers/{id}", "get", "404")]
+    [InlineData("/v1/customers/{id}", "delete", "404")]
+    [InlineData("/v1/accounts/{id}", "patch", "400,404,412,428")]
+    [InlineData("/v1/idempotency-keys/{key}", "get", "400,404")]
+    public async Task OpenApiDocument_NewEndpoints_DocumentTheirProblems(string path, string method, string statuses)
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var responses = document.RootElement.GetProperty("paths").GetProperty(path).GetProperty(method).GetProperty("responses");
+        foreach (var status in statuses.Split(','))
+        {
+            Assert.True(responses.TryGetProperty(status, out var problem), $"{method} {path} does not document {status}.");
+            Assert.True(problem.GetProperty("content").TryGetProperty("application/problem+json", out _), $"{method} {path} {status} is not problem+json.");
+        }
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_PatchAccount_DescribesItsBodyAndIfMatch()
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var body = document.RootElement.GetProperty("paths").GetProperty("/v1/accounts/{id}").GetProperty("patch")
+            .GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+        Assert.EndsWith("/UpdateAccountRequest", body.GetProperty("$ref").GetString(), StringComparison.Ordinal);
+        var schema = document.RootElement.GetProperty("components").GetProperty("schemas").GetProperty("UpdateAccountRequest").GetProperty("properties");
+        Assert.True(schema.TryGetProperty("nickname", out _));
+        Assert.True(schema.TryGetProperty("metadata", out _));
+    }
+
     [Fact]
     public async Task OpenApiDocument_Get_HasNoKeyHeader()
     {
