@@ -2,6 +2,8 @@ using Idem.Payments.Api;
 using Idem.Payments.Auth;
 using Idem.Payments.Data;
 using Idem.Payments.Ledger;
+using Idem.Payments.Cards;
+using Idem.Payments.Processor;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
@@ -59,6 +61,30 @@ internal static class PaymentsApp
         // before Idem's hosted services, so it runs before anything else touches the database.
         services.AddPaymentsDatabase(builder.Configuration);
 
+        // Card payments: the processor (the simulator beside the service unless Processor:BaseUrl names one) is called
+        // through Idem.Http, one derived key per operation, retried within a deadline below the endpoints' lease.
+        var paymentsOptions = builder.Configuration.GetSection("Payments").Get<PaymentsOptions>() ?? new PaymentsOptions();
+        services.AddSingleton(paymentsOptions);
+        services.AddSingleton<ProcessorHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<ProcessorHost>());
+        services.AddHttpClient(ProcessorClient.HttpClientName, (sp, client) =>
+            {
+                client.BaseAddress = sp.GetRequiredService<ProcessorHost>().BaseAddress;
+                client.Timeout = Timeout.InfiniteTimeSpan;
+            })
+            .AddIdempotency(options =>
+            {
+                options.MaxAttempts = 4;
+                options.OverallDeadline = paymentsOptions.ProcessorDeadline;
+                options.PerAttemptTimeout = paymentsOptions.ProcessorAttemptTimeout;
+                options.BaseDelay = TimeSpan.FromMilliseconds(100);
+                options.MaxDelay = TimeSpan.FromSeconds(1);
+            });
+        services.AddSingleton<PaymentService>();
+        services.AddSingleton<LedgerAudit>();
+        services.AddSingleton<PaymentCompleter>();
+        services.AddHostedService(sp => sp.GetRequiredService<PaymentCompleter>());
+
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusCodeProblems.WriteAsync);
@@ -73,6 +99,7 @@ internal static class PaymentsApp
         app.MapTransfers();
         app.MapCustomers();
         app.MapIdempotencyKeys();
+        app.MapPayments();
         return app;
     }
 }

@@ -26,6 +26,12 @@ namespace Idem.Payments.Api;
 [JsonSerializable(typeof(IdempotencyKeyResponse))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(Dictionary<string, string[]>))]
+[JsonSerializable(typeof(CreatePaymentRequest))]
+[JsonSerializable(typeof(CreateRefundRequest))]
+[JsonSerializable(typeof(PaymentResponse))]
+[JsonSerializable(typeof(RefundResponse))]
+[JsonSerializable(typeof(RefundListResponse))]
+[JsonSerializable(typeof(AuditResponse))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {
     /// <summary>Makes the HTTP JSON options match the context, with the context first in the resolver chain.</summary>

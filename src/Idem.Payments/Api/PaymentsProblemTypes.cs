@@ -52,4 +52,28 @@ internal static class PaymentsProblemTypes
 
     /// <summary>422: a balance would pass the ledger's limit.</summary>
     public const string BalanceLimitExceeded = Prefix + "balance-limit-exceeded";
+
+    /// <summary>No payment with that id exists for the tenant.</summary>
+    public const string PaymentNotFound = Prefix + "payment-not-found";
+
+    /// <summary>The card was declined (402); the payment is recorded as declined and the answer replays.</summary>
+    public const string CardDeclined = Prefix + "card-declined";
+
+    /// <summary>
+    /// 503: the payment exists but the processor has not answered yet; a retry with the same key resumes it (never charging
+    /// twice), and the background completer settles it if no retry comes.
+    /// </summary>
+    public const string PaymentOutcomePending = Prefix + "payment-outcome-pending";
+
+    /// <summary>503: the refund exists and its amount left the account, but the processor has not confirmed it yet; retry with the same key.</summary>
+    public const string RefundOutcomePending = Prefix + "refund-outcome-pending";
+
+    /// <summary>Only a succeeded payment can be refunded (422).</summary>
+    public const string PaymentNotRefundable = Prefix + "payment-not-refundable";
+
+    /// <summary>The refunds of a payment would exceed it (422).</summary>
+    public const string RefundExceedsPayment = Prefix + "refund-exceeds-payment";
+
+    /// <summary>The key already made a payment or refund with other details, and its record has expired (422).</summary>
+    public const string KeyReusedForOtherPayment = Prefix + "key-reused";
 }

@@ -287,7 +287,19 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
 
     private static AccountKind ParseKind(string value) => value == "funding" ? AccountKind.Funding : AccountKind.Customer;
 
-    private static string MovementTypeName(MovementType type) => type == MovementType.Transfer ? "transfer" : "deposit";
+    private static string MovementTypeName(MovementType type) => type switch
+    {
+        MovementType.Transfer => "transfer",
+        MovementType.Payment => "payment",
+        MovementType.Refund => "refund",
+        _ => "deposit",
+    };
 
-    private static MovementType ParseMovementType(string value) => value == "transfer" ? MovementType.Transfer : MovementType.Deposit;
+    private static MovementType ParseMovementType(string value) => value switch
+    {
+        "transfer" => MovementType.Transfer,
+        "payment" => MovementType.Payment,
+        "refund" => MovementType.Refund,
+        _ => MovementType.Deposit,
+    };
 }

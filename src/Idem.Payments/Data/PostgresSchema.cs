@@ -92,5 +92,47 @@ internal static class PostgresSchema
                 ADD COLUMN IF NOT EXISTS nickname text NULL,
                 ADD COLUMN IF NOT EXISTS metadata text NOT NULL DEFAULT '{}';
             """),
+
+        // Card payments and refunds (see the SQLite list); the movement types are widened in place.
+        new(4, "payments and refunds", """
+            CREATE TABLE IF NOT EXISTS payments (
+                id              text        NOT NULL PRIMARY KEY,
+                tenant_id       text        NOT NULL,
+                account_id      text        NOT NULL REFERENCES accounts (id),
+                amount          bigint      NOT NULL CHECK (amount > 0),
+                currency        text        NOT NULL,
+                source          text        NOT NULL,
+                status          text        NOT NULL CHECK (status IN ('pending', 'succeeded', 'declined')),
+                idempotency_key text        NOT NULL,
+                charge_id       text        NULL,
+                decline_code    text        NULL,
+                refunded        bigint      NOT NULL CHECK (refunded >= 0 AND refunded <= amount),
+                created_at      timestamptz NOT NULL,
+                updated_at      timestamptz NOT NULL,
+                UNIQUE (tenant_id, idempotency_key),
+                CHECK (status = 'succeeded' OR refunded = 0)
+            );
+            CREATE INDEX IF NOT EXISTS ix_payments_pending ON payments (created_at) WHERE status = 'pending';
+
+            CREATE TABLE IF NOT EXISTS refunds (
+                id                  text        NOT NULL PRIMARY KEY,
+                tenant_id           text        NOT NULL,
+                payment_id          text        NOT NULL REFERENCES payments (id),
+                amount              bigint      NOT NULL CHECK (amount > 0),
+                currency            text        NOT NULL,
+                status              text        NOT NULL CHECK (status IN ('pending', 'succeeded')),
+                idempotency_key     text        NOT NULL,
+                processor_refund_id text        NULL,
+                created_at          timestamptz NOT NULL,
+                updated_at          timestamptz NOT NULL,
+                UNIQUE (tenant_id, idempotency_key)
+            );
+            CREATE INDEX IF NOT EXISTS ix_refunds_payment ON refunds (payment_id);
+            CREATE INDEX IF NOT EXISTS ix_refunds_pending ON refunds (created_at) WHERE status = 'pending';
+
+            ALTER TABLE ledger_entries DROP CONSTRAINT IF EXISTS ledger_entries_movement_type_check;
+            ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_movement_type_check
+                CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund'));
+            """),
     ];
 }

@@ -91,5 +91,64 @@ internal static class SqliteSchema
             ALTER TABLE accounts ADD COLUMN nickname TEXT NULL;
             ALTER TABLE accounts ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
             """),
+
+        // Card payments and refunds. A payment is pending from phase one until the processor's answer is recorded; the
+        // key that made it is unique per tenant, so a key reused after its record expired finds its payment again.
+        // SQLite cannot change a CHECK in place: ledger_entries is rebuilt to accept the two new movement types.
+        new(4, "payments and refunds", """
+            CREATE TABLE IF NOT EXISTS payments (
+                id              TEXT    NOT NULL PRIMARY KEY,
+                tenant_id       TEXT    NOT NULL,
+                account_id      TEXT    NOT NULL REFERENCES accounts (id),
+                amount          INTEGER NOT NULL CHECK (amount > 0),
+                currency        TEXT    NOT NULL,
+                source          TEXT    NOT NULL,
+                status          TEXT    NOT NULL CHECK (status IN ('pending', 'succeeded', 'declined')),
+                idempotency_key TEXT    NOT NULL,
+                charge_id       TEXT    NULL,
+                decline_code    TEXT    NULL,
+                refunded        INTEGER NOT NULL CHECK (refunded >= 0 AND refunded <= amount),
+                created_at      TEXT    NOT NULL,
+                updated_at      TEXT    NOT NULL,
+                UNIQUE (tenant_id, idempotency_key),
+                CHECK (status = 'succeeded' OR refunded = 0)
+            ) STRICT;
+            CREATE INDEX IF NOT EXISTS ix_payments_pending ON payments (created_at) WHERE status = 'pending';
+
+            CREATE TABLE IF NOT EXISTS refunds (
+                id                  TEXT    NOT NULL PRIMARY KEY,
+                tenant_id           TEXT    NOT NULL,
+                payment_id          TEXT    NOT NULL REFERENCES payments (id),
+                amount              INTEGER NOT NULL CHECK (amount > 0),
+                currency            TEXT    NOT NULL,
+                status              TEXT    NOT NULL CHECK (status IN ('pending', 'succeeded')),
+                idempotency_key     TEXT    NOT NULL,
+                processor_refund_id TEXT    NULL,
+                created_at          TEXT    NOT NULL,
+                updated_at          TEXT    NOT NULL,
+                UNIQUE (tenant_id, idempotency_key)
+            ) STRICT;
+            CREATE INDEX IF NOT EXISTS ix_refunds_payment ON refunds (payment_id);
+            CREATE INDEX IF NOT EXISTS ix_refunds_pending ON refunds (created_at) WHERE status = 'pending';
+
+            CREATE TABLE ledger_entries_v4 (
+                seq           INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+                id            TEXT    NOT NULL UNIQUE,
+                tenant_id     TEXT    NOT NULL,
+                account_id    TEXT    NOT NULL REFERENCES accounts (id),
+                amount        INTEGER NOT NULL CHECK (amount <> 0),
+                currency      TEXT    NOT NULL,
+                balance_after INTEGER NOT NULL,
+                movement_type TEXT    NOT NULL CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund')),
+                movement_id   TEXT    NOT NULL,
+                created_at    TEXT    NOT NULL
+            ) STRICT;
+            INSERT INTO ledger_entries_v4 (seq, id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at)
+                SELECT seq, id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at FROM ledger_entries;
+            DROP TABLE ledger_entries;
+            ALTER TABLE ledger_entries_v4 RENAME TO ledger_entries;
+            CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
+            CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
+            """),
     ];
 }

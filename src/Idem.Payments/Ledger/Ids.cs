@@ -9,6 +9,8 @@ internal static class Ids
     public const string Deposit = "dep";
     public const string Transfer = "tr";
     public const string Entry = "ent";
+    public const string Payment = "pay";
+    public const string Refund = "re";
 
     private const string Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

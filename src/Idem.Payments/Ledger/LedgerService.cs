@@ -109,6 +109,47 @@ internal sealed class LedgerService(TimeProvider time)
         return transfer;
     }
 
+    /// <summary>
+    /// Posts a succeeded card payment: the tenant's funding account (money from outside the ledger) to the merchant
+    /// account. The account was checked when the payment was created; only the balance limit can refuse it now.
+    /// </summary>
+    public async Task PostPaymentAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"The account {accountId} of payment {paymentId} is gone.");
+        var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false)
+            ?? await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Payments in {account.Currency} have reached the ledger's limit.");
+        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Payment {paymentId} would take account {account.Id} past the ledger's limit.");
+        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Payment, paymentId, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.Payment, paymentId, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Takes a refund out of the merchant account back to the funding account, refused (writing nothing) when the
+    /// account holds less than the refund. The account must already be locked by the caller.
+    /// </summary>
+    public async Task<LedgerError?> PostRefundAsync(LedgerRepository ledger, Account account, long amount, string refundId, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        var balance = await ledger.DebitAsync(account.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
+        if (balance is null)
+        {
+            return new LedgerError(LedgerErrorKind.InsufficientFunds,
+                $"Account {account.Id} holds less than the {amount} {account.Currency} minor units to refund. Nothing was refunded.", "amount");
+        }
+
+        var funding = await ledger.LockFundingAccountAsync(account.TenantId, account.Currency, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Account {account.Id} has money but its tenant has no funding account in {account.Currency}.");
+        var fundingBalance = await ledger.CreditAsync(funding.Id, amount, 0, cancellationToken).ConfigureAwait(false) ?? throw LockBroken(funding.Id);
+        await ledger.InsertEntryAsync(Entry(account.TenantId, account.Id, -amount, account.Currency, balance.Value, MovementType.Refund, refundId, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(account.TenantId, funding.Id, amount, account.Currency, fundingBalance, MovementType.Refund, refundId, now), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 
     private static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)

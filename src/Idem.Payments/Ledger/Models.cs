@@ -29,6 +29,12 @@ internal enum MovementType
 {
     Deposit,
     Transfer,
+
+    /// <summary>A card payment into a merchant account.</summary>
+    Payment,
+
+    /// <summary>A refund out of a merchant account.</summary>
+    Refund,
 }
 
 /// <summary>

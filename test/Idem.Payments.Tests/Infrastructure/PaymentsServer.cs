@@ -27,8 +27,22 @@ public abstract class PaymentsServer : IAsyncLifetime
         "--urls", "http://127.0.0.1:0",
         "--Logging:LogLevel:Default=Warning",
         "--Logging:LogLevel:Microsoft.AspNetCore=Error",
+        .. ProcessorArguments(),
         .. databaseArguments,
     ]);
+
+    /// <summary>
+    /// A processor simulator of its own (its own file), with faults shortened for tests: <c>tok_timeout</c> answers its
+    /// first attempt after 3 s, past the service's 1.5 s deadline; <c>tok_unavailable</c> is down for 2 s per key.
+    /// </summary>
+    public static string[] ProcessorArguments() =>
+    [
+        "--Processor:ConnectionString=Data Source=" + SqlitePaymentsServer.NewDatabasePath(),
+        "--Processor:TimeoutDelay=00:00:03",
+        "--Processor:UnavailableFor=00:00:02",
+        "--Payments:ProcessorDeadline=00:00:01.500",
+        "--Payments:ProcessorAttemptTimeout=00:00:01",
+    ];
 
     public static Uri AddressOf(WebApplication app)
         => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());

@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Data.Sqlite;
+
+namespace Idem.Payments.Processor;
+
+/// <summary>
+/// A card processor to pay against: its own web application (own port, own SQLite file, own Idem store), reached over
+/// real HTTP, every POST protected by Idem. The payments service hosts it beside itself by default; tests and the chaos
+/// run start it as a process of its own (<c>Idem.Payments --processor</c>) so it outlives a killed payments node.
+/// </summary>
+/// <remarks>
+/// Tokens: <c>tok_visa</c> succeeds; <c>tok_declined</c> is declined (402, stored and replayed); <c>tok_timeout</c> charges
+/// and then answers its first attempt only after <see cref="ProcessorOptions.TimeoutDelay"/>, past any sane client
+/// timeout; <c>tok_unavailable</c> answers 503 (and charges nothing) for <see cref="ProcessorOptions.UnavailableFor"/> from
+/// the first attempt of each key. <c>GET /v1/charges</c> and <c>GET /v1/refunds</c> list what really happened.
+/// </remarks>
+internal static class ProcessorSimulator
+{
+    public const string SectionName = "Processor";
+
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ApplicationName = typeof(ProcessorSimulator).Assembly.GetName().Name });
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        var options = builder.Configuration.GetSection(SectionName).Get<ProcessorOptions>() ?? new ProcessorOptions();
+        var connectionString = new SqliteConnectionStringBuilder(options.ConnectionString) { ForeignKeys = true }.ToString();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ProcessorJsonContext.Default));
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(new ProcessorStore(connectionString, TimeProvider.System));
+        builder.Services.AddSingleton<ProcessorFaults>();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddIdempotency().AddSqliteStore(connectionString);
+
+        var app = builder.Build();
+        app.UseStatusCodePages();
+        app.UseIdempotency();
+        app.MapPost("/v1/charges", ChargeAsync).RequireIdempotency();
+        app.MapPost("/v1/refunds", RefundAsync).RequireIdempotency();
+        app.MapGet("/v1/charges", async (ProcessorStore store, CancellationToken ct) => TypedResults.Ok(await store.ListChargesAsync(ct).ConfigureAwait(false)));
+        app.MapGet("/v1/refunds", async (ProcessorStore store, CancellationToken ct) => TypedResults.Ok(await store.ListRefundsAsync(ct).ConfigureAwait(false)));
+        app.MapGet("/healthz", () => TypedResults.Ok());
+        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<ProcessorStore>().EnsureSchema());
+        return app;
+    }
+
+    private static async Task<Results<Created<ChargeRecord>, JsonHttpResult<ChargeRecord>, ProblemHttpResult>> ChargeAsync(
+        ChargeRequest request, HttpContext context, ProcessorStore store, ProcessorFaults faults, ProcessorOptions options)
+    {
+        if (request.Amount is not > 0 || string.IsNullOrWhiteSpace(request.Currency) || string.IsNullOrWhiteSpace(request.Source) || string.IsNullOrWhiteSpace(request.Reference))
+        {
+            return TypedResults.Problem("amount (> 0), currency, source and reference are required.", statusCode: 400, title: "Invalid charge");
+        }
+
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        if (request.Source == "tok_unavailable" && faults.StillUnavailable(key, options.UnavailableFor))
+        {
+            return TypedResults.Problem("The card network is unavailable; nothing was charged. Retry later.", statusCode: 503, title: "Processor unavailable");
+        }
+
+        var status = request.Source is "tok_visa" or "tok_timeout" or "tok_unavailable" ? "succeeded" : "declined";
+        var charge = await store.ChargeAsync(key, request, status, CancellationToken.None).ConfigureAwait(false);
+        if (request.Source == "tok_timeout" && faults.FirstAttempt(key))
+        {
+            // Charged; the answer comes only after the caller has given up waiting. A hang-up does not cut this short.
+            await Task.Delay(options.TimeoutDelay, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return charge.Status == "succeeded"
+            ? TypedResults.Created($"/v1/charges/{charge.Id}", charge)
+            : TypedResults.Json(charge, statusCode: StatusCodes.Status402PaymentRequired);
+    }
+
+    private static async Task<Results<Created<RefundRecord>, ProblemHttpResult>> RefundAsync(RefundRequest request, HttpContext context, ProcessorStore store)
+    {
+        if (request.Amount is not > 0 || string.IsNullOrWhiteSpace(request.Charge) || string.IsNullOrWhiteSpace(request.Reference))
+        {
+            return TypedResults.Problem("charge, amount (> 0) and reference are required.", statusCode: 400, title: "Invalid refund");
+        }
+
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        var refund = await store.RefundAsync(key, request, CancellationToken.None).ConfigureAwait(false);
+        return refund is null
+            ? TypedResults.Problem("The charge does not exist, did not succeed, or would be refunded beyond its amount.", statusCode: 422, title: "Refund refused")
+            : TypedResults.Created($"/v1/refunds/{refund.Id}", refund);
+    }
+}
+
+/// <summary>Settings of the processor simulator (section <c>Processor</c>).</summary>
+internal sealed class ProcessorOptions
+{
+    /// <summary>Where the payments service reaches a processor of its own; empty: it hosts the simulator itself.</summary>
+    public string? BaseUrl { get; set; }
+
+    /// <summary>The simulator's own database file.</summary>
+    public string ConnectionString { get; set; } = "Data Source=processor.db";
+
+    /// <summary>How long <c>tok_timeout</c>'s first attempt takes to answer.</summary>
+    public TimeSpan TimeoutDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long <c>tok_unavailable</c> answers 503 from each key's first attempt.</summary>
+    public TimeSpan UnavailableFor { get; set; } = TimeSpan.FromSeconds(3);
+}
+
+/// <summary>The simulator's injected faults, per idempotency key, in memory.</summary>
+internal sealed class ProcessorFaults
+{
+    private readonly ConcurrentDictionary<string, long> _firstSeen = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _attempted = new(StringComparer.Ordinal);
+
+    public bool StillUnavailable(string key, TimeSpan window)
+    {
+        var first = _firstSeen.GetOrAdd(key, _ => Environment.TickCount64);
+        return Environment.TickCount64 - first < (long)window.TotalMilliseconds;
+    }
+
+    public bool FirstAttempt(string key) => _attempted.TryAdd(key, 0);
+}
+
+internal sealed record ChargeRequest(long? Amount, string? Currency, string? Source, string? Reference);
+
+internal sealed record RefundRequest(string? Charge, long? Amount, string? Reference);
+
+/// <summary>A charge as the processor keeps it.</summary>
+internal sealed record ChargeRecord(string Id, string Reference, long Amount, string Currency, string Source, string Status, long Refunded, string IdempotencyKey);
+
+/// <summary>The part of a charge or refund the payments service reads back: its id.</summary>
+internal sealed record ProcessorDocument(string Id);
+
+/// <summary>A refund as the processor keeps it.</summary>
+internal sealed record RefundRecord(string Id, string Charge, string Reference, long Amount, string IdempotencyKey);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(ChargeRequest))]
+[JsonSerializable(typeof(RefundRequest))]
+[JsonSerializable(typeof(ChargeRecord))]
+[JsonSerializable(typeof(RefundRecord))]
+[JsonSerializable(typeof(List<ChargeRecord>))]
+[JsonSerializable(typeof(List<RefundRecord>))]
+[JsonSerializable(typeof(ProcessorDocument))]
+internal sealed partial class ProcessorJsonContext : JsonSerializerContext;
