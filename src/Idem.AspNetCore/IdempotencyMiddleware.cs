@@ -104,7 +104,7 @@ internal sealed class IdempotencyMiddleware
             policy.LeaseDuration ?? _options.LeaseDuration,
             policy.Retention ?? _options.Retention);
 
-        var run = new RequestRun(context, metadata, request, activity);
+        var run = new RequestRun(context, metadata, request, key!, activity);
         if (policy.Transactional)
         {
             await RunTransactionalAsync(run).ConfigureAwait(false);
@@ -138,14 +138,23 @@ internal sealed class IdempotencyMiddleware
         var lease = claim.Lease!;
         IdemTelemetry.Claims.Add(1);
         run.Activity?.SetTag("idem.outcome", "claimed");
-        var feature = new IdempotencyFeature();
+        var feature = new IdempotencyFeature(run.Key, _store, lease);
         context.Features.Set(feature);
+        context.RequestServices.GetRequiredService<IdempotencyTransactionAccessor>().Context = feature;
         var keeper = LeaseKeeper.Start(_store, lease, _time, _logger);
         using var capture = ResponseCapture.PassThrough(context, _options.MaxResponseBodyBytes);
         try
         {
             await _next(context).ConfigureAwait(false);
             await capture.DetachAsync().ConfigureAwait(false);
+        }
+        catch (IdempotencyLeaseLostException ex)
+        {
+            // Another request took the key over and finishes the operation: nothing of ours to release.
+            await keeper.DisposeAsync().ConfigureAwait(false);
+            capture.Restore();
+            await LeaseLostAsync(run, ex).ConfigureAwait(false);
+            return;
         }
         catch
         {
@@ -158,7 +167,9 @@ internal sealed class IdempotencyMiddleware
         await keeper.DisposeAsync().ConfigureAwait(false);
         var status = context.Response.StatusCode;
         var serverErrors = run.Metadata.Policy.ServerErrors ?? _options.ServerErrors;
-        if (!HandlerRan(run.Metadata, feature) || (status >= 500 && serverErrors == ServerErrorHandling.Release))
+
+        // Past a recovery point a server error is never the final answer: the key stays at its point for a retry to resume.
+        if (!HandlerRan(run.Metadata, feature) || (status >= 500 && (serverErrors == ServerErrorHandling.Release || feature.RecoveryPoint is not null)))
         {
             await ReleaseAsync(lease).ConfigureAwait(false);
             return;
@@ -211,10 +222,11 @@ internal sealed class IdempotencyMiddleware
         {
             IdemTelemetry.Claims.Add(1);
             run.Activity?.SetTag("idem.outcome", "claimed");
-            var feature = new IdempotencyFeature();
+            var feature = new IdempotencyFeature(run.Key, _store, held);
             context.Features.Set(feature);
             var accessor = context.RequestServices.GetRequiredService<IdempotencyTransactionAccessor>();
             accessor.Current = held.Transaction;
+            accessor.Context = feature;
 
             // The client sees nothing until the unit of work has committed: a response for writes that then roll back
             // would be a lie.
@@ -223,6 +235,14 @@ internal sealed class IdempotencyMiddleware
             {
                 await _next(context).ConfigureAwait(false);
                 await capture.DetachAsync().ConfigureAwait(false);
+            }
+            catch (IdempotencyLeaseLostException ex)
+            {
+                await capture.DetachAsync().ConfigureAwait(false);
+                await held.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                context.Response.Clear();
+                await LeaseLostAsync(run, ex).ConfigureAwait(false);
+                return;
             }
             catch
             {
@@ -234,6 +254,7 @@ internal sealed class IdempotencyMiddleware
             finally
             {
                 accessor.Current = null;
+                accessor.Context = null;
             }
 
             var status = context.Response.StatusCode;
@@ -249,13 +270,22 @@ internal sealed class IdempotencyMiddleware
                     // Not the request's token: a client that hung up must not undo what happened.
                     await held.CommitAsync(Snapshot(context, capture, run.Metadata.Policy), CancellationToken.None).ConfigureAwait(false);
                 }
+                catch (IdempotencyLeaseLostException ex)
+                {
+                    context.Response.Clear();
+                    await LeaseLostAsync(run, ex).ConfigureAwait(false);
+                    return;
+                }
                 catch (Exception ex)
                 {
                     Log.CommitFailed(_logger, run.Request.StoreKey, ex);
                     IdemTelemetry.StoreFailures.Add(1);
                     context.Response.Clear();
                     await ProblemWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, IdempotencyProblemTypes.StoreUnavailable, "Idempotency store unavailable",
-                        "The request could not be recorded and nothing was kept. A retry with the same key is safe.", _options.RetryAfter).ConfigureAwait(false);
+                        feature.RecoveryPoint is null
+                            ? "The request could not be recorded and nothing was kept. A retry with the same key is safe."
+                            : "The last step could not be recorded; the operation stays at its last recovery point. A retry with the same key is safe and resumes there.",
+                        _options.RetryAfter).ConfigureAwait(false);
                     return;
                 }
             }
@@ -318,6 +348,23 @@ internal sealed class IdempotencyMiddleware
                     _options.RetryAfter).ConfigureAwait(false);
                 break;
         }
+    }
+
+    // The lease ran out mid-request and another request took the key over: it finishes the operation.
+    private async Task LeaseLostAsync(RequestRun run, IdempotencyLeaseLostException exception)
+    {
+        IdemTelemetry.LeaseLosses.Add(1);
+        run.Activity?.SetTag("idem.outcome", "lease_lost");
+        Log.HandlerLeaseLost(_logger, run.Request.StoreKey, exception);
+        if (run.Context.Response.HasStarted)
+        {
+            run.Context.Abort();
+            return;
+        }
+
+        await ProblemWriter.WriteAsync(run.Context, StatusCodes.Status409Conflict, IdempotencyProblemTypes.RequestInProgress, "Request in progress",
+            "Another request with this key took the operation over and is finishing it. A retry with the same key is safe once it finishes; wait for Retry-After.",
+            _options.RetryAfter).ConfigureAwait(false);
     }
 
     private async Task StoreUnavailableAsync(RequestRun run, Exception exception)
@@ -578,5 +625,5 @@ internal sealed class IdempotencyMiddleware
         _ => $"The '{header}' header is not a token or a quoted string.",
     };
 
-    private sealed record RequestRun(HttpContext Context, IIdempotencyMetadata Metadata, ClaimRequest Request, Activity? Activity);
+    private sealed record RequestRun(HttpContext Context, IIdempotencyMetadata Metadata, ClaimRequest Request, string Key, Activity? Activity);
 }

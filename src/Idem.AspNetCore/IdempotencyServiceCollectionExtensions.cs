@@ -29,6 +29,8 @@ public static class IdempotencyServiceCollectionExtensions
         services.TryAddScoped<IdempotencyTransactionAccessor>();
         services.TryAddScoped<IIdempotencyTransaction>(sp => sp.GetRequiredService<IdempotencyTransactionAccessor>().Current
             ?? throw new InvalidOperationException("IIdempotencyTransaction is available only inside an endpoint marked Transactional() while its key is claimed."));
+        services.TryAddScoped<IIdempotencyContext>(sp => sp.GetRequiredService<IdempotencyTransactionAccessor>().Context
+            ?? throw new InvalidOperationException("IIdempotencyContext is available only inside an idempotent endpoint while its key is claimed (a request with an Idempotency-Key header)."));
         services.AddHostedService<IdempotencyPurgeService>();
         return new IdempotencyBuilder(services);
     }

@@ -39,4 +39,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Purging expired idempotency records failed; trying again at the next interval.")]
     public static partial void PurgeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "The handler for {StoreKey} lost its key to another request (its lease ran out); that request finishes the operation.")]
+    public static partial void HandlerLeaseLost(ILogger logger, string storeKey, Exception exception);
 }

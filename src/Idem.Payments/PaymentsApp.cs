@@ -5,7 +5,6 @@ using Idem.Payments.Ledger;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Idem.Payments;
@@ -13,15 +12,10 @@ namespace Idem.Payments;
 /// <summary>
 /// Builds the payments service. <c>Program</c> runs it; tests start the same app on Kestrel with
 /// <c>--urls http://127.0.0.1:0</c> and a database of their own.
+/// <c>Payments:Database</c> (<c>Sqlite</c> or <c>PostgreSql</c>) and <c>ConnectionStrings:Payments</c> say where the ledger lives.
 /// </summary>
 internal static class PaymentsApp
 {
-    /// <summary>The connection string name: <c>ConnectionStrings:Payments</c>.</summary>
-    public const string ConnectionStringName = "Payments";
-
-    /// <summary>Used when none is configured: a file in the working directory, so <c>dotnet run</c> needs no set-up.</summary>
-    public const string DefaultConnectionString = "Data Source=payments.db";
-
     // Payment requests are small; refusing big bodies early bounds what Idem buffers for fingerprints.
     private const long MaxRequestBodyBytes = 64 * 1024;
 
@@ -38,7 +32,6 @@ internal static class PaymentsApp
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
         });
 
-        var connectionString = SqliteConnectionString(builder.Configuration.GetConnectionString(ConnectionStringName));
         var services = builder.Services;
 
         services.ConfigureHttpJsonOptions(options => PaymentsJsonContext.Configure(options.SerializerOptions));
@@ -48,6 +41,7 @@ internal static class PaymentsApp
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<DatabaseUnavailableExceptionHandler>();
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, configureOptions: null);
@@ -58,15 +52,12 @@ internal static class PaymentsApp
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<IPaymentsDatabase>(sp => new SqlitePaymentsDatabase(
-            connectionString, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SqlitePaymentsDatabase>>()));
         services.AddSingleton<LedgerService>();
 
-        // Registered before Idem so the schema exists before anything else touches the file.
-        services.AddHostedService<DatabaseMigrationService>();
-
-        // Idem's keys live in the same SQLite file: a POST's key, ledger rows and response commit in one transaction.
-        services.AddIdempotency().AddSqliteStore(connectionString);
+        // Payments:Database picks SQLite (default) or PostgreSQL. Either way Idem's keys live in the ledger's database, so
+        // a POST's key, its ledger rows and its response commit in one transaction; the schema migration is registered
+        // before Idem's hosted services, so it runs before anything else touches the database.
+        services.AddPaymentsDatabase(builder.Configuration);
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -81,13 +72,5 @@ internal static class PaymentsApp
         app.MapAccounts();
         app.MapTransfers();
         return app;
-    }
-
-    private static string SqliteConnectionString(string? configured)
-    {
-        var builder = new SqliteConnectionStringBuilder(string.IsNullOrWhiteSpace(configured) ? DefaultConnectionString : configured);
-        builder.ForeignKeys ??= true;
-
-        return builder.ToString();
     }
 }

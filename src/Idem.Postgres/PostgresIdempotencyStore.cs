@@ -127,14 +127,22 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
     public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return ExecuteOwnedAsync(_sql.Release, lease, leaseDuration: null, cancellationToken);
+        return ExecuteOwnedAsync(_sql.Release, lease, leaseDuration: null, recoveryPoint: null, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ArgumentException.ThrowIfNullOrWhiteSpace(recoveryPoint);
+        return ExecuteOwnedAsync(_sql.SetRecoveryPoint, lease, lease.LeaseDuration, recoveryPoint, cancellationToken);
     }
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return ExecuteOwnedAsync(_sql.Renew, lease, lease.LeaseDuration, cancellationToken);
+        return ExecuteOwnedAsync(_sql.Renew, lease, lease.LeaseDuration, recoveryPoint: null, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -161,6 +169,9 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
                 var createdAt = await reader.GetFieldValueAsync<DateTimeOffset>(2, cancellationToken).ConfigureAwait(false);
                 var leaseExpiresAt = await reader.GetFieldValueAsync<DateTimeOffset>(3, cancellationToken).ConfigureAwait(false);
                 var expiresAt = await reader.GetFieldValueAsync<DateTimeOffset>(4, cancellationToken).ConfigureAwait(false);
+                var recoveryPoint = await reader.IsDBNullAsync(5, cancellationToken).ConfigureAwait(false)
+                    ? null
+                    : await reader.GetFieldValueAsync<string>(5, cancellationToken).ConfigureAwait(false);
                 return new IdempotencyRecord
                 {
                     StoreKey = storeKey,
@@ -169,7 +180,8 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
                     CreatedAt = createdAt,
                     LeaseExpiresAt = completed ? null : leaseExpiresAt,
                     ExpiresAt = expiresAt,
-                    Response = completed ? await ReadResponseAsync(reader, 5, cancellationToken).ConfigureAwait(false) : null,
+                    RecoveryPoint = recoveryPoint,
+                    Response = completed ? await ReadResponseAsync(reader, 6, cancellationToken).ConfigureAwait(false) : null,
                 };
             }
         }
@@ -258,8 +270,52 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
     internal ValueTask<bool> CompleteInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken)
         => CompleteAsync(connection, transaction, lease, Guid.ParseExact(lease.OwnerToken, "N"), response, cancellationToken);
 
+    /// <summary>Writes a recovery point into an open claim transaction and renews the lease. False when the claimed row is no longer the owner's.</summary>
+    internal async ValueTask<bool> SetRecoveryPointInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken)
+        => await ExecuteOwnedAsync(connection, transaction, _sql.SetRecoveryPoint, lease.StoreKey, Guid.ParseExact(lease.OwnerToken, "N"), lease.LeaseDuration, recoveryPoint, cancellationToken).ConfigureAwait(false) == LeaseStatus.Ok;
+
+    /// <summary>
+    /// Opens the next phase of a claim on its connection: a READ COMMITTED transaction whose first statement renews the
+    /// lease and so locks the row again. Null, rolled back, when the lease no longer holds the key.
+    /// </summary>
+    internal async ValueTask<NpgsqlTransaction?> BeginLeasedTransactionAsync(NpgsqlConnection connection, IdempotencyLease lease, CancellationToken cancellationToken)
+    {
+        var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
+        var handedOver = false;
+        try
+        {
+            if (await ExecuteOwnedAsync(connection, transaction, _sql.Renew, lease.StoreKey, Guid.ParseExact(lease.OwnerToken, "N"), lease.LeaseDuration, null, cancellationToken).ConfigureAwait(false) == LeaseStatus.LeaseLost)
+            {
+                return null;
+            }
+
+            handedOver = true;
+            return transaction;
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                await EndTransactionAsync(transaction, lease.StoreKey).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Ends a claim transaction (rolling back what was not committed) and gives its connection back to the pool.</summary>
     internal async ValueTask EndTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string storeKey)
+    {
+        try
+        {
+            await EndTransactionAsync(transaction, storeKey).ConfigureAwait(false);
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Ends a claim transaction (rolling back what was not committed); the connection stays open.</summary>
+    internal async ValueTask EndTransactionAsync(NpgsqlTransaction? transaction, string storeKey)
     {
         try
         {
@@ -274,10 +330,6 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         {
             // A broken connection is not returned to the pool; the server rolls back when the session ends.
             Log.RollbackFailed(_logger, storeKey, ex);
-        }
-        finally
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -303,19 +355,24 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
             if (!await reader.IsDBNullAsync(0, cancellationToken).ConfigureAwait(false))
             {
                 var token = await reader.GetFieldValueAsync<Guid>(0, cancellationToken).ConfigureAwait(false);
-                return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, token.ToString("N"), request.Retention, request.LeaseDuration));
+                return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, token.ToString("N"), request.Retention, request.LeaseDuration)
+                {
+                    RecoveryPoint = await reader.IsDBNullAsync(1, cancellationToken).ConfigureAwait(false)
+                        ? null
+                        : await reader.GetFieldValueAsync<string>(1, cancellationToken).ConfigureAwait(false),
+                });
             }
 
-            var fingerprint = await reader.GetFieldValueAsync<string>(1, cancellationToken).ConfigureAwait(false);
+            var fingerprint = await reader.GetFieldValueAsync<string>(2, cancellationToken).ConfigureAwait(false);
             if (!string.Equals(fingerprint, request.Fingerprint, StringComparison.Ordinal))
             {
                 return ClaimResult.Mismatch();
             }
 
-            var completed = await reader.GetFieldValueAsync<short>(2, cancellationToken).ConfigureAwait(false) == 1;
-            var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(3, cancellationToken).ConfigureAwait(false);
+            var completed = await reader.GetFieldValueAsync<short>(3, cancellationToken).ConfigureAwait(false) == 1;
+            var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(4, cancellationToken).ConfigureAwait(false);
             return completed
-                ? ClaimResult.Completed(await ReadResponseAsync(reader, 4, cancellationToken).ConfigureAwait(false))
+                ? ClaimResult.Completed(await ReadResponseAsync(reader, 5, cancellationToken).ConfigureAwait(false))
                 : ClaimResult.InProgress(retryAfter);
         }
     }
@@ -334,7 +391,7 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(string sql, IdempotencyLease lease, TimeSpan? leaseDuration, CancellationToken cancellationToken)
+    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(string sql, IdempotencyLease lease, TimeSpan? leaseDuration, string? recoveryPoint, CancellationToken cancellationToken)
     {
         if (!Guid.TryParseExact(lease.OwnerToken, "N", out var owner))
         {
@@ -348,16 +405,7 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
             {
                 try
                 {
-                    using var command = new NpgsqlCommand(sql, connection);
-                    command.Parameters.Add(Text(lease.StoreKey));
-                    command.Parameters.Add(Uuid(owner));
-                    if (leaseDuration is { } duration)
-                    {
-                        command.Parameters.Add(Interval(duration));
-                    }
-
-                    await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                    return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1 ? LeaseStatus.Ok : LeaseStatus.LeaseLost;
+                    return await ExecuteOwnedAsync(connection, null, sql, lease.StoreKey, owner, leaseDuration, recoveryPoint, cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxAttempts)
                 {
@@ -365,6 +413,31 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
                 }
             }
         }
+    }
+
+    // One conditional statement on the owner token: $1 key, $2 owner, then the lease and the recovery point when given.
+    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, string storeKey, Guid owner, TimeSpan? leaseDuration, string? recoveryPoint, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.Add(Text(storeKey));
+        command.Parameters.Add(Uuid(owner));
+        if (leaseDuration is { } duration)
+        {
+            command.Parameters.Add(Interval(duration));
+        }
+
+        if (recoveryPoint is not null)
+        {
+            command.Parameters.Add(Text(recoveryPoint));
+        }
+
+        await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+
+        // The release is a query (it counts the rows its two branches changed); the others are plain updates.
+        var affected = ReferenceEquals(sql, _sql.Release)
+            ? (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!
+            : await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return affected == 1 ? LeaseStatus.Ok : LeaseStatus.LeaseLost;
     }
 
     private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
@@ -437,7 +510,10 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
     // The common case on a restart: everything is there, and no DDL (nor its notices) is needed.
     private async ValueTask<bool> SchemaExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        using var command = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", connection);
+        // The last column added (recovery_point) tells a table made by an earlier version, which the DDL then upgrades.
+        using var command = new NpgsqlCommand(
+            "SELECT to_regclass($2) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'recovery_point' AND NOT attisdropped)",
+            connection);
         command.Parameters.Add(Text(_sql.QualifiedTable));
         command.Parameters.Add(Text(_sql.QualifiedIndex));
         return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;

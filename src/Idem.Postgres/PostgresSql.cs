@@ -28,8 +28,10 @@ internal sealed class PostgresSql
             status integer NULL,
             headers bytea NULL,
             body bytea NULL,
-            body_truncated boolean NOT NULL DEFAULT false
+            body_truncated boolean NOT NULL DEFAULT false,
+            recovery_point text NULL
         );
+        ALTER TABLE {table} ADD COLUMN IF NOT EXISTS recovery_point text NULL;
         CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);
         """;
 
@@ -52,7 +54,8 @@ internal sealed class PostgresSql
     //   only when a race put a live row there after the snapshot; content and owner stay as they were. In DO UPDATE,
     //   t.* is the locked version and excluded.* the proposed row, whose created_at carries the clock.
     // Exactly one row comes back: from ins whenever it runs (it inserts or updates, never skips), from cur otherwise. Its
-    // owner token is non-NULL only when the claim is ours. The body comes last: it is read sequentially.
+    // owner token is non-NULL only when the claim is ours; a takeover keeps (and returns) the recovery point the last
+    // holder reached, a fresh claim clears it. The body comes last: it is read sequentially.
     private const string ClaimTemplate = """
         WITH clock AS (
             SELECT clock_timestamp() AS now, gen_random_uuid() AS token, set_config('lock_timeout', '{lock_timeout}', true) AS lock_timeout
@@ -78,14 +81,15 @@ internal sealed class PostgresSql
                 status = CASE WHEN {take} THEN NULL ELSE t.status END,
                 headers = CASE WHEN {take} THEN NULL ELSE t.headers END,
                 body = CASE WHEN {take} THEN NULL ELSE t.body END,
-                body_truncated = CASE WHEN {take} THEN false ELSE t.body_truncated END
-            RETURNING t.owner_token, t.fingerprint, t.state, t.lease_expires_at, t.status, t.headers, t.body, t.body_truncated
+                body_truncated = CASE WHEN {take} THEN false ELSE t.body_truncated END,
+                recovery_point = CASE WHEN {fresh} THEN NULL ELSE t.recovery_point END
+            RETURNING t.owner_token, t.recovery_point, t.fingerprint, t.state, t.lease_expires_at, t.status, t.headers, t.body, t.body_truncated
         )
-        SELECT CASE WHEN ins.owner_token = c.token THEN c.token END, ins.fingerprint, ins.state, ins.lease_expires_at - c.now,
+        SELECT CASE WHEN ins.owner_token = c.token THEN c.token END, ins.recovery_point, ins.fingerprint, ins.state, ins.lease_expires_at - c.now,
                ins.status, ins.body_truncated, ins.headers, ins.body
         FROM ins, clock AS c
         UNION ALL
-        SELECT NULL, cur.fingerprint, cur.state, cur.lease_expires_at - c.now, cur.status, cur.body_truncated, cur.headers, cur.body
+        SELECT NULL, NULL, cur.fingerprint, cur.state, cur.lease_expires_at - c.now, cur.status, cur.body_truncated, cur.headers, cur.body
         FROM cur, clock AS c
         WHERE NOT cur.claimable
         """;
@@ -107,14 +111,32 @@ internal sealed class PostgresSql
         WHERE t.key = $1 AND t.owner_token = $2 AND t.state = 0
         """;
 
-    // $1 key, $2 owner.
+    // $1 key, $2 owner. A record that reached a recovery point is parked there (no owner, lease ended) rather than
+    // deleted, so the next claim takes it over at once and resumes. The two branches exclude each other.
     private const string ReleaseTemplate = """
-        DELETE FROM {table} WHERE key = $1 AND owner_token = $2 AND state = 0
+        WITH deleted AS (
+            DELETE FROM {table} WHERE key = $1 AND owner_token = $2 AND state = 0 AND recovery_point IS NULL
+            RETURNING 1
+        ),
+        parked AS (
+            UPDATE {table} AS t SET owner_token = NULL, lease_expires_at = least(t.lease_expires_at, clock_timestamp())
+            WHERE t.key = $1 AND t.owner_token = $2 AND t.state = 0 AND t.recovery_point IS NOT NULL
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM deleted) + (SELECT count(*) FROM parked)
+        """;
+
+    // $1 key, $2 owner, $3 lease, $4 recovery point. Renews the lease too.
+    private const string SetRecoveryPointTemplate = """
+        UPDATE {table} AS t
+        SET recovery_point = $4, lease_expires_at = c.now + $3, expires_at = greatest(t.expires_at, c.now + $3)
+        FROM (SELECT clock_timestamp() AS now) AS c
+        WHERE t.key = $1 AND t.owner_token = $2 AND t.state = 0
         """;
 
     // $1 key.
     private const string GetTemplate = """
-        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, status, body_truncated, headers, body
+        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, recovery_point, status, body_truncated, headers, body
         FROM {table}
         WHERE key = $1 AND NOT (expires_at <= now() AND (state = 1 OR lease_expires_at <= now()))
         """;
@@ -145,6 +167,7 @@ internal sealed class PostgresSql
         Complete = Format(CompleteTemplate, table);
         Renew = Format(RenewTemplate, table);
         Release = Format(ReleaseTemplate, table);
+        SetRecoveryPoint = Format(SetRecoveryPointTemplate, table);
         Get = Format(GetTemplate, table);
         Purge = Format(PurgeTemplate, table);
     }
@@ -164,6 +187,8 @@ internal sealed class PostgresSql
     public string Renew { get; }
 
     public string Release { get; }
+
+    public string SetRecoveryPoint { get; }
 
     public string Get { get; }
 

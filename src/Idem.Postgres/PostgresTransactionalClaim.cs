@@ -5,9 +5,9 @@ using Npgsql;
 namespace Idem.Postgres;
 
 /// <summary>
-/// A claim made as the first statement of a PostgreSQL transaction. While claimed it holds the pooled connection and the
-/// open transaction, and with it the uncommitted row that concurrent duplicates wait on; committing, rolling back or
-/// disposing gives both back.
+/// A claim made as the first statement of a PostgreSQL transaction. While a phase runs it holds the pooled connection and
+/// the open transaction, and with it the row that concurrent duplicates wait on; between phases only the connection;
+/// committing, rolling back or disposing gives everything back.
 /// </summary>
 /// <remarks>
 /// Commands the handler runs on <see cref="IIdempotencyTransaction.Connection"/> join the transaction by themselves
@@ -26,7 +26,7 @@ internal sealed class PostgresTransactionalClaim : DbTransactionalClaim
 
     /// <summary>A claim that now owns the connection and the transaction.</summary>
     public PostgresTransactionalClaim(ClaimResult result, PostgresIdempotencyStore store, NpgsqlConnection connection, NpgsqlTransaction transaction)
-        : base(result, connection, transaction)
+        : base(result, store, connection, transaction)
         => _store = store;
 
     /// <inheritdoc/>
@@ -34,7 +34,18 @@ internal sealed class PostgresTransactionalClaim : DbTransactionalClaim
         => _store!.CompleteInTransactionAsync((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, lease, response, cancellationToken);
 
     /// <inheritdoc/>
+    protected override ValueTask<bool> WriteRecoveryPointAsync(DbConnection connection, DbTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken)
+        => _store!.SetRecoveryPointInTransactionAsync((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, lease, recoveryPoint, cancellationToken);
+
+    /// <inheritdoc/>
+    protected override async ValueTask<DbTransaction?> BeginLeasedTransactionAsync(DbConnection connection, IdempotencyLease lease, CancellationToken cancellationToken)
+        => await _store!.BeginLeasedTransactionAsync((NpgsqlConnection)connection, lease, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
     // Disposing an uncommitted NpgsqlTransaction rolls it back; a committed one is simply let go.
-    protected override ValueTask EndAsync(DbConnection connection, DbTransaction transaction)
-        => _store!.EndTransactionAsync((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, Result.Lease!.StoreKey);
+    protected override ValueTask EndTransactionAsync(DbConnection connection, DbTransaction transaction)
+        => _store!.EndTransactionAsync((NpgsqlTransaction)transaction, Result.Lease!.StoreKey);
+
+    /// <inheritdoc/>
+    protected override ValueTask CloseAsync(DbConnection connection) => connection.DisposeAsync();
 }

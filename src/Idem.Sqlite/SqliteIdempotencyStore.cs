@@ -127,14 +127,22 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
     public async ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return await ExecuteOwnedAsync(_sql.Release, lease, leaseExpiresAt: null, cancellationToken).ConfigureAwait(false);
+        return await ExecuteOwnedAsync(_sql.Release, lease, leaseExpiresAt: null, recoveryPoint: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ArgumentException.ThrowIfNullOrWhiteSpace(recoveryPoint);
+        return await ExecuteOwnedAsync(_sql.SetRecoveryPoint, lease, lease.LeaseDuration, recoveryPoint, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
     public async ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return await ExecuteOwnedAsync(_sql.Renew, lease, lease.LeaseDuration, cancellationToken).ConfigureAwait(false);
+        return await ExecuteOwnedAsync(_sql.Renew, lease, lease.LeaseDuration, recoveryPoint: null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
@@ -163,7 +171,8 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
                 CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
                 LeaseExpiresAt = completed ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
                 ExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)),
-                Response = completed ? ReadResponse(reader, 5) : null,
+                RecoveryPoint = reader.IsDBNull(5) ? null : reader.GetString(5),
+                Response = completed ? ReadResponse(reader, 6) : null,
             };
         }
     }
@@ -220,7 +229,11 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
         {
             if (!handedOver)
             {
-                await ReleaseTransactionAsync(connection, transaction).ConfigureAwait(false);
+                await EndTransactionAsync(transaction).ConfigureAwait(false);
+                if (connection is not null)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
     }
@@ -241,19 +254,47 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
     internal ValueTask<bool> CompleteInTransactionAsync(SqliteConnection connection, SqliteTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken)
         => CompleteAsync(connection, transaction, lease, response, cancellationToken);
 
-    /// <summary>Ends a claim transaction (rolling back what was not committed), closes its connection and opens the gate.</summary>
-    internal async ValueTask ReleaseTransactionAsync(SqliteConnection? connection, SqliteTransaction? transaction)
+    /// <summary>Writes a recovery point into an open claim transaction and renews the lease. False when the claimed row is no longer the owner's.</summary>
+    internal async ValueTask<bool> SetRecoveryPointInTransactionAsync(SqliteConnection connection, SqliteTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken)
+        => await ExecuteOwnedAsync(connection, transaction, _sql.SetRecoveryPoint, lease, lease.LeaseDuration, recoveryPoint, cancellationToken).ConfigureAwait(false) == LeaseStatus.Ok;
+
+    /// <summary>
+    /// Opens the next phase of a claim on its connection: the gate, <c>BEGIN IMMEDIATE</c> and a renewal of the lease. Null,
+    /// with the gate open again, when the lease no longer holds the key.
+    /// </summary>
+    internal async ValueTask<SqliteTransaction?> BeginLeasedTransactionAsync(SqliteConnection connection, IdempotencyLease lease, CancellationToken cancellationToken)
+    {
+        await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
+        SqliteTransaction? transaction = null;
+        var handedOver = false;
+        try
+        {
+            transaction = connection.BeginTransaction(deferred: false);
+            if (await ExecuteOwnedAsync(connection, transaction, _sql.Renew, lease, lease.LeaseDuration, recoveryPoint: null, cancellationToken).ConfigureAwait(false) == LeaseStatus.LeaseLost)
+            {
+                return null;
+            }
+
+            handedOver = true;
+            return transaction;
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                await EndTransactionAsync(transaction).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Ends a claim transaction (rolling back what was not committed) and opens the gate; the connection stays open.</summary>
+    internal async ValueTask EndTransactionAsync(SqliteTransaction? transaction)
     {
         try
         {
             if (transaction is not null)
             {
                 await transaction.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (connection is not null)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
         finally
@@ -278,9 +319,13 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
             command.Parameters.AddWithValue("@now", now);
             command.Parameters.AddWithValue("@lease_expires_at", now + lease);
             command.Parameters.AddWithValue("@expires_at", now + Math.Max(lease, Milliseconds(request.Retention)));
-            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null)
+            using var claimed = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await claimed.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, owner, request.Retention, request.LeaseDuration));
+                return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, owner, request.Retention, request.LeaseDuration)
+                {
+                    RecoveryPoint = claimed.IsDBNull(1) ? null : claimed.GetString(1),
+                });
             }
         }
 
@@ -325,7 +370,7 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(string sql, IdempotencyLease lease, TimeSpan? leaseExpiresAt, CancellationToken cancellationToken)
+    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(string sql, IdempotencyLease lease, TimeSpan? leaseExpiresAt, string? recoveryPoint, CancellationToken cancellationToken)
     {
         await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -333,22 +378,36 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
             var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                using var command = connection.CreateCommand();
-                command.CommandText = sql;
-                command.Parameters.AddWithValue("@key", lease.StoreKey);
-                command.Parameters.AddWithValue("@owner", lease.OwnerToken);
-                if (leaseExpiresAt is { } duration)
-                {
-                    command.Parameters.AddWithValue("@lease_expires_at", _time.GetUtcNow().ToUnixTimeMilliseconds() + Milliseconds(duration));
-                }
-
-                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1 ? LeaseStatus.Ok : LeaseStatus.LeaseLost;
+                return await ExecuteOwnedAsync(connection, null, sql, lease, leaseExpiresAt, recoveryPoint, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
         {
             _writeGate.Release();
         }
+    }
+
+    // One conditional statement (or two with exclusive conditions, for a release) on the owner token.
+    private async ValueTask<LeaseStatus> ExecuteOwnedAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, IdempotencyLease lease, TimeSpan? leaseExpiresAt, string? recoveryPoint, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("@key", lease.StoreKey);
+        command.Parameters.AddWithValue("@owner", lease.OwnerToken);
+        command.Parameters.AddWithValue("@now", now);
+        if (leaseExpiresAt is { } duration)
+        {
+            command.Parameters.AddWithValue("@lease_expires_at", now + Milliseconds(duration));
+        }
+
+        if (recoveryPoint is not null)
+        {
+            command.Parameters.AddWithValue("@recovery_point", recoveryPoint);
+        }
+
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1 ? LeaseStatus.Ok : LeaseStatus.LeaseLost;
     }
 
     private async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
@@ -409,6 +468,22 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            // A table made by an earlier version gains the recovery point column: checked with a plain read, then, only when
+            // missing, checked again and altered under the write lock, so two processes upgrading at once alter it once.
+            if (!await HasRecoveryPointAsync(connection, null, cancellationToken).ConfigureAwait(false))
+            {
+                using var transaction = connection.BeginTransaction(deferred: false);
+                if (!await HasRecoveryPointAsync(connection, transaction, cancellationToken).ConfigureAwait(false))
+                {
+                    using var alter = connection.CreateCommand();
+                    alter.Transaction = transaction;
+                    alter.CommandText = _sql.AddRecoveryPoint;
+                    await alter.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             _schemaReady = true;
             Log.SchemaReady(_logger, _tableName);
         }
@@ -416,6 +491,14 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
         {
             _schemaGate.Release();
         }
+    }
+
+    private async ValueTask<bool> HasRecoveryPointAsync(SqliteConnection connection, SqliteTransaction? transaction, CancellationToken cancellationToken)
+    {
+        using var check = connection.CreateCommand();
+        check.Transaction = transaction;
+        check.CommandText = _sql.HasRecoveryPoint;
+        return Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) == 1;
     }
 
     private async ValueTask EnterWriteGateAsync(CancellationToken cancellationToken)

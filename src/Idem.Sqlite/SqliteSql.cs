@@ -21,14 +21,24 @@ internal sealed class SqliteSql
             status INTEGER NULL,
             headers BLOB NULL,
             body BLOB NULL,
-            body_truncated INTEGER NOT NULL DEFAULT 0
+            body_truncated INTEGER NOT NULL DEFAULT 0,
+            recovery_point TEXT NULL
         );
         CREATE INDEX IF NOT EXISTS "{0}_expires_at" ON "{0}" (expires_at);
         """;
 
+    // Tables made before recovery points existed gain the column (run only when it is missing).
+    private const string AddRecoveryPointTemplate = """
+        ALTER TABLE "{0}" ADD COLUMN recovery_point TEXT NULL;
+        """;
+
+    private const string HasRecoveryPointTemplate = """
+        SELECT COUNT(*) FROM pragma_table_info('{0}') WHERE name = 'recovery_point';
+        """;
+
     // One statement decides the claim. It inserts a new key, or replaces the row when it is past retention (any
     // fingerprint: the key is new again) or when its in-progress holder's lease ran out and the fingerprint is the same
-    // (a takeover, which keeps created_at). In the DO UPDATE, bare column names are the existing row's values (all of
+    // (a takeover, which keeps created_at and the recovery point the last holder reached). In the DO UPDATE, bare column names are the existing row's values (all of
     // them as they were before this update) and excluded.* the proposed row. RETURNING yields a row only when ours.
     private const string ClaimTemplate = """
         INSERT INTO "{0}" (key, fingerprint, state, owner, created_at, lease_expires_at, expires_at, status, headers, body, body_truncated)
@@ -43,10 +53,11 @@ internal sealed class SqliteSql
             status = NULL,
             headers = NULL,
             body = NULL,
-            body_truncated = 0
+            body_truncated = 0,
+            recovery_point = CASE WHEN expires_at <= @now AND (state = 1 OR lease_expires_at <= @now) THEN NULL ELSE recovery_point END
         WHERE (expires_at <= @now AND (state = 1 OR lease_expires_at <= @now))
            OR (state = 0 AND fingerprint = excluded.fingerprint AND lease_expires_at <= @now)
-        RETURNING owner;
+        RETURNING owner, recovery_point;
         """;
 
     // Run in the claim's transaction when the claim was not ours: what holds the key.
@@ -68,12 +79,22 @@ internal sealed class SqliteSql
         WHERE key = @key AND owner = @owner AND state = 0;
         """;
 
+    // A record that reached a recovery point is parked there (no owner, lease ended now) instead of deleted, so the next
+    // claim takes it over at once and resumes. The two statements' conditions exclude each other; each is atomic.
     private const string ReleaseTemplate = """
-        DELETE FROM "{0}" WHERE key = @key AND owner = @owner AND state = 0;
+        DELETE FROM "{0}" WHERE key = @key AND owner = @owner AND state = 0 AND recovery_point IS NULL;
+        UPDATE "{0}" SET owner = NULL, lease_expires_at = MIN(lease_expires_at, @now)
+        WHERE key = @key AND owner = @owner AND state = 0 AND recovery_point IS NOT NULL;
+        """;
+
+    private const string SetRecoveryPointTemplate = """
+        UPDATE "{0}"
+        SET recovery_point = @recovery_point, lease_expires_at = @lease_expires_at, expires_at = MAX(expires_at, @lease_expires_at)
+        WHERE key = @key AND owner = @owner AND state = 0;
         """;
 
     private const string GetTemplate = """
-        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, status, headers, body, body_truncated
+        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, recovery_point, status, headers, body, body_truncated
         FROM "{0}"
         WHERE key = @key AND NOT (expires_at <= @now AND (state = 1 OR lease_expires_at <= @now));
         """;
@@ -95,6 +116,9 @@ internal sealed class SqliteSql
         Complete = Format(CompleteTemplate, tableName);
         Renew = Format(RenewTemplate, tableName);
         Release = Format(ReleaseTemplate, tableName);
+        SetRecoveryPoint = Format(SetRecoveryPointTemplate, tableName);
+        AddRecoveryPoint = Format(AddRecoveryPointTemplate, tableName);
+        HasRecoveryPoint = Format(HasRecoveryPointTemplate, tableName);
         Get = Format(GetTemplate, tableName);
         Purge = Format(PurgeTemplate, tableName);
     }
@@ -110,6 +134,12 @@ internal sealed class SqliteSql
     public string Renew { get; }
 
     public string Release { get; }
+
+    public string SetRecoveryPoint { get; }
+
+    public string AddRecoveryPoint { get; }
+
+    public string HasRecoveryPoint { get; }
 
     public string Get { get; }
 

@@ -5,9 +5,9 @@ using Microsoft.Data.Sqlite;
 namespace Idem.Sqlite;
 
 /// <summary>
-/// A claim made inside a SQLite transaction. While claimed it holds the connection, the open <c>BEGIN IMMEDIATE</c>
-/// transaction (the database's write lock) and the store's write gate; committing, rolling back or disposing gives all
-/// three back.
+/// A claim made inside a SQLite transaction. While a phase runs it holds the connection, the open <c>BEGIN IMMEDIATE</c>
+/// transaction (the database's write lock) and the store's write gate; between phases only the connection; committing,
+/// rolling back or disposing gives everything back.
 /// </summary>
 /// <remarks>
 /// Commands the handler runs on <see cref="IIdempotencyTransaction.Connection"/> must have their <c>Transaction</c> set
@@ -25,7 +25,7 @@ internal sealed class SqliteTransactionalClaim : DbTransactionalClaim
 
     /// <summary>A claim that now owns the connection, the transaction and the store's write gate.</summary>
     public SqliteTransactionalClaim(ClaimResult result, SqliteIdempotencyStore store, SqliteConnection connection, SqliteTransaction transaction)
-        : base(result, connection, transaction)
+        : base(result, store, connection, transaction)
         => _store = store;
 
     /// <inheritdoc/>
@@ -33,7 +33,18 @@ internal sealed class SqliteTransactionalClaim : DbTransactionalClaim
         => _store!.CompleteInTransactionAsync((SqliteConnection)connection, (SqliteTransaction)transaction, lease, response, cancellationToken);
 
     /// <inheritdoc/>
+    protected override ValueTask<bool> WriteRecoveryPointAsync(DbConnection connection, DbTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken)
+        => _store!.SetRecoveryPointInTransactionAsync((SqliteConnection)connection, (SqliteTransaction)transaction, lease, recoveryPoint, cancellationToken);
+
+    /// <inheritdoc/>
+    protected override async ValueTask<DbTransaction?> BeginLeasedTransactionAsync(DbConnection connection, IdempotencyLease lease, CancellationToken cancellationToken)
+        => await _store!.BeginLeasedTransactionAsync((SqliteConnection)connection, lease, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
     // Disposing an uncommitted SqliteTransaction rolls it back; the store's write gate opens again.
-    protected override ValueTask EndAsync(DbConnection connection, DbTransaction transaction)
-        => _store!.ReleaseTransactionAsync((SqliteConnection)connection, (SqliteTransaction)transaction);
+    protected override ValueTask EndTransactionAsync(DbConnection connection, DbTransaction transaction)
+        => _store!.EndTransactionAsync((SqliteTransaction)transaction);
+
+    /// <inheritdoc/>
+    protected override ValueTask CloseAsync(DbConnection connection) => connection.DisposeAsync();
 }

@@ -48,6 +48,29 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
     }
 
     [Fact]
+    public async Task TableFromBeforeRecoveryPoints_GainsTheColumnAndKeepsItsRecords()
+    {
+        var table = schema.NewTableName();
+        await schema.ExecuteAsync($"""
+            CREATE TABLE "{schema.Name}"."{table}" (key text COLLATE "C" NOT NULL PRIMARY KEY, fingerprint text NOT NULL, state smallint NOT NULL,
+                owner_token uuid NULL, created_at timestamptz NOT NULL, lease_expires_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
+                status integer NULL, headers bytea NULL, body bytea NULL, body_truncated boolean NOT NULL DEFAULT false);
+            CREATE INDEX "{table}_expires_at" ON "{schema.Name}"."{table}" (expires_at);
+            INSERT INTO "{schema.Name}"."{table}" VALUES ('old', 'fp', 0, gen_random_uuid(), now(), now() + interval '1 hour', now() + interval '1 hour', NULL, NULL, NULL, false);
+            """);
+        var store = CreateSut(out _, o => o.TableName = table);
+
+        var lease = (await store.TryClaimAsync(Request("new"))).Lease!;
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(lease, "phase_1"));
+
+        Assert.Equal("phase_1", (await store.GetAsync("new"))!.RecoveryPoint);
+        var old = await store.GetAsync("old");
+        Assert.NotNull(old);
+        Assert.Equal(IdempotencyRecordState.InProgress, old.State);
+        Assert.Null(old.RecoveryPoint);
+    }
+
+    [Fact]
     public async Task FirstUse_MissingSchema_IsCreated()
     {
         var name = schema.Name + "_own";
@@ -249,6 +272,7 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         // Warm up: the schema check, and each statement prepared once on the (single) pooled connection.
         var warm = (await store.TryClaimAsync(Request("warm"))).Lease!;
         await store.RenewAsync(warm);
+        await store.SetRecoveryPointAsync(warm, "warm");
         await store.CompleteAsync(warm, Response("warm"));
         await store.TryClaimAsync(Request("warm"));
         await store.ReleaseAsync((await store.TryClaimAsync(Request("warm2"))).Lease!);
@@ -267,6 +291,7 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         var lease = (await Count("claim", () => store.TryClaimAsync(Request("k")).AsTask())).Lease!;
         await Count("duplicate claim", () => store.TryClaimAsync(Request("k")).AsTask());
         await Count("renew", () => store.RenewAsync(lease).AsTask());
+        await Count("recovery point", () => store.SetRecoveryPointAsync(lease, "phase_1").AsTask());
         await Count("complete", () => store.CompleteAsync(lease, Response("done")).AsTask());
         await Count("replay claim", () => store.TryClaimAsync(Request("k")).AsTask());
         await Count("get", () => store.GetAsync("k").AsTask());
@@ -283,6 +308,7 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
                 ["claim"] = 1,
                 ["duplicate claim"] = 1,
                 ["renew"] = 1,
+                ["recovery point"] = 1,
                 ["complete"] = 1,
                 ["replay claim"] = 1,
                 ["get"] = 1,

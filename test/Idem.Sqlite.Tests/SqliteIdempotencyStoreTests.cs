@@ -39,6 +39,30 @@ public sealed class SqliteIdempotencyStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task TableFromBeforeRecoveryPoints_GainsTheColumnAndKeepsItsRecords()
+    {
+        // The table as the first release made it, with one in-progress record in it.
+        _database.Execute("""
+            CREATE TABLE idem_keys (key TEXT NOT NULL PRIMARY KEY, fingerprint TEXT NOT NULL, state INTEGER NOT NULL, owner TEXT NULL,
+                created_at INTEGER NOT NULL, lease_expires_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, status INTEGER NULL,
+                headers BLOB NULL, body BLOB NULL, body_truncated INTEGER NOT NULL DEFAULT 0);
+            INSERT INTO idem_keys VALUES ('old', 'fp', 0, 'owner', 0, 9999999999999, 9999999999999, NULL, NULL, NULL, 0);
+            """);
+        var store = CreateSut();
+        var other = CreateSut();
+
+        var lease = (await store.TryClaimAsync(Request("new"))).Lease!;
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(lease, "phase_1"));
+
+        Assert.Equal("phase_1", (await other.GetAsync("new"))!.RecoveryPoint);
+        var old = await other.GetAsync("old");
+        Assert.NotNull(old);
+        Assert.Equal(IdempotencyRecordState.InProgress, old.State);
+        Assert.Null(old.RecoveryPoint);
+        Assert.Equal(1, _database.Scalar<long>("SELECT COUNT(*) FROM pragma_table_info('idem_keys') WHERE name = 'recovery_point';"));
+    }
+
+    [Fact]
     public async Task CustomTableName_IsUsed()
     {
         var store = CreateSut(o => o.TableName = "payments_idempotency");

@@ -764,6 +764,159 @@ public abstract class StoreConformanceTests
             });
     }
 
+    // ---- recovery points ----
+
+    [Fact]
+    public async Task TryClaim_NewKey_HasNoRecoveryPoint()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+
+        var lease = await ClaimAsync(store, key);
+
+        Assert.Null(lease.RecoveryPoint);
+        Assert.Null((await store.GetAsync(key))!.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task SetRecoveryPoint_Owner_IsRecordedAndRenewsLease()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var lease = await ClaimAsync(store, key);
+        await AdvanceTimeAsync(Tick + Tick);
+        var before = StoreNow;
+
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(lease, "payment_created"));
+
+        var record = await store.GetAsync(key);
+        Assert.NotNull(record);
+        Assert.Equal("payment_created", record.RecoveryPoint);
+        Assert.Equal(IdempotencyRecordState.InProgress, record.State);
+        Assert.True(record.LeaseExpiresAt >= before + Lease - Tick, "Recording a point renews the lease from now.");
+    }
+
+    [Fact]
+    public async Task SetRecoveryPoint_StaleOwnerAfterTakeover_ReturnsLeaseLostAndKeepsNewOwnersPoint()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var stale = await ClaimAsync(store, key);
+        await AdvanceTimeAsync(Lease + Tick);
+        var owner = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(owner, "owner_point"));
+
+        Assert.Equal(LeaseStatus.LeaseLost, await store.SetRecoveryPointAsync(stale, "stale_point"));
+
+        Assert.Equal("owner_point", (await store.GetAsync(key))!.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task SetRecoveryPoint_AfterComplete_ReturnsLeaseLost()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var lease = await ClaimAsync(store, key);
+        var response = Response(201, "done");
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(lease, response));
+
+        Assert.Equal(LeaseStatus.LeaseLost, await store.SetRecoveryPointAsync(lease, "late"));
+
+        AssertSameResponse(response, (await store.TryClaimAsync(Request(key))).Response);
+    }
+
+    [Fact]
+    public async Task Release_WithRecoveryPoint_ParksKeySoNextClaimTakesOverAtThePointAtOnce()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var first = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(first, "charge_requested"));
+
+        Assert.Equal(LeaseStatus.Ok, await store.ReleaseAsync(first));
+
+        // No waiting for the lease: a released key is free at once, and it remembers where the operation stands.
+        var parked = await store.GetAsync(key);
+        Assert.NotNull(parked);
+        Assert.Equal(IdempotencyRecordState.InProgress, parked.State);
+        Assert.Equal("charge_requested", parked.RecoveryPoint);
+        var retry = await store.TryClaimAsync(Request(key));
+        Assert.Equal(ClaimOutcome.Claimed, retry.Outcome);
+        Assert.NotEqual(first.OwnerToken, retry.Lease!.OwnerToken);
+        Assert.Equal("charge_requested", retry.Lease.RecoveryPoint);
+        Assert.Equal(LeaseStatus.LeaseLost, await store.CompleteAsync(first, Response(200, "stale")));
+        var response = Response(201, "resumed");
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(retry.Lease, response));
+        AssertSameResponse(response, (await store.TryClaimAsync(Request(key))).Response);
+    }
+
+    [Fact]
+    public async Task Release_WithRecoveryPoint_OtherFingerprintStillMismatches()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var first = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(first, "payment_created"));
+        Assert.Equal(LeaseStatus.Ok, await store.ReleaseAsync(first));
+
+        Assert.Equal(ClaimOutcome.Mismatch, (await store.TryClaimAsync(Request(key, FingerprintB))).Outcome);
+        Assert.Equal(LeaseStatus.LeaseLost, await store.ReleaseAsync(first));
+    }
+
+    [Fact]
+    public async Task TryClaim_LeaseExpiredWithRecoveryPoint_TakeoverCarriesThePoint()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var crashed = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(crashed, "payment_created"));
+
+        Assert.Equal(ClaimOutcome.InProgress, (await store.TryClaimAsync(Request(key))).Outcome);
+        await AdvanceTimeAsync(Lease + Tick);
+        var takeover = await store.TryClaimAsync(Request(key));
+
+        Assert.Equal(ClaimOutcome.Claimed, takeover.Outcome);
+        Assert.Equal("payment_created", takeover.Lease!.RecoveryPoint);
+        Assert.Equal(LeaseStatus.LeaseLost, await store.SetRecoveryPointAsync(crashed, "stale"));
+        Assert.Equal("payment_created", (await store.GetAsync(key))!.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task TryClaim_RecoveryPointPastRetention_ClaimsAfreshWithoutThePoint()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var abandoned = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(abandoned, "payment_created"));
+        Assert.Equal(LeaseStatus.Ok, await store.ReleaseAsync(abandoned));
+        await AdvanceTimeAsync(Retention + Tick);
+
+        var fresh = await store.TryClaimAsync(Request(key, FingerprintB));
+
+        Assert.Equal(ClaimOutcome.Claimed, fresh.Outcome);
+        Assert.Null(fresh.Lease!.RecoveryPoint);
+        Assert.Null((await store.GetAsync(key))!.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task SetRecoveryPoint_RacingTakeovers_OnlyTheWinnerRecordsAndEveryoneSeesThePoint()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var first = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(first, "phase_1"));
+        Assert.Equal(LeaseStatus.Ok, await store.ReleaseAsync(first));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () => await store.TryClaimAsync(Request(key)))));
+
+        var winners = results.Where(r => r.Outcome == ClaimOutcome.Claimed).ToList();
+        Assert.Single(winners);
+        Assert.Equal("phase_1", winners[0].Lease!.RecoveryPoint);
+        Assert.All(results.Where(r => r.Outcome != ClaimOutcome.Claimed), r => Assert.Equal(ClaimOutcome.InProgress, r.Outcome));
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(winners[0].Lease!, "phase_2"));
+        Assert.Equal("phase_2", (await store.GetAsync(key))!.RecoveryPoint);
+    }
+
     // ---- helpers ----
 
     protected static string NewKey() => StoreKey.Create("tenant|1", "POST", "/v1/transfers/{id}", Guid.NewGuid().ToString("N"));

@@ -324,4 +324,150 @@ public abstract class TransactionalStoreConformanceTests : StoreConformanceTests
 
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await claim.CommitAsync(Response(200, "not mine")));
     }
+
+    // ---- atomic phases ----
+
+    [Fact]
+    public async Task CommitPhase_MakesWritesAndPointDurableAndKeepsKeyClaimed()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        var phase1 = Guid.NewGuid().ToString("N");
+        await using var claim = await store.BeginTransactionalAsync(Request(key));
+        await WriteEffectAsync(claim.Transaction!, phase1);
+
+        Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("payment_created"));
+
+        Assert.Equal("payment_created", claim.RecoveryPoint);
+        Assert.True(await EffectExistsAsync(phase1));
+        var record = await store.GetAsync(key);
+        Assert.NotNull(record);
+        Assert.Equal(IdempotencyRecordState.InProgress, record.State);
+        Assert.Equal("payment_created", record.RecoveryPoint);
+
+        // Between phases nothing is locked: a duplicate is answered at once, not made to wait.
+        var duplicate = await store.TryClaimAsync(Request(key)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(ClaimOutcome.InProgress, duplicate.Outcome);
+        Assert.Throws<InvalidOperationException>(() => claim.Transaction!.Transaction);
+    }
+
+    [Fact]
+    public async Task CommitPhase_ThenNextPhaseCommits_CompletesWithBothPhasesWrites()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        var phase1 = Guid.NewGuid().ToString("N");
+        var phase3 = Guid.NewGuid().ToString("N");
+        await using (var claim = await store.BeginTransactionalAsync(Request(key)))
+        {
+            await WriteEffectAsync(claim.Transaction!, phase1);
+            Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("payment_created"));
+            Assert.Equal(LeaseStatus.Ok, await claim.BeginPhaseAsync());
+            await WriteEffectAsync(claim.Transaction!, phase3);
+            await claim.CommitAsync(Response(201, "charged"));
+        }
+
+        Assert.True(await EffectExistsAsync(phase1));
+        Assert.True(await EffectExistsAsync(phase3));
+        AssertSameResponse(Response(201, "charged"), (await store.TryClaimAsync(Request(key))).Response);
+    }
+
+    [Fact]
+    public async Task CommitAsync_RightAfterCommitPhase_OpensTheLastPhaseItself()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        await using (var claim = await store.BeginTransactionalAsync(Request(key)))
+        {
+            Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("payment_created"));
+            await claim.CommitAsync(Response(402, "declined"));
+        }
+
+        AssertSameResponse(Response(402, "declined"), (await store.TryClaimAsync(Request(key))).Response);
+    }
+
+    [Fact]
+    public async Task Rollback_AfterCommitPhase_KeepsPhaseOneParksKeyAndRetryResumesAtThePoint()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        var phase1 = Guid.NewGuid().ToString("N");
+        var phase3 = Guid.NewGuid().ToString("N");
+        await using (var claim = await store.BeginTransactionalAsync(Request(key)))
+        {
+            await WriteEffectAsync(claim.Transaction!, phase1);
+            Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("payment_created"));
+            Assert.Equal(LeaseStatus.Ok, await claim.BeginPhaseAsync());
+            await WriteEffectAsync(claim.Transaction!, phase3);
+            await claim.RollbackAsync();
+        }
+
+        Assert.True(await EffectExistsAsync(phase1));
+        Assert.False(await EffectExistsAsync(phase3));
+
+        // Released to its recovery point: a retry takes over at once, without waiting for the lease.
+        await using var retry = await store.BeginTransactionalAsync(Request(key));
+        Assert.Equal(ClaimOutcome.Claimed, retry.Result.Outcome);
+        Assert.Equal("payment_created", retry.RecoveryPoint);
+        Assert.Equal("payment_created", retry.Result.Lease!.RecoveryPoint);
+        await WriteEffectAsync(retry.Transaction!, phase3);
+        await retry.CommitAsync(Response(201, "resumed"));
+        Assert.True(await EffectExistsAsync(phase3));
+        AssertSameResponse(Response(201, "resumed"), (await store.TryClaimAsync(Request(key))).Response);
+    }
+
+    [Fact]
+    public async Task Dispose_BetweenPhases_ParksKeyAtThePoint()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        await using (var claim = await store.BeginTransactionalAsync(Request(key)))
+        {
+            Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("charge_requested"));
+        }
+
+        var retry = await store.TryClaimAsync(Request(key));
+        Assert.Equal(ClaimOutcome.Claimed, retry.Outcome);
+        Assert.Equal("charge_requested", retry.Lease!.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task BeginPhase_AfterLeaseTakenOver_ReturnsLeaseLostAndLeavesTheNewOwnerAlone()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        var late = Guid.NewGuid().ToString("N");
+        var claim = await store.BeginTransactionalAsync(Request(key));
+        Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("payment_created"));
+        await AdvanceTimeAsync(Lease + Tick);
+        var owner = await store.TryClaimAsync(Request(key));
+        Assert.Equal(ClaimOutcome.Claimed, owner.Outcome);
+        Assert.Equal("payment_created", owner.Lease!.RecoveryPoint);
+
+        Assert.Equal(LeaseStatus.LeaseLost, await claim.BeginPhaseAsync());
+        Assert.Equal(LeaseStatus.LeaseLost, await claim.CommitPhaseAsync("stale_point"));
+        await Assert.ThrowsAsync<IdempotencyLeaseLostException>(async () => await claim.CommitAsync(Response(200, late)));
+        await claim.DisposeAsync();
+
+        var record = await store.GetAsync(key);
+        Assert.NotNull(record);
+        Assert.Equal("payment_created", record.RecoveryPoint);
+        Assert.Equal(ClaimOutcome.InProgress, (await store.TryClaimAsync(Request(key))).Outcome);
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(owner.Lease, Response(201, "owner")));
+        AssertSameResponse(Response(201, "owner"), (await store.TryClaimAsync(Request(key))).Response);
+    }
+
+    [Fact]
+    public async Task CommitPhase_Twice_RecordsTheLatestPoint()
+    {
+        var store = await CreateTransactionalStoreAsync();
+        var key = NewKey();
+        await using var claim = await store.BeginTransactionalAsync(Request(key));
+
+        Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("payment_created"));
+        Assert.Equal(LeaseStatus.Ok, await claim.CommitPhaseAsync("charge_succeeded"));
+
+        Assert.Equal("charge_succeeded", claim.RecoveryPoint);
+        Assert.Equal("charge_succeeded", (await store.GetAsync(key))!.RecoveryPoint);
+    }
 }

@@ -45,7 +45,7 @@ internal static class AccountEndpoints
     private static async Task<Results<Ok<AccountResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
         string id, ClaimsPrincipal user, IPaymentsDatabase database, HttpRequest request, HttpResponse response, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var account = await new LedgerRepository(connection, null, database.Dialect).FindAccountAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
@@ -100,7 +100,7 @@ internal static class AccountEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var connection = await database.OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var repository = new LedgerRepository(connection, null, database.Dialect);

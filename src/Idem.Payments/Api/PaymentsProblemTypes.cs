@@ -35,6 +35,9 @@ internal static class PaymentsProblemTypes
     /// <summary>422: the account to debit holds less than the amount.</summary>
     public const string InsufficientFunds = Prefix + "insufficient-funds";
 
+    /// <summary>503: the database cannot be reached; nothing was changed. Retry after <c>Retry-After</c>.</summary>
+    public const string DatabaseUnavailable = Prefix + "database-unavailable";
+
     /// <summary>422: a balance would pass the ledger's limit.</summary>
     public const string BalanceLimitExceeded = Prefix + "balance-limit-exceeded";
 }

@@ -51,7 +51,7 @@ internal static class TransferEndpoints
     private static async Task<Results<Ok<TransferResponse>, ProblemHttpResult>> GetAsync(
         string id, ClaimsPrincipal user, IPaymentsDatabase database, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var transfer = await new LedgerRepository(connection, null, database.Dialect).FindTransferAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);

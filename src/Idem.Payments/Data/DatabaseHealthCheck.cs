@@ -9,7 +9,7 @@ internal sealed class DatabaseHealthCheck(IPaymentsDatabase database) : IHealthC
     {
         try
         {
-            var connection = await database.OpenReadConnectionAsync(cancellationToken).ConfigureAwait(false);
+            var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
                 using var command = connection.CreateCommand();

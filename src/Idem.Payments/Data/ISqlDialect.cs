@@ -2,7 +2,7 @@ namespace Idem.Payments.Data;
 
 /// <summary>
 /// The few places where the ledger's SQL differs between databases. Everything else is portable SQL
-/// (<c>RETURNING</c>, <c>ON CONFLICT DO NOTHING</c>, named parameters).
+/// (<c>RETURNING</c>, <c>ON CONFLICT</c>, named parameters) and lives once, in <see cref="LedgerRepository"/>.
 /// </summary>
 internal interface ISqlDialect
 {
@@ -22,4 +22,15 @@ internal sealed class SqliteDialect : ISqlDialect
     public static readonly SqliteDialect Instance = new();
 
     public string LockRowsSuffix => "";
+}
+
+/// <summary>
+/// PostgreSQL locks the rows a decision reads (<c>SELECT … FOR UPDATE</c>) until the request's transaction ends, so two
+/// movements on one account take turns; the ledger takes them in a fixed order so they never wait in a cycle.
+/// </summary>
+internal sealed class PostgresDialect : ISqlDialect
+{
+    public static readonly PostgresDialect Instance = new();
+
+    public string LockRowsSuffix => " FOR UPDATE";
 }

@@ -1,6 +1,9 @@
 namespace Idem.Payments.Data;
 
-/// <summary>The ledger's schema on SQLite, as an append-only list of migrations.</summary>
+/// <summary>
+/// The ledger's schema on SQLite, as an append-only list of migrations: never edit or reorder one that has shipped, append
+/// a new one (and its twin in <see cref="PostgresSchema"/>).
+/// </summary>
 internal static class SqliteSchema
 {
     public const string CreateMigrationsTable = """
@@ -10,10 +13,6 @@ internal static class SqliteSchema
             applied_at TEXT    NOT NULL
         ) STRICT;
         """;
-
-    public const string IsApplied = "SELECT COUNT(*) FROM schema_migrations WHERE version = @version;";
-
-    public const string MarkApplied = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (@version, @name, @applied_at);";
 
     // Amounts and balances are INTEGER minor units. The CHECKs restate the ledger's rules so that a bug fails loudly
     // (and rolls back) instead of corrupting money.

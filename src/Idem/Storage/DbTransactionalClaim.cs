@@ -3,15 +3,19 @@ using System.Data.Common;
 namespace Idem.Storage;
 
 /// <summary>
-/// The shape every SQL store's transactional claim shares, for store authors: while claimed it owns a connection and an
-/// open transaction; <see cref="CommitAsync"/> writes the response into that transaction and commits; rolling back or
-/// disposing ends it without committing. A store supplies the response write and how a transaction is given back.
+/// The shape every SQL store's transactional claim shares, for store authors: while claimed it owns a connection and,
+/// except between atomic phases, an open transaction; <see cref="CommitAsync"/> writes the response into that
+/// transaction and commits; rolling back or disposing ends it without committing. A store supplies the statements
+/// (response, recovery point, the lease check that opens a phase) and how a transaction and a connection are given back.
 /// </summary>
 public abstract class DbTransactionalClaim : TransactionalClaim
 {
+    private readonly IIdempotencyStore? _store;
     private readonly Handle? _handle;
     private DbConnection? _connection;
     private DbTransaction? _transaction;
+    private string? _recoveryPoint;
+    private bool _phaseCommitted;
 
     /// <summary>An outcome other than claimed: no transaction is held.</summary>
     protected DbTransactionalClaim(ClaimResult result)
@@ -20,40 +24,100 @@ public abstract class DbTransactionalClaim : TransactionalClaim
     }
 
     /// <summary>A claim that now owns <paramref name="connection"/> and <paramref name="transaction"/>.</summary>
-    protected DbTransactionalClaim(ClaimResult result, DbConnection connection, DbTransaction transaction)
+    /// <param name="result">The claimed result, with its lease.</param>
+    /// <param name="store">The store, which releases the key to its recovery point when a phased claim rolls back.</param>
+    /// <param name="connection">The open connection.</param>
+    /// <param name="transaction">The transaction the claim was made in.</param>
+    protected DbTransactionalClaim(ClaimResult result, IIdempotencyStore store, DbConnection connection, DbTransaction transaction)
         : base(result)
     {
+        ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(transaction);
+        _store = store;
         _connection = connection;
         _transaction = transaction;
-        _handle = new Handle(connection, transaction);
+        _recoveryPoint = result.Lease?.RecoveryPoint;
+        _handle = new Handle(this);
     }
 
     /// <inheritdoc/>
-    public override IIdempotencyTransaction? Transaction => _transaction is null ? null : _handle;
+    public override IIdempotencyTransaction? Transaction => _connection is null ? null : _handle;
+
+    /// <inheritdoc/>
+    public override string? RecoveryPoint => _recoveryPoint;
+
+    private IdempotencyLease Lease => Result.Lease!;
+
+    /// <inheritdoc/>
+    public override async ValueTask<LeaseStatus> CommitPhaseAsync(string recoveryPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(recoveryPoint);
+        var connection = OpenConnection();
+        if (_transaction is null && await BeginPhaseAsync(cancellationToken).ConfigureAwait(false) == LeaseStatus.LeaseLost)
+        {
+            return LeaseStatus.LeaseLost;
+        }
+
+        var transaction = _transaction!;
+        _transaction = null;
+        try
+        {
+            if (!await WriteRecoveryPointAsync(connection, transaction, Lease, recoveryPoint, cancellationToken).ConfigureAwait(false))
+            {
+                // The phase's first statement re-asserted the lease and holds the row: only the handler's own SQL could
+                // have changed it.
+                throw new InvalidOperationException($"The idempotency record '{Lease.StoreKey}' was changed inside its own transaction; nothing was committed.");
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await EndTransactionAsync(connection, transaction).ConfigureAwait(false);
+        }
+
+        _phaseCommitted = true;
+        _recoveryPoint = recoveryPoint;
+        return LeaseStatus.Ok;
+    }
+
+    /// <inheritdoc/>
+    public override async ValueTask<LeaseStatus> BeginPhaseAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = OpenConnection();
+        if (_transaction is not null)
+        {
+            return LeaseStatus.Ok;
+        }
+
+        _transaction = await BeginLeasedTransactionAsync(connection, Lease, cancellationToken).ConfigureAwait(false);
+        return _transaction is null ? LeaseStatus.LeaseLost : LeaseStatus.Ok;
+    }
 
     /// <inheritdoc/>
     public override async ValueTask CommitAsync(IdempotencyResponse response, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(response);
-        if (_transaction is null || _connection is null)
-        {
-            throw new InvalidOperationException(Result.Outcome == ClaimOutcome.Claimed
-                ? "The claim's transaction has already been committed or rolled back."
-                : $"The key was not claimed ({Result.Outcome}); there is no transaction to commit.");
-        }
-
+        var connection = OpenConnection();
         try
         {
-            if (!await WriteResponseAsync(_connection, _transaction, Result.Lease!, response, cancellationToken).ConfigureAwait(false))
+            if (_transaction is null && await BeginPhaseAsync(cancellationToken).ConfigureAwait(false) == LeaseStatus.LeaseLost)
+            {
+                // Another request took the key over between phases and finishes the operation; this one must not release it.
+                _phaseCommitted = false;
+                throw new IdempotencyLeaseLostException($"The idempotency key '{Lease.StoreKey}' was taken over by another request between phases; the response was not stored.");
+            }
+
+            if (!await WriteResponseAsync(connection, _transaction!, Lease, response, cancellationToken).ConfigureAwait(false))
             {
                 // Nobody else can touch a row this transaction claimed and still holds: the handler's own SQL changed it.
-                throw new InvalidOperationException($"The idempotency record '{Result.Lease!.StoreKey}' was changed inside its own transaction; nothing was committed.");
+                throw new InvalidOperationException($"The idempotency record '{Lease.StoreKey}' was changed inside its own transaction; nothing was committed.");
             }
 
             // The business transaction's own commit; the response rides in it.
-            await _transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await _transaction!.CommitAsync(cancellationToken).ConfigureAwait(false);
+            _phaseCommitted = false;
         }
         finally
         {
@@ -70,27 +134,72 @@ public abstract class DbTransactionalClaim : TransactionalClaim
     /// <summary>Writes the response into the claim's row, conditional on the lease; false when the row is not the lease's.</summary>
     protected abstract ValueTask<bool> WriteResponseAsync(DbConnection connection, DbTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken);
 
-    /// <summary>Ends the transaction (disposing an uncommitted one rolls it back) and gives the connection back.</summary>
-    protected abstract ValueTask EndAsync(DbConnection connection, DbTransaction transaction);
+    /// <summary>Writes the recovery point into the claim's row and renews its lease, conditional on the lease; false when the row is not the lease's.</summary>
+    protected abstract ValueTask<bool> WriteRecoveryPointAsync(DbConnection connection, DbTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken);
 
-    private ValueTask FinishAsync()
+    /// <summary>
+    /// Opens a transaction on <paramref name="connection"/> whose first statement renews the lease (locking the row where
+    /// the database locks rows); null, with nothing left open, when the lease no longer holds the key.
+    /// </summary>
+    protected abstract ValueTask<DbTransaction?> BeginLeasedTransactionAsync(DbConnection connection, IdempotencyLease lease, CancellationToken cancellationToken);
+
+    /// <summary>Ends a transaction (disposing an uncommitted one rolls it back) and whatever the store held for it; keeps the connection.</summary>
+    protected abstract ValueTask EndTransactionAsync(DbConnection connection, DbTransaction transaction);
+
+    /// <summary>Gives the connection back.</summary>
+    protected abstract ValueTask CloseAsync(DbConnection connection);
+
+    private DbConnection OpenConnection()
+        => _connection ?? throw new InvalidOperationException(Result.Outcome == ClaimOutcome.Claimed
+            ? "The claim's transaction has already been committed or rolled back."
+            : $"The key was not claimed ({Result.Outcome}); there is no transaction.");
+
+    private async ValueTask FinishAsync()
     {
-        var transaction = _transaction;
         var connection = _connection;
-        if (transaction is null || connection is null)
+        if (connection is null)
         {
-            return ValueTask.CompletedTask;
+            return;
         }
 
+        var transaction = _transaction;
         _transaction = null;
         _connection = null;
-        return EndAsync(connection, transaction);
+        try
+        {
+            if (transaction is not null)
+            {
+                await EndTransactionAsync(connection, transaction).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await CloseAsync(connection).ConfigureAwait(false);
+        }
+
+        if (_phaseCommitted)
+        {
+            _phaseCommitted = false;
+            try
+            {
+                // The phases so far are durable: hand the key to the next request at its recovery point now. If this fails
+                // the lease runs out instead, with the same result a little later.
+                await _store!.ReleaseAsync(Lease, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                IdemTelemetry.StoreFailures.Add(1);
+            }
+        }
     }
 
-    private sealed class Handle(DbConnection connection, DbTransaction transaction) : IIdempotencyTransaction
+    private sealed class Handle(DbTransactionalClaim claim) : IIdempotencyTransaction
     {
-        public DbConnection Connection { get; } = connection;
+        public DbConnection Connection => claim._connection ?? throw new InvalidOperationException("The request's transaction has ended.");
 
-        public DbTransaction Transaction { get; } = transaction;
+        public DbTransaction Transaction => claim._transaction
+            ?? throw new InvalidOperationException(claim._connection is null
+                ? "The request's transaction has ended."
+                : "No transaction is open between phases: call BeginPhaseAsync before writing again.");
     }
 }

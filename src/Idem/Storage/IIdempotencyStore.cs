@@ -8,15 +8,29 @@ public interface IIdempotencyStore
 {
     /// <summary>
     /// Claims a key for one request. Returns <see cref="ClaimOutcome.Claimed"/> with a lease when the key is new, past its
-    /// retention, or held by an expired lease for the same fingerprint; otherwise says what holds it.
+    /// retention, or held by an expired lease for the same fingerprint (a takeover: the lease then carries the record's
+    /// <see cref="IdempotencyLease.RecoveryPoint"/>, so the new holder resumes where the last one stopped); otherwise says
+    /// what holds it.
     /// </summary>
     ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Stores the response and marks the record completed, if <paramref name="lease"/> still holds the key.</summary>
     ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes the in-progress record so a retry can run, if <paramref name="lease"/> still holds the key.</summary>
+    /// <summary>
+    /// Gives the key up so a retry can run, if <paramref name="lease"/> still holds it: the in-progress record is deleted,
+    /// or, when it has a recovery point, kept at that point with its lease ended, so the next claim with the same
+    /// fingerprint takes it over at once and resumes from there.
+    /// </summary>
     ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records that the operation holding <paramref name="lease"/> reached <paramref name="recoveryPoint"/> (a name the
+    /// operation chooses, such as <c>payment_created</c>), and extends the lease by its duration from now. From then on,
+    /// a failure neither forgets the key nor completes it: a release, a crash or an expired lease leaves the record at this
+    /// point, and the request that takes it over gets the point in <see cref="IdempotencyLease.RecoveryPoint"/>.
+    /// </summary>
+    ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default);
 
     /// <summary>Extends the lease by its duration from now, if <paramref name="lease"/> still holds the key.</summary>
     ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default);

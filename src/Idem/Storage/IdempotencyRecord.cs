@@ -31,6 +31,9 @@ public sealed class IdempotencyRecord
     /// <summary>When the current lease ends, for an in-progress record.</summary>
     public DateTimeOffset? LeaseExpiresAt { get; init; }
 
+    /// <summary>The last recovery point the operation recorded, if it recorded any (see <see cref="IIdempotencyStore.SetRecoveryPointAsync"/>).</summary>
+    public string? RecoveryPoint { get; init; }
+
     /// <summary>The stored response, for a completed record.</summary>
     public IdempotencyResponse? Response { get; init; }
 }

@@ -68,11 +68,13 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
                 return new(ClaimResult.InProgress(existing.LeaseExpiresAt - now));
             }
 
-            // The holder's lease ran out (it crashed or stalled): take the key over.
+            // The holder's lease ran out (it crashed, stalled or released the key at a recovery point): take the key over
+            // where it was left.
             lease ??= NewLease(request);
-            if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now) with { CreatedAt = existing.CreatedAt }, existing))
+            var takeover = existing.RecoveryPoint is null ? lease : lease with { RecoveryPoint = existing.RecoveryPoint };
+            if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now) with { CreatedAt = existing.CreatedAt, RecoveryPoint = existing.RecoveryPoint }, existing))
             {
-                return new(ClaimResult.Claimed(lease));
+                return new(ClaimResult.Claimed(takeover));
             }
         }
     }
@@ -81,7 +83,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         => new(request.StoreKey, OwnerToken.New(), request.Retention, request.LeaseDuration);
 
     private static Entry Claimed(ClaimRequest request, IdempotencyLease lease, DateTimeOffset now)
-        => new(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null);
+        => new(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null, null);
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
@@ -97,11 +99,20 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
-        => Update(lease, (entry, now) => entry with
-        {
-            LeaseExpiresAt = now + lease.LeaseDuration,
-            ExpiresAt = entry.ExpiresAt < now + lease.LeaseDuration ? now + lease.LeaseDuration : entry.ExpiresAt,
-        });
+        => Update(lease, (entry, now) => Renewed(entry, lease, now));
+
+    private static Entry Renewed(Entry entry, IdempotencyLease lease, DateTimeOffset now) => entry with
+    {
+        LeaseExpiresAt = now + lease.LeaseDuration,
+        ExpiresAt = entry.ExpiresAt < now + lease.LeaseDuration ? now + lease.LeaseDuration : entry.ExpiresAt,
+    };
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(recoveryPoint);
+        return Update(lease, (entry, now) => Renewed(entry, lease, now) with { RecoveryPoint = recoveryPoint });
+    }
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
@@ -112,6 +123,18 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             if (!_entries.TryGetValue(lease.StoreKey, out var existing) || !existing.IsHeldBy(lease.OwnerToken))
             {
                 return new(LeaseStatus.LeaseLost);
+            }
+
+            if (existing.RecoveryPoint is not null)
+            {
+                // Parked at its recovery point: nobody holds it, and the next claim takes it over at once.
+                var now = _time.GetUtcNow();
+                if (_entries.TryUpdate(lease.StoreKey, existing with { OwnerToken = null, LeaseExpiresAt = now }, existing))
+                {
+                    return new(LeaseStatus.Ok);
+                }
+
+                continue;
             }
 
             if (_entries.TryRemove(new KeyValuePair<string, Entry>(lease.StoreKey, existing)))
@@ -138,6 +161,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             CreatedAt = entry.CreatedAt,
             ExpiresAt = entry.ExpiresAt,
             LeaseExpiresAt = entry.Response is null ? entry.LeaseExpiresAt : null,
+            RecoveryPoint = entry.RecoveryPoint,
             Response = entry.Response,
         });
     }
@@ -186,7 +210,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     // A record is immutable; every change swaps in a new one, so TryUpdate/TryRemove compare by reference.
-    private sealed record Entry(string Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response)
+    private sealed record Entry(string Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response, string? RecoveryPoint)
     {
         // An owner keeps its key even past the lease until someone takes it over: completing late is harmless when nobody else ran.
         public bool IsHeldBy(string ownerToken) => Response is null && string.Equals(OwnerToken, ownerToken, StringComparison.Ordinal);

@@ -34,6 +34,8 @@ internal sealed class CommitObservingStore(ITransactionalIdempotencyStore inner,
 
     public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.RenewAsync(lease, cancellationToken);
 
+    public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default) => inner.SetRecoveryPointAsync(lease, recoveryPoint, cancellationToken);
+
     public ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default) => inner.GetAsync(storeKey, cancellationToken);
 
     public ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default) => inner.PurgeAsync(expiredBefore, batchSize, cancellationToken);
@@ -51,6 +53,12 @@ internal sealed class CommitObservingStore(ITransactionalIdempotencyStore inner,
     private sealed class ObservedClaim(TransactionalClaim claim, CommitObservingStore owner) : TransactionalClaim(claim.Result)
     {
         public override IIdempotencyTransaction? Transaction => claim.Transaction;
+
+        public override string? RecoveryPoint => claim.RecoveryPoint;
+
+        public override ValueTask<LeaseStatus> CommitPhaseAsync(string recoveryPoint, CancellationToken cancellationToken = default) => claim.CommitPhaseAsync(recoveryPoint, cancellationToken);
+
+        public override ValueTask<LeaseStatus> BeginPhaseAsync(CancellationToken cancellationToken = default) => claim.BeginPhaseAsync(cancellationToken);
 
         public override ValueTask CommitAsync(IdempotencyResponse response, CancellationToken cancellationToken = default)
         {

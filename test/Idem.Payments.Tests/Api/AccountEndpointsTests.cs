@@ -5,9 +5,14 @@ using Xunit;
 
 namespace Idem.Payments.Tests.Api;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class AccountEndpointsTests(PaymentsServer server)
+public abstract class AccountEndpointsTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : AccountEndpointsTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : AccountEndpointsTests(server);
+
     [Fact]
     public async Task CreateAccount_KnownCurrency_Returns201WithLocationAndZeroBalance()
     {

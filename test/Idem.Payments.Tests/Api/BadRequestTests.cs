@@ -8,9 +8,14 @@ namespace Idem.Payments.Tests.Api;
 /// Every bad input gets a 4xx problem+json, never a 500, and changes nothing: the tenant's (and a neighbour's) accounts,
 /// balances, versions, movements and entries are exactly as before.
 /// </summary>
-[Collection(PaymentsServerCollection.Name)]
-public sealed class BadRequestTests(PaymentsServer server)
+public abstract class BadRequestTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : BadRequestTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : BadRequestTests(server);
+
     private const string Malformed = "urn:idem:payments:problem:malformed-request";
     private const string Invalid = "urn:idem:payments:problem:invalid-request";
     private const string NotFound = "urn:idem:payments:problem:account-not-found";
@@ -73,7 +78,7 @@ public sealed class BadRequestTests(PaymentsServer server)
     };
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(Cases), MemberType = typeof(BadRequestTests))]
     public async Task Post_BadInput_ReturnsProblemAndWritesNothing(string scenario, string path, string body, string contentType, int status, string type)
     {
         var tenant = server.NewTenant();

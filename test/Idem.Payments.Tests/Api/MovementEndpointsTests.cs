@@ -4,9 +4,14 @@ using Xunit;
 
 namespace Idem.Payments.Tests.Api;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class MovementEndpointsTests(PaymentsServer server)
+public abstract class MovementEndpointsTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : MovementEndpointsTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : MovementEndpointsTests(server);
+
     [Fact]
     public async Task Deposit_Valid_CreditsAccountAndWritesTwoBalancedEntries()
     {

@@ -5,9 +5,14 @@ using Xunit;
 
 namespace Idem.Payments.Tests.Api;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class OpenApiTests(PaymentsServer server)
+public abstract class OpenApiTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : OpenApiTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : OpenApiTests(server);
+
     [Theory]
     [InlineData("/v1/accounts")]
     [InlineData("/v1/accounts/{id}/deposits")]

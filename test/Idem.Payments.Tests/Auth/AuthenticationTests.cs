@@ -6,9 +6,14 @@ using Xunit;
 
 namespace Idem.Payments.Tests.Auth;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class AuthenticationTests(PaymentsServer server)
+public abstract class AuthenticationTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : AuthenticationTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : AuthenticationTests(server);
+
     private const string Unauthenticated = "urn:idem:payments:problem:unauthenticated";
 
     [Theory]

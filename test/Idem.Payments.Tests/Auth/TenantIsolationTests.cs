@@ -4,9 +4,14 @@ using Xunit;
 
 namespace Idem.Payments.Tests.Auth;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class TenantIsolationTests(PaymentsServer server)
+public abstract class TenantIsolationTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : TenantIsolationTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : TenantIsolationTests(server);
+
     [Fact]
     public async Task Get_OtherTenantsAccount_Returns404()
     {

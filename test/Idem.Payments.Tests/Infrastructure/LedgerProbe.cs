@@ -1,19 +1,38 @@
+using System.Data.Common;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace Idem.Payments.Tests.Infrastructure;
 
-/// <summary>What the database holds for a tenant, read straight from the file: the test's independent witness.</summary>
+/// <summary>What the database holds for a tenant, read straight from it: the test's independent witness.</summary>
 internal sealed record LedgerSnapshot(long Accounts, long Deposits, long Transfers, long Entries, long BalanceTotal, long VersionTotal);
 
-/// <summary>Reads the service's SQLite file directly, on a connection of its own.</summary>
-internal sealed class LedgerProbe(string databasePath)
+/// <summary>Reads the service's database directly (SQLite file or PostgreSQL database), on connections of its own.</summary>
+internal sealed class LedgerProbe(Func<Task<DbConnection>> open)
 {
-    private readonly string _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
+    public static LedgerProbe Sqlite(string databasePath)
+    {
+        var connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
+        return new LedgerProbe(async () =>
+        {
+            var connection = new SqliteConnection(connectionString);
+            await connection.OpenAsync();
+            return connection;
+        });
+    }
+
+    public static LedgerProbe Postgres(string connectionString)
+        => new(async () =>
+        {
+            var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            return connection;
+        });
 
     public async Task<LedgerSnapshot> SnapshotAsync(string tenantId)
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await open();
         return new LedgerSnapshot(
             await ScalarAsync(connection, "SELECT COUNT(*) FROM accounts WHERE tenant_id = @t", tenantId),
             await ScalarAsync(connection, "SELECT COUNT(*) FROM deposits WHERE tenant_id = @t", tenantId),
@@ -25,42 +44,46 @@ internal sealed class LedgerProbe(string databasePath)
 
     public async Task<long> EntryCountAsync(string accountId)
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await open();
         return await ScalarAsync(connection, "SELECT COUNT(*) FROM ledger_entries WHERE account_id = @t", accountId);
     }
 
     /// <summary>The sum of all entries per currency, over every tenant and account (system accounts included).</summary>
     public async Task<Dictionary<string, long>> EntrySumsByCurrencyAsync()
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await open();
         var sums = new Dictionary<string, long>(StringComparer.Ordinal);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT currency, SUM(amount) FROM ledger_entries GROUP BY currency";
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            sums[reader.GetString(0)] = reader.GetInt64(1);
+            sums[reader.GetString(0)] = Int64(reader.GetValue(1));
         }
 
         return sums;
     }
 
-    /// <summary>Accounts whose stored balance or version disagrees with their entries (version = 1 + one per entry).</summary>
+    /// <summary>
+    /// Accounts whose stored balance disagrees with their entries, or whose version moved less than once per entry
+    /// (version = 1 + one per entry + one per change of nickname or metadata).
+    /// </summary>
     public async Task<List<string>> InconsistentAccountsAsync()
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await open();
         await using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT a.id, a.balance, a.version, COALESCE(SUM(e.amount), 0), COUNT(e.id)
             FROM accounts a LEFT JOIN ledger_entries e ON e.account_id = a.id
             GROUP BY a.id, a.balance, a.version
-            HAVING a.balance <> COALESCE(SUM(e.amount), 0) OR a.version <> 1 + COUNT(e.id)
+            HAVING a.balance <> COALESCE(SUM(e.amount), 0) OR a.version < 1 + COUNT(e.id)
             """;
         var bad = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            bad.Add(string.Create(CultureInfo.InvariantCulture, $"{reader.GetString(0)}: balance {reader.GetInt64(1)}, version {reader.GetInt64(2)}, entries sum {reader.GetInt64(3)}, count {reader.GetInt64(4)}"));
+            bad.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{reader.GetString(0)}: balance {Int64(reader.GetValue(1))}, version {Int64(reader.GetValue(2))}, entries sum {Int64(reader.GetValue(3))}, count {Int64(reader.GetValue(4))}"));
         }
 
         return bad;
@@ -69,32 +92,31 @@ internal sealed class LedgerProbe(string databasePath)
     /// <summary>Movements whose entries do not sum to zero.</summary>
     public async Task<long> UnbalancedMovementsAsync()
     {
-        await using var connection = await OpenAsync();
-        return await ScalarAsync(connection, "SELECT COUNT(*) FROM (SELECT movement_id FROM ledger_entries GROUP BY movement_id HAVING SUM(amount) <> 0 OR COUNT(*) <> 2)");
+        await using var connection = await open();
+        return await ScalarAsync(connection, "SELECT COUNT(*) FROM (SELECT movement_id FROM ledger_entries GROUP BY movement_id HAVING SUM(amount) <> 0 OR COUNT(*) <> 2) AS m");
     }
 
-    public async Task<long> CountAsync(string sql)
+    public async Task<long> CountAsync(string sql, string? parameter = null)
     {
-        await using var connection = await OpenAsync();
-        return await ScalarAsync(connection, sql);
+        await using var connection = await open();
+        return await ScalarAsync(connection, sql, parameter);
     }
 
-    private async Task<SqliteConnection> OpenAsync()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync();
-        return connection;
-    }
-
-    private static async Task<long> ScalarAsync(SqliteConnection connection, string sql, string? parameter = null)
+    private static async Task<long> ScalarAsync(DbConnection connection, string sql, string? parameter = null)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         if (parameter is not null)
         {
-            command.Parameters.AddWithValue("@t", parameter);
+            var p = command.CreateParameter();
+            p.ParameterName = "@t";
+            p.Value = parameter;
+            command.Parameters.Add(p);
         }
 
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+        return Int64(await command.ExecuteScalarAsync());
     }
+
+    // SUM over bigint is numeric on PostgreSQL; every count and sum here fits a long.
+    private static long Int64(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
 }

@@ -8,22 +8,76 @@ using Xunit;
 namespace Idem.Payments.Tests.Infrastructure;
 
 /// <summary>
-/// The real service on Kestrel (127.0.0.1, a free port) over a SQLite file of its own, reached with a real HttpClient.
+/// The real service on Kestrel (127.0.0.1, a free port) over a database of its own, reached with a real HttpClient.
+/// One subclass per database provider; the API tests run once on each.
 /// </summary>
-public sealed class PaymentsServer : IAsyncLifetime
+public abstract class PaymentsServer : IAsyncLifetime
 {
     private WebApplication? _app;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    internal abstract LedgerProbe Probe { get; }
+
+    /// <summary>The service's own arguments, in-process; <paramref name="databaseArguments"/> choose the database.</summary>
+    public static WebApplication BuildApp(params string[] databaseArguments) => PaymentsApp.Build(
+    [
+        "--urls", "http://127.0.0.1:0",
+        "--Logging:LogLevel:Default=Warning",
+        "--Logging:LogLevel:Microsoft.AspNetCore=Error",
+        .. databaseArguments,
+    ]);
+
+    public static Uri AddressOf(WebApplication app)
+        => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+
+    public static HttpClient NewHttpClient(Uri baseAddress)
+        => new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+
+    /// <summary>A client for a tenant of its own (a fresh random API key).</summary>
+    public TenantClient NewTenant() => new(Http, "sk_test_" + Guid.NewGuid().ToString("N"));
+
+    public async Task InitializeAsync()
+    {
+        await CreateDatabaseAsync();
+        _app = BuildApp(DatabaseArguments());
+        await _app.StartAsync();
+        BaseAddress = AddressOf(_app);
+        Http = NewHttpClient(BaseAddress);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        await DeleteDatabaseAsync();
+    }
+
+    protected abstract Task CreateDatabaseAsync();
+
+    protected abstract string[] DatabaseArguments();
+
+    protected abstract Task DeleteDatabaseAsync();
+}
+
+/// <summary>The service on a SQLite file of its own (the default provider).</summary>
+public sealed class SqlitePaymentsServer : PaymentsServer
+{
+    public const string Collection = "Payments server on SQLite";
 
     public string DatabasePath { get; init; } = NewDatabasePath();
 
     /// <summary>False to keep the file for another server (a restart).</summary>
     public bool DeleteDatabaseOnDispose { get; init; } = true;
 
-    public Uri BaseAddress { get; private set; } = null!;
-
-    public HttpClient Http { get; private set; } = null!;
-
-    internal LedgerProbe Probe => new(DatabasePath);
+    internal override LedgerProbe Probe => LedgerProbe.Sqlite(DatabasePath);
 
     public static string NewDatabasePath()
     {
@@ -32,16 +86,7 @@ public sealed class PaymentsServer : IAsyncLifetime
         return Path.Combine(directory, Guid.NewGuid().ToString("N") + ".db");
     }
 
-    public static WebApplication BuildApp(string databasePath) => PaymentsApp.Build(
-    [
-        "--urls", "http://127.0.0.1:0",
-        "--ConnectionStrings:Payments=Data Source=" + databasePath,
-        "--Logging:LogLevel:Default=Warning",
-        "--Logging:LogLevel:Microsoft.AspNetCore=Error",
-    ]);
-
-    public static Uri AddressOf(WebApplication app)
-        => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+    public static string[] Arguments(string databasePath) => ["--ConnectionStrings:Payments=Data Source=" + databasePath];
 
     public static void DeleteDatabase(string path)
     {
@@ -58,37 +103,53 @@ public sealed class PaymentsServer : IAsyncLifetime
         }
     }
 
-    public async Task InitializeAsync()
+    protected override Task CreateDatabaseAsync() => Task.CompletedTask;
+
+    protected override string[] DatabaseArguments() => Arguments(DatabasePath);
+
+    protected override Task DeleteDatabaseAsync()
     {
-        _app = BuildApp(DatabasePath);
-        await _app.StartAsync();
-        BaseAddress = AddressOf(_app);
-        Http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
-    }
-
-    /// <summary>A client for a tenant of its own (a fresh random API key).</summary>
-    public TenantClient NewTenant() => new(Http, "sk_test_" + Guid.NewGuid().ToString("N"));
-
-    public async Task DisposeAsync()
-    {
-        Http?.Dispose();
-        if (_app is not null)
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
-
         SqliteConnection.ClearAllPools();
         if (DeleteDatabaseOnDispose)
         {
             DeleteDatabase(DatabasePath);
         }
+
+        return Task.CompletedTask;
     }
 }
 
-/// <summary>One server for all tests in the collection: tests use tenants of their own, so they cannot see each other.</summary>
-[CollectionDefinition(Name)]
-public sealed class PaymentsServerCollection : ICollectionFixture<PaymentsServer>
+/// <summary>The service on a fresh PostgreSQL database of its own, dropped afterwards.</summary>
+public sealed class PostgresPaymentsServer : PaymentsServer
 {
-    public const string Name = "Payments server";
+    public const string Collection = "Payments server on PostgreSQL";
+
+    private PostgresDatabase? _database;
+
+    public PostgresDatabase Database => _database ?? throw new InvalidOperationException("The server has not started.");
+
+    internal override LedgerProbe Probe => LedgerProbe.Postgres(Database.ConnectionString(4, "idem-payments-probe"));
+
+    public static string[] Arguments(string connectionString) => ["--Payments:Database=PostgreSql", "--ConnectionStrings:Payments=" + connectionString];
+
+    protected override async Task CreateDatabaseAsync() => _database = await PostgresDatabase.CreateAsync();
+
+    // Twenty connections: enough for the concurrency tests, few enough that several fixtures share the server's 100.
+    protected override string[] DatabaseArguments() => Arguments(Database.ConnectionString(20, "idem-payments"));
+
+    protected override async Task DeleteDatabaseAsync()
+    {
+        if (_database is not null)
+        {
+            await _database.DisposeAsync();
+        }
+    }
 }
+
+/// <summary>One SQLite server for all tests in the collection: tests use tenants of their own, so they cannot see each other.</summary>
+[CollectionDefinition(SqlitePaymentsServer.Collection)]
+public sealed class SqlitePaymentsServerCollection : ICollectionFixture<SqlitePaymentsServer>;
+
+/// <summary>One PostgreSQL server for all tests in the collection.</summary>
+[CollectionDefinition(PostgresPaymentsServer.Collection)]
+public sealed class PostgresPaymentsServerCollection : ICollectionFixture<PostgresPaymentsServer>;

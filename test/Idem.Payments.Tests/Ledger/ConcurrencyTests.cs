@@ -5,9 +5,14 @@ using Xunit.Abstractions;
 
 namespace Idem.Payments.Tests.Ledger;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class ConcurrencyTests(PaymentsServer server, ITestOutputHelper output)
+public abstract class ConcurrencyTests(PaymentsServer server, ITestOutputHelper output)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server, ITestOutputHelper output) : ConcurrencyTests(server, output);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server, ITestOutputHelper output) : ConcurrencyTests(server, output);
+
     private const int Parallel = 50;
 
     [Fact]

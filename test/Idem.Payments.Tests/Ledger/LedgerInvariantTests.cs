@@ -4,9 +4,14 @@ using Xunit;
 
 namespace Idem.Payments.Tests.Ledger;
 
-[Collection(PaymentsServerCollection.Name)]
-public sealed class LedgerInvariantTests(PaymentsServer server)
+public abstract class LedgerInvariantTests(PaymentsServer server)
 {
+    [Collection(SqlitePaymentsServer.Collection)]
+    public sealed class OnSqlite(SqlitePaymentsServer server) : LedgerInvariantTests(server);
+
+    [Collection(PostgresPaymentsServer.Collection)]
+    public sealed class OnPostgres(PostgresPaymentsServer server) : LedgerInvariantTests(server);
+
     private static readonly string[] Currencies = ["USD", "EUR", "JPY"];
 
     [Fact]

@@ -1,0 +1,50 @@
+namespace Idem.AspNetCore;
+
+/// <summary>
+/// The claimed idempotency key of the request a handler runs for: where an earlier attempt left off, and how to record
+/// progress. Resolve it from DI inside an endpoint protected by <c>RequireIdempotency()</c> or <c>[Idempotent]</c>
+/// while its key is claimed.
+/// </summary>
+/// <remarks>
+/// <para>
+/// An operation with a step outside its own database (a payment processor, an email provider) cannot be one transaction.
+/// It runs as atomic phases instead: each phase ends with <see cref="CommitPhaseAsync"/>, which makes its writes and a
+/// named recovery point durable together. From the first recovery point on, a failure neither forgets the key nor
+/// completes it: a 5xx response, an exception or a crash leaves the key at its last point, and the next request with the
+/// same key and body (or a background job that takes it over) sees that point in <see cref="RecoveryPoint"/> and resumes
+/// there instead of starting again. Each phase after the first must therefore be safe to run again from its point: call
+/// the outside service with a key of your own derived from what the first phase created, never the client's key.
+/// </para>
+/// <para>
+/// On a transactional endpoint, <see cref="CommitPhaseAsync"/> commits the request's transaction
+/// (<see cref="Idem.Storage.IIdempotencyTransaction"/>) with the point and leaves no transaction open, so nothing is locked
+/// while the outside call runs; <see cref="BeginPhaseAsync"/> opens the next one. On a standalone endpoint the handler's
+/// writes are its own business, and <see cref="CommitPhaseAsync"/> records the point in the store.
+/// </para>
+/// </remarks>
+public interface IIdempotencyContext
+{
+    /// <summary>The client's idempotency key.</summary>
+    string Key { get; }
+
+    /// <summary>
+    /// The last recovery point recorded for this key: by an earlier attempt that stopped there (a failure, a crash) or by
+    /// this request; null when none was ever recorded, that is, when the operation starts from the beginning.
+    /// </summary>
+    string? RecoveryPoint { get; }
+
+    /// <summary>
+    /// Records that the operation reached <paramref name="recoveryPoint"/>, a short name of your choosing such as
+    /// <c>payment_created</c>; on a transactional endpoint, commits the writes so far together with it. Throws
+    /// <see cref="Idem.Storage.IdempotencyLeaseLostException"/> when another request has taken the key over (the lease
+    /// ran out): stop, that request finishes the operation.
+    /// </summary>
+    ValueTask CommitPhaseAsync(string recoveryPoint, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Opens the next phase's transaction after <see cref="CommitPhaseAsync"/> on a transactional endpoint (on a
+    /// standalone one, only checks the key is still held). Throws <see cref="Idem.Storage.IdempotencyLeaseLostException"/>
+    /// when another request has taken the key over.
+    /// </summary>
+    ValueTask BeginPhaseAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,108 @@
+using System.Data.Common;
+using System.Globalization;
+
+namespace Idem.Payments.Data;
+
+/// <summary>
+/// What every provider's database shares: the migration runner. A provider supplies its connections, its append-only
+/// list of migrations and the one thing that keeps two nodes from applying a migration at once.
+/// </summary>
+internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migration> migrations, string createMigrationsTableSql, TimeProvider time, ILogger logger)
+    : IPaymentsDatabase
+{
+    private const string IsAppliedSql = "SELECT COUNT(*) FROM schema_migrations WHERE version = @version;";
+
+    private const string MarkAppliedSql = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (@version, @name, @applied_at);";
+
+    public ISqlDialect Dialect { get; } = dialect;
+
+    /// <summary>The provider's migrations, oldest first.</summary>
+    public IReadOnlyList<Migration> Migrations { get; } = migrations;
+
+    public abstract ValueTask<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);
+
+    public async Task<int> MigrateAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await PrepareAsync(connection, cancellationToken).ConfigureAwait(false);
+
+            var applied = 0;
+            foreach (var migration in Migrations)
+            {
+                if (await ApplyAsync(connection, migration, cancellationToken).ConfigureAwait(false))
+                {
+                    applied++;
+                    Log.MigrationApplied(logger, migration.Version, migration.Name);
+                }
+            }
+
+            Log.SchemaReady(logger, applied, Migrations.Count);
+            return applied;
+        }
+    }
+
+    /// <summary>Runs once before the migrations, on their connection, outside any transaction.</summary>
+    protected virtual Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Begins the transaction one migration runs in, already holding what keeps every other node's migration out until
+    /// it ends (SQLite's write lock, a PostgreSQL advisory lock).
+    /// </summary>
+    protected abstract Task<DbTransaction> BeginExclusiveAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    // Each migration runs in its own exclusive transaction: a second node starting at the same moment waits, then finds
+    // the migration recorded and skips it. DDL is transactional on both databases, so a migration that fails leaves
+    // nothing half-applied.
+    private async Task<bool> ApplyAsync(DbConnection connection, Migration migration, CancellationToken cancellationToken)
+    {
+        var transaction = await BeginExclusiveAsync(connection, cancellationToken).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
+        {
+            await ExecuteAsync(connection, transaction, createMigrationsTableSql, cancellationToken).ConfigureAwait(false);
+            using (var check = Command(connection, transaction, IsAppliedSql))
+            {
+                Add(check, "@version", migration.Version);
+                if (Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) > 0)
+                {
+                    return false;
+                }
+            }
+
+            await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken).ConfigureAwait(false);
+            using (var mark = Command(connection, transaction, MarkAppliedSql))
+            {
+                Add(mark, "@version", migration.Version);
+                Add(mark, "@name", migration.Name);
+                Add(mark, "@applied_at", time.GetUtcNow());
+                await mark.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+    }
+
+    protected static async Task ExecuteAsync(DbConnection connection, DbTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        using var command = Command(connection, transaction, sql);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    protected static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    protected static void Add(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+}

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using Xunit;
+
+namespace Idem.Payments.Tests.Infrastructure;
+
+/// <summary>
+/// The real service binary (<c>dotnet Idem.Payments.dll</c>) as a child process: one node. It binds a free loopback port
+/// (<c>--urls http://127.0.0.1:0</c>) and the test reads the address from the host's own "Now listening on" line.
+/// </summary>
+internal sealed class PaymentsProcess : IAsyncDisposable
+{
+    private const string ListeningMarker = "Now listening on: ";
+    private const int MaxKeptLines = 400;
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
+    private readonly Process _process;
+    private readonly Lock _gate = new();
+    private readonly Queue<string> _output = new();
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private PaymentsProcess(Process process, string name)
+    {
+        _process = process;
+        Name = name;
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.Exited += (_, _) => _listening.TrySetException(new InvalidOperationException($"Node {Name} exited before listening.\n{Output}"));
+    }
+
+    public string Name { get; }
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    /// <summary>The last lines the node wrote (stdout and stderr), for failure messages.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    public static string ServicePath => typeof(PaymentsProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "Idem.Payments.Path").Value!;
+
+    /// <summary>Starts a node with the given settings (as <c>--Key=Value</c> arguments) and waits until it listens.</summary>
+    public static async Task<PaymentsProcess> StartAsync(string name, params string[] settings)
+    {
+        Assert.True(File.Exists(ServicePath), $"The service was not built at {ServicePath}.");
+        var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+        var start = new ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(ServicePath)!,
+        };
+        start.ArgumentList.Add(ServicePath);
+        foreach (var argument in (string[])["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var node = new PaymentsProcess(process, name);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            node.BaseAddress = await node._listening.Task.WaitAsync(StartTimeout);
+            node.Http = PaymentsServer.NewHttpClient(node.BaseAddress);
+            return node;
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown, no finally blocks, no rollback by the process itself; its sockets just close.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync().WaitAsync(StartTimeout);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http?.Dispose();
+        try
+        {
+            if (!_process.HasExited)
+            {
+                await KillAsync();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started or already gone.
+        }
+
+        _process.Dispose();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _output.Enqueue(line);
+            if (_output.Count > MaxKeptLines)
+            {
+                _output.Dequeue();
+            }
+        }
+
+        var at = line.IndexOf(ListeningMarker, StringComparison.Ordinal);
+        if (at >= 0 && Uri.TryCreate(line[(at + ListeningMarker.Length)..].Trim(), UriKind.Absolute, out var address))
+        {
+            _listening.TrySetResult(address);
+        }
+    }
+}
