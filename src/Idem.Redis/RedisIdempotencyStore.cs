@@ -99,7 +99,10 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
 
         return (int)result[0] switch
         {
-            3 => ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, owner, request.Retention, request.LeaseDuration)),
+            3 => ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, owner, request.Retention, request.LeaseDuration)
+            {
+                RecoveryPoint = RecoveryPoint(result[1]),
+            }),
             2 => ClaimResult.InProgress(TimeSpan.FromMilliseconds((long)result[1])),
             1 => ClaimResult.Completed(RedisRecord.ReadResponse(request.StoreKey, (byte[])result[1]!)),
             0 => ClaimResult.Mismatch(),
@@ -126,6 +129,24 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
         ArgumentNullException.ThrowIfNull(lease);
         cancellationToken.ThrowIfCancellationRequested();
         return Status(await EvaluateAsync(RedisScripts.Release, lease.StoreKey, [lease.OwnerToken]).ConfigureAwait(false));
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ArgumentException.ThrowIfNullOrWhiteSpace(recoveryPoint);
+        if (Encoding.UTF8.GetByteCount(recoveryPoint) > RedisRecord.MaxRecoveryPointBytes)
+        {
+            throw new ArgumentException($"A recovery point is at most {RedisRecord.MaxRecoveryPointBytes} bytes.", nameof(recoveryPoint));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var result = await EvaluateAsync(
+            RedisScripts.SetRecoveryPoint,
+            lease.StoreKey,
+            [lease.OwnerToken, Milliseconds(lease.LeaseDuration), _grace, recoveryPoint]).ConfigureAwait(false);
+        return Status(result);
     }
 
     /// <inheritdoc/>
@@ -322,6 +343,9 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
             _connectGate.Release();
         }
     }
+
+    // The claim script answers '' for a key claimed afresh.
+    private static string? RecoveryPoint(RedisResult point) => point.IsNull || (string?)point is not { Length: > 0 } name ? null : name;
 
     private static LeaseStatus Status(RedisResult result) => (int)result == 1 ? LeaseStatus.Ok : LeaseStatus.LeaseLost;
 

@@ -6,18 +6,25 @@ namespace Idem.Redis;
 
 /// <summary>
 /// Reads the byte layout of a record (see <see cref="RedisScripts"/>): only the scripts write records, this side reads
-/// what they return.
+/// what they return, in the current format and the one before it.
 /// </summary>
 internal static class RedisRecord
 {
-    public const byte Version = 1;
+    /// <summary>The format the scripts write: with a recovery point.</summary>
+    public const byte Version = 2;
+
+    /// <summary>The format written before recovery points, still read as a record without one.</summary>
+    public const byte PreviousVersion = 1;
 
     // version, state, created, lease expiry, expiry.
     public const int HeaderLength = 1 + 1 + 8 + 8 + 8;
 
+    /// <summary>The longest recovery point a record holds (its length is a u16).</summary>
+    public const int MaxRecoveryPointBytes = ushort.MaxValue;
+
     public static IdempotencyRecord Read(string storeKey, ReadOnlySpan<byte> value)
     {
-        if (value.Length < HeaderLength + 2 || value[0] != Version)
+        if (value.Length < HeaderLength + 2 || value[0] is not (Version or PreviousVersion))
         {
             throw new InvalidDataException($"The Redis record for '{storeKey}' has an unknown format {(value.IsEmpty ? -1 : value[0])}.");
         }
@@ -29,6 +36,7 @@ internal static class RedisRecord
         var offset = HeaderLength;
         var fingerprint = Encoding.UTF8.GetString(ReadShort(value, ref offset));
         ReadShort(value, ref offset);
+        var recoveryPoint = ReadRecoveryPoint(value, ref offset);
         return new IdempotencyRecord
         {
             StoreKey = storeKey,
@@ -37,6 +45,7 @@ internal static class RedisRecord
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(created),
             ExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expires),
             LeaseExpiresAt = completed ? null : DateTimeOffset.FromUnixTimeMilliseconds(lease),
+            RecoveryPoint = recoveryPoint,
             Response = completed ? IdempotencyResponseCodec.Decode(value[offset..]) : null,
         };
     }
@@ -44,7 +53,7 @@ internal static class RedisRecord
     /// <summary>The stored response of a completed record, skipping the rest.</summary>
     public static IdempotencyResponse ReadResponse(string storeKey, ReadOnlySpan<byte> value)
     {
-        if (value.Length < HeaderLength + 2 || value[0] != Version || value[1] != 1)
+        if (value.Length < HeaderLength + 2 || value[0] is not (Version or PreviousVersion) || value[1] != 1)
         {
             throw new InvalidDataException($"The Redis record for '{storeKey}' is not a completed record of a known format.");
         }
@@ -52,7 +61,26 @@ internal static class RedisRecord
         var offset = HeaderLength;
         ReadShort(value, ref offset);
         ReadShort(value, ref offset);
+        if (value[0] == Version)
+        {
+            offset += 2 + BinaryPrimitives.ReadUInt16LittleEndian(value[offset..]);
+        }
+
         return IdempotencyResponseCodec.Decode(value[offset..]);
+    }
+
+    // Format 2 only; format 1 has no point. An empty point is none.
+    private static string? ReadRecoveryPoint(ReadOnlySpan<byte> value, ref int offset)
+    {
+        if (value[0] != Version)
+        {
+            return null;
+        }
+
+        int length = BinaryPrimitives.ReadUInt16LittleEndian(value[offset..]);
+        var bytes = value.Slice(offset + 2, length);
+        offset += 2 + length;
+        return length == 0 ? null : Encoding.UTF8.GetString(bytes);
     }
 
     private static ReadOnlySpan<byte> ReadShort(ReadOnlySpan<byte> value, ref int offset)

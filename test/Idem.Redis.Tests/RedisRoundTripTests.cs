@@ -35,6 +35,45 @@ public sealed class RedisRoundTripTests
     }
 
     [Fact]
+    public async Task Store_EveryStepIsOneScriptCall_RecoveryPointsIncluded()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        await using var provider = CreateStore(redis, out var store);
+        var warm = (await store.TryClaimAsync(Request(NewStoreKey()))).Lease!; // loads every script the steps below use
+        await store.RenewAsync(warm);
+        await store.SetRecoveryPointAsync(warm, "warm");
+        await store.ReleaseAsync(warm);
+        await store.GetAsync(warm.StoreKey);
+        await FirstExecutionAsync(store, NewStoreKey());
+        await redis.CommandAsync("CONFIG", "RESETSTAT");
+
+        var key = NewStoreKey();
+        var counts = new List<(string Step, long Calls)>();
+        async Task<T> Count<T>(string step, Func<Task<T>> call)
+        {
+            var before = await redis.CallsAsync("evalsha");
+            var result = await call();
+            counts.Add((step, await redis.CallsAsync("evalsha") - before));
+            return result;
+        }
+
+        var first = (await Count("claim", () => store.TryClaimAsync(Request(key)).AsTask())).Lease!;
+        await Count("renew", () => store.RenewAsync(first).AsTask());
+        Assert.Equal(LeaseStatus.Ok, await Count("recovery point", () => store.SetRecoveryPointAsync(first, "payment_created").AsTask()));
+        Assert.Equal(LeaseStatus.Ok, await Count("release at the point", () => store.ReleaseAsync(first).AsTask()));
+        var takeover = (await Count("takeover", () => store.TryClaimAsync(Request(key)).AsTask())).Lease!;
+        await Count("complete", () => store.CompleteAsync(takeover, Response()).AsTask());
+        await Count("replay", () => store.TryClaimAsync(Request(key)).AsTask());
+        await Count("get", () => store.GetAsync(key).AsTask());
+
+        Assert.Equal("payment_created", takeover.RecoveryPoint);
+        Assert.Equal(
+            [("claim", 1L), ("renew", 1L), ("recovery point", 1L), ("release at the point", 1L), ("takeover", 1L), ("complete", 1L), ("replay", 1L), ("get", 1L)],
+            counts);
+        Assert.Equal(0, await redis.CallsAsync("eval"));
+    }
+
+    [Fact]
     public async Task Http_FirstExecutionIsTwoRoundTripsAndReplayOne()
     {
         await using var redis = await PrivateRedis.StartAsync();
