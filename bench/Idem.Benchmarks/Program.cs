@@ -1,4 +1,12 @@
 using BenchmarkDotNet.Running;
+using Idem.Benchmarks;
 
-// A filter picks what runs, e.g. `-- --filter '*Fingerprint*' --job short`; with no arguments the switcher asks.
+// `-- --redis-cpu [workers] [seconds] [rounds]` runs the Redis CPU probe (RedisCpuProbe); anything else goes to
+// BenchmarkDotNet. A filter picks what runs, e.g. `-- --filter '*Fingerprint*' --job short`; with no arguments the switcher asks.
+if (args is ["--redis-cpu", .. var rest])
+{
+    return await RedisCpuProbe.RunAsync(rest);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

@@ -11,7 +11,8 @@ namespace Idem.LoadHarness;
 /// The app under load: one POST endpoint that binds a small JSON body and answers 201 with a small JSON body. The
 /// bare and the Idem variants share everything (builder, Kestrel settings, logging, serializer, handler); the Idem
 /// one adds exactly what a user writes: <c>AddIdempotency().AddInMemoryStore()</c>, <c>UseIdempotency()</c>,
-/// <c>RequireIdempotency()</c>.
+/// <c>RequireIdempotency()</c>. The Redis variant swaps the store for <c>AddRedisStore(configuration)</c>, with records
+/// under a prefix of its own and a retention of minutes, so a run leaves nothing behind for long.
 /// </summary>
 internal sealed class EchoApp : IAsyncDisposable
 {
@@ -27,17 +28,23 @@ internal sealed class EchoApp : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public static async Task<EchoApp> StartAsync(bool idempotent)
+    public static async Task<EchoApp> StartAsync(Variant variant, string? redis = null)
     {
+        var idempotent = variant != Variant.Bare;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = Environments.Production });
 
         // Identical for both: no logging providers at all, so neither pays for formatting or console I/O.
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EchoJsonContext.Default));
-        if (idempotent)
+        if (variant == Variant.InMemory)
         {
             builder.Services.AddIdempotency().AddInMemoryStore();
+        }
+        else if (variant == Variant.Redis)
+        {
+            builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
+                .AddRedisStore(redis ?? throw new ArgumentNullException(nameof(redis)), o => o.KeyPrefix = "idem-harness:" + Guid.NewGuid().ToString("N")[..8] + ":");
         }
 
         var app = builder.Build();
@@ -70,6 +77,14 @@ internal sealed class EchoApp : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
+}
+
+/// <summary>What serves the endpoint: nothing, or Idem on one of two stores.</summary>
+internal enum Variant
+{
+    Bare,
+    InMemory,
+    Redis,
 }
 
 internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);

@@ -19,6 +19,9 @@ internal sealed record HarnessOptions
 
     public string? Output { get; init; }
 
+    /// <summary>A Redis configuration string: when set, every run also serves the app on the Redis store.</summary>
+    public string? Redis { get; init; }
+
     public const string Usage = """
         Idem.LoadHarness: requests/s of one minimal API app, bare and with Idem, over loopback.
           --duration SECONDS     measured time of each run (1-120, default 10)
@@ -28,6 +31,7 @@ internal sealed record HarnessOptions
           --rounds N             bare/Idem pairs per scenario (1-10, default 3)
           --replay-keys N        completed keys the replay scenario cycles through (1-1024, default 16)
           --output FILE          also write the Markdown report to FILE
+          --redis CONFIG         also run the app on the Redis store at CONFIG (e.g. 127.0.0.1:6379), in the same rounds
         """;
 
     public static HarnessOptions Parse(string[] args)
@@ -56,6 +60,7 @@ internal sealed record HarnessOptions
                 "--rounds" => options with { Rounds = Bounded(name, value, 1, 10) },
                 "--replay-keys" => options with { ReplayKeys = Bounded(name, value, 1, 1024) },
                 "--output" => options with { Output = value },
+                "--redis" => options with { Redis = value },
                 _ => throw new ArgumentException($"Unknown option {name}.\n{Usage}"),
             };
         }

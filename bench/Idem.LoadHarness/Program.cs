@@ -16,8 +16,9 @@ catch (ArgumentException ex)
 }
 
 // A hard ceiling on top of the bounded options: the whole run can never outlast it.
+var variants = options.Redis is null ? new[] { Variant.Bare, Variant.InMemory } : [Variant.Bare, Variant.InMemory, Variant.Redis];
 var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
-using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (4 * options.Rounds + 4) + TimeSpan.FromMinutes(1));
+using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (2 * variants.Length * options.Rounds + 2 * variants.Length) + TimeSpan.FromMinutes(1));
 
 // Each app's host would take Ctrl+C or SIGTERM for itself and stop only that app; the harness ends instead.
 void Stop(PosixSignalContext signal)
@@ -31,7 +32,7 @@ using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop
 var scenarios = new[] { Scenario.FirstExecutions, Scenario.Replays };
 try
 {
-    return await RunAllAsync(scenarios, options, deadline.Token);
+    return await RunAllAsync(scenarios, variants, options, deadline.Token);
 }
 catch (OperationCanceledException) when (deadline.IsCancellationRequested)
 {
@@ -39,28 +40,28 @@ catch (OperationCanceledException) when (deadline.IsCancellationRequested)
     return 3;
 }
 
-static async Task<int> RunAllAsync(Scenario[] scenarios, HarnessOptions options, CancellationToken cancellationToken)
+static async Task<int> RunAllAsync(Scenario[] scenarios, Variant[] variants, HarnessOptions options, CancellationToken cancellationToken)
 {
     // A first pass, not measured, until the JIT is quiet. Kestrel and the rest of the framework start from precompiled
     // (ReadyToRun) code but Idem starts from unoptimised tier-0 code, and on a busy 2-core machine tiering up takes
     // tens of seconds: measuring before that would charge Idem for the JIT, not for its work.
-    var jitQuiet = await WarmUpUntilJitQuietAsync(scenarios, options, cancellationToken);
+    var jitQuiet = await WarmUpUntilJitQuietAsync(scenarios, variants, options, cancellationToken);
     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {jitQuiet.Elapsed.TotalSeconds:0} s, JIT {(jitQuiet.Quiet ? "quiet" : "still busy at the cap")}."));
 
-    var results = new Dictionary<(Scenario, bool), List<RunResult>>();
+    var results = new Dictionary<(Scenario, Variant), List<RunResult>>();
     for (var round = 1; round <= options.Rounds; round++)
     {
         foreach (var scenario in scenarios)
         {
-            // ABBA order (bare then Idem, then Idem then bare): a slow drift of the machine weighs on both alike.
-            var order = round % 2 == 1 ? new[] { false, true } : [true, false];
-            foreach (var idempotent in order)
+            // ABBA order (bare then Idem, then Idem then bare): a slow drift of the machine weighs on all alike.
+            var order = round % 2 == 1 ? variants : [.. variants.Reverse()];
+            foreach (var variant in order)
             {
-                var result = await RunOnceAsync(idempotent, scenario, options, cancellationToken);
-                var runs = results.TryGetValue((scenario, idempotent), out var list) ? list : results[(scenario, idempotent)] = [];
+                var result = await RunOnceAsync(variant, scenario, options, cancellationToken);
+                var runs = results.TryGetValue((scenario, variant), out var list) ? list : results[(scenario, variant)] = [];
                 runs.Add(result);
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {round} {Name(scenario),-16} {(idempotent ? "idem" : "bare")}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.Errors} errors, {result.Replayed} replayed"));
+                    $"round {round} {Name(scenario),-16} {VariantName(variant)}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.Errors} errors, {result.Replayed} replayed"));
             }
         }
     }
@@ -76,7 +77,7 @@ static async Task<int> RunAllAsync(Scenario[] scenarios, HarnessOptions options,
     return failed ? 1 : 0;
 }
 
-static async Task<RunResult> RunOnceAsync(bool idempotent, Scenario scenario, HarnessOptions options, CancellationToken cancellationToken)
+static async Task<RunResult> RunOnceAsync(Variant variant, Scenario scenario, HarnessOptions options, CancellationToken cancellationToken)
 {
     // Garbage of the previous run is not charged to this one.
     GC.Collect();
@@ -84,11 +85,11 @@ static async Task<RunResult> RunOnceAsync(bool idempotent, Scenario scenario, Ha
     GC.Collect();
 
     // A fresh app per run: the first-execution store starts empty each time.
-    await using var app = await EchoApp.StartAsync(idempotent);
+    await using var app = await EchoApp.StartAsync(variant, options.Redis);
     return await LoadGenerator.RunAsync(app.BaseAddress, scenario, options, cancellationToken);
 }
 
-static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scenario[] scenarios, HarnessOptions options, CancellationToken cancellationToken)
+static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scenario[] scenarios, Variant[] variants, HarnessOptions options, CancellationToken cancellationToken)
 {
     var clock = System.Diagnostics.Stopwatch.StartNew();
     var pass = options with { Warmup = TimeSpan.FromSeconds(1), Duration = TimeSpan.FromSeconds(2) };
@@ -98,9 +99,9 @@ static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scena
         var measured = TimeSpan.Zero;
         foreach (var scenario in scenarios)
         {
-            foreach (var idempotent in new[] { false, true })
+            foreach (var variant in variants)
             {
-                var result = await RunOnceAsync(idempotent, scenario, pass, cancellationToken);
+                var result = await RunOnceAsync(variant, scenario, pass, cancellationToken);
                 jit += result.JitTime;
                 measured += result.Elapsed;
             }
@@ -124,7 +125,14 @@ static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scena
 
 static string Name(Scenario scenario) => scenario == Scenario.FirstExecutions ? "first executions" : "replays";
 
-static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, bool), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
+static string VariantName(Variant variant) => variant switch
+{
+    Variant.Bare => "bare",
+    Variant.InMemory => "idem",
+    _ => "redis",
+};
+
+static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
 {
     var culture = CultureInfo.InvariantCulture;
     var text = new StringBuilder();
@@ -136,8 +144,8 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
     text.AppendLine("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
     foreach (var scenario in scenarios)
     {
-        var bare = results[(scenario, false)];
-        var idem = results[(scenario, true)];
+        var bare = results[(scenario, Variant.Bare)];
+        var idem = results[(scenario, Variant.InMemory)];
         var bareMean = bare.Average(r => r.RequestsPerSecond);
         var idemMean = idem.Average(r => r.RequestsPerSecond);
         var perRound = string.Join(", ", bare.Zip(idem, (b, i) => (i.RequestsPerSecond / b.RequestsPerSecond).ToString("0.00", culture)));
@@ -146,6 +154,33 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
         var label = scenario == Scenario.FirstExecutions ? "first executions (a new key every request)" : $"replays ({options.ReplayKeys} completed keys)";
         var cpu = $"{bare.Average(r => r.CpuMicrosecondsPerRequest):N0} → {idem.Average(r => r.CpuMicrosecondsPerRequest):N0}";
         text.AppendLine(culture, $"| {label} | {bareMean:N0} | {idemMean:N0} | **{idemMean / bareMean:0.00}** | {perRound} | {cpu} | {errors} | {replayed:0}% |");
+    }
+
+    if (options.Redis is not null)
+    {
+        text.AppendLine();
+        text.AppendLine(culture, $"The same rounds with Idem on the Redis store at {options.Redis} (in each round the three apps ran back to back, order reversed every other round):");
+        text.AppendLine();
+        text.AppendLine("| scenario | bare req/s | in-memory req/s | Redis req/s | Redis/bare | Redis/in-memory | Redis/bare per round | CPU µs/req bare → in-memory → Redis | errors | replayed by Redis |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+        foreach (var scenario in scenarios)
+        {
+            var bare = results[(scenario, Variant.Bare)];
+            var memory = results[(scenario, Variant.InMemory)];
+            var redis = results[(scenario, Variant.Redis)];
+            var bareMean = bare.Average(r => r.RequestsPerSecond);
+            var memoryMean = memory.Average(r => r.RequestsPerSecond);
+            var redisMean = redis.Average(r => r.RequestsPerSecond);
+            var perRound = string.Join(", ", bare.Zip(redis, (b, r) => (r.RequestsPerSecond / b.RequestsPerSecond).ToString("0.00", culture)));
+            var errors = redis.Sum(r => r.Errors);
+            var replayed = redis.Sum(r => r.Replayed) * 100.0 / Math.Max(1, redis.Sum(r => r.Requests));
+            var label = scenario == Scenario.FirstExecutions ? "first executions" : $"replays ({options.ReplayKeys} keys)";
+            var cpu = $"{bare.Average(r => r.CpuMicrosecondsPerRequest):N0} → {memory.Average(r => r.CpuMicrosecondsPerRequest):N0} → {redis.Average(r => r.CpuMicrosecondsPerRequest):N0}";
+            text.AppendLine(culture, $"| {label} | {bareMean:N0} | {memoryMean:N0} | {redisMean:N0} | **{redisMean / bareMean:0.00}** | **{redisMean / memoryMean:0.00}** | {perRound} | {cpu} | {errors} | {replayed:0}% |");
+        }
+
+        text.AppendLine();
+        text.AppendLine("CPU µs/req counts this process only; the Redis server's own CPU is not in it.");
     }
 
     var all = results.Values.SelectMany(r => r).ToList();

@@ -1,0 +1,77 @@
+using Idem.Storage;
+using Idem.Storage.ConformanceTests;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Idem.Redis.Tests;
+
+/// <summary>
+/// The Redis store against the whole conformance suite on the real server, on a connection the test owns. Its clock is
+/// Redis's, so time passes for real: short leases keep the suite quick (Retention = 3 × Lease = 18 × Tick).
+/// </summary>
+[Trait("Category", RedisServer.Category)]
+public sealed class RedisStoreConformanceTests : StoreConformanceTests
+{
+    protected override TimeSpan Lease => RedisTiming.Lease;
+
+    protected override TimeSpan Retention => RedisTiming.Retention;
+
+    protected override TimeSpan Tick => RedisTiming.Tick;
+
+    protected override int RaceRounds => RedisTiming.RaceRounds;
+
+    protected override async ValueTask<IIdempotencyStore> CreateStoreAsync()
+        => new RedisIdempotencyStore(await RedisServer.ConnectAsync(), new RedisStoreOptions { KeyPrefix = RedisServer.NewPrefix() }, NullLogger<RedisIdempotencyStore>.Instance);
+}
+
+/// <summary>
+/// The suite once more, on a store registered the way an application registers it: <c>AddRedisStore</c> with a
+/// configuration string, so the store makes its own fail-fast connection.
+/// </summary>
+[Trait("Category", RedisServer.Category)]
+public sealed class RedisRegisteredConformanceTests : StoreConformanceTests, IDisposable
+{
+    private readonly List<ServiceProvider> _providers = [];
+
+    protected override TimeSpan Lease => RedisTiming.Lease;
+
+    protected override TimeSpan Retention => RedisTiming.Retention;
+
+    protected override TimeSpan Tick => RedisTiming.Tick;
+
+    protected override int RaceRounds => RedisTiming.RaceRounds;
+
+    public void Dispose()
+    {
+        foreach (var provider in _providers)
+        {
+            provider.Dispose();
+        }
+    }
+
+    protected override ValueTask<IIdempotencyStore> CreateStoreAsync()
+    {
+        var builder = new TestBuilder(new ServiceCollection());
+        builder.AddRedisStore(RedisServer.Configuration, o => o.KeyPrefix = RedisServer.NewPrefix());
+        var provider = builder.Services.BuildServiceProvider();
+        _providers.Add(provider);
+        return new(provider.GetRequiredService<IIdempotencyStore>());
+    }
+}
+
+/// <summary>The real-time durations the conformance suite runs with on the Redis clock.</summary>
+internal static class RedisTiming
+{
+    // Larger than a store call under the suite's own load (64-way races in two classes at once on two cores).
+    public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
+    public static readonly TimeSpan Lease = 6 * Tick;
+    public static readonly TimeSpan Retention = 3 * Lease;
+
+    // Each of the two classes races 25 rounds of 64 claimers (the suite's 50 between them), in parallel with each other.
+    public const int RaceRounds = 25;
+}
+
+internal sealed class TestBuilder(IServiceCollection services) : IIdempotencyBuilder
+{
+    public IServiceCollection Services { get; } = services;
+}
