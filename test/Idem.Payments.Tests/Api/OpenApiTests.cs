@@ -84,4 +84,66 @@ public abstract class OpenApiTests(PaymentsServer server)
             : [];
         Assert.DoesNotContain("Idempotency-Key", names);
     }
+
+    [Theory]
+    [InlineData("/v1/payments", "post", "400,402,404,422,503")]
+    [InlineData("/v1/payments/{id}/refunds", "post", "400,404,422,503")]
+    [InlineData("/v1/payments/{id}", "get", "404")]
+    [InlineData("/v1/payments/{id}/refunds", "get", "404")]
+    public async Task OpenApiDocument_PaymentEndpoints_DocumentTheirProblems(string path, string method, string statuses)
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var operation = document.RootElement.GetProperty("paths").GetProperty(path).GetProperty(method);
+        var responses = operation.GetProperty("responses");
+        foreach (var status in statuses.Split(','))
+        {
+            Assert.True(responses.TryGetProperty(status, out var problem), $"{method} {path} does not document {status}.");
+            Assert.True(problem.GetProperty("content").TryGetProperty("application/problem+json", out _), $"{method} {path} {status} is not problem+json.");
+        }
+
+        var success = responses.GetProperty(method == "post" ? "201" : "200").GetProperty("content").GetProperty("application/json");
+        Assert.True(success.TryGetProperty("schema", out _), $"{method} {path} does not describe its answer.");
+        var names = operation.TryGetProperty("parameters", out var parameters) ? parameters.EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToList() : [];
+        if (method == "post")
+        {
+            Assert.Contains("Idempotency-Key", names);
+        }
+        else
+        {
+            Assert.DoesNotContain("Idempotency-Key", names);
+        }
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_Audit_IsDocumented()
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var get = document.RootElement.GetProperty("paths").GetProperty("/v1/ledger/audit").GetProperty("get");
+        Assert.True(get.GetProperty("responses").GetProperty("200").GetProperty("content").TryGetProperty("application/json", out _));
+    }
+
+    [Fact]
+    public async Task ApiReference_Page_ServedAnonymouslyWithItsScriptFromTheServiceItself()
+    {
+        using var page = await server.Http.GetAsync("/scalar");
+        var html = await page.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("/openapi/v1.json", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("cdn.jsdelivr.net", html, StringComparison.Ordinal);
+        var script = System.Text.RegularExpressions.Regex.Match(html, "<script[^>]*src=\"([^\"]+)\"").Groups[1].Value;
+        Assert.False(string.IsNullOrEmpty(script), html);
+        Assert.False(Uri.TryCreate(script, UriKind.Absolute, out var absolute) && absolute.Host != server.BaseAddress.Host, $"The page loads {script} from elsewhere.");
+
+        using var asset = await server.Http.GetAsync(new Uri(new Uri(server.BaseAddress, "/scalar/"), script));
+
+        Assert.Equal(HttpStatusCode.OK, asset.StatusCode);
+        Assert.Contains("javascript", asset.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        Assert.True((await asset.Content.ReadAsByteArrayAsync()).Length > 10_000);
+    }
 }
