@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Scalar.AspNetCore;
 
 namespace Idem.Payments;
 
@@ -95,6 +96,9 @@ internal static class PaymentsApp
 
         app.MapHealthChecks("/healthz").AllowAnonymous();
         app.MapOpenApi().AllowAnonymous();
+        // A browsable reference of /openapi/v1.json at /scalar. Its scripts (scalar.js, scalar.aspnetcore.js) are embedded
+        // in the package and served from here; without the default fonts (fonts.scalar.com) it needs no internet at all.
+        app.MapScalarApiReference(options => options.DisableDefaultFonts()).AllowAnonymous();
         app.MapAccounts();
         app.MapTransfers();
         app.MapCustomers();

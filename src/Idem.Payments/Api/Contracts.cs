@@ -35,7 +35,7 @@ internal sealed record CustomerResponse(string Id, string Name, string? Email, D
 
 /// <summary>
 /// What Idem holds for one of the tenant's idempotency keys, without the stored body. <c>recovery_point</c> is where a
-/// multi-step request got to; null until the engine records recovery points.
+/// multi-step request got to (e.g. <c>payment_created</c>), null for a request with no phases.
 /// </summary>
 internal sealed record IdempotencyKeyResponse(
     string Key, string Method, string Route, string State, string? RecoveryPoint, int? ResponseStatus, DateTime CreatedAt, DateTime ExpiresAt);

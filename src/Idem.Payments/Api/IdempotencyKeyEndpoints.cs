@@ -52,7 +52,7 @@ internal static class IdempotencyKeyEndpoints
 
         var r = found.Record;
         return TypedResults.Ok(new IdempotencyKeyResponse(
-            parsed!, found.Method, DisplayRoute(found.Route), r.State == IdempotencyRecordState.Completed ? "completed" : "in_progress", RecoveryPoint: null,
+            parsed!, found.Method, DisplayRoute(found.Route), r.State == IdempotencyRecordState.Completed ? "completed" : "in_progress", r.RecoveryPoint,
             r.Response?.StatusCode, r.CreatedAt.UtcDateTime, r.ExpiresAt.UtcDateTime));
     }
 

@@ -26,12 +26,27 @@ internal static class PaymentEndpoints
 
     public static IEndpointRouteBuilder MapPayments(this IEndpointRouteBuilder app)
     {
+        // The handlers answer IResult (one of several shapes per phase), so what they produce is declared here for OpenAPI.
         var payments = app.MapGroup("/v1/payments");
-        payments.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional());
-        payments.MapGet("/{id}", GetAsync);
-        payments.MapPost("/{id}/refunds", RefundAsync).RequireIdempotency(p => p.Transactional());
-        payments.MapGet("/{id}/refunds", ListRefundsAsync);
-        app.MapGet("/v1/ledger/audit", (ClaimsPrincipal user, LedgerAudit audit, CancellationToken cancellationToken) => audit.RunAsync(Tenants.Of(user), cancellationToken));
+        payments.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional())
+            .WithSummary("Charges a card token into a merchant account: 201 succeeded, 402 declined (stored and replayed), 503 while the outcome is being settled.")
+            .Produces<PaymentResponse>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status402PaymentRequired).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        payments.MapGet("/{id}", GetAsync)
+            .WithSummary("Reads a payment; status pending while its outcome is being settled.")
+            .Produces<PaymentResponse>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        payments.MapPost("/{id}/refunds", RefundAsync).RequireIdempotency(p => p.Transactional())
+            .WithSummary("Refunds part or all of a succeeded payment: 201, 422 when it would exceed the payment or the account's balance, 503 while the processor has not confirmed it.")
+            .Produces<RefundResponse>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        payments.MapGet("/{id}/refunds", ListRefundsAsync)
+            .WithSummary("Lists a payment's refunds, oldest first.")
+            .Produces<RefundListResponse>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        app.MapGet("/v1/ledger/audit", (ClaimsPrincipal user, LedgerAudit audit, CancellationToken cancellationToken) => audit.RunAsync(Tenants.Of(user), cancellationToken))
+            .WithSummary("Checks every invariant of the caller's ledger, and its payments against the processor's records; names what fails.")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

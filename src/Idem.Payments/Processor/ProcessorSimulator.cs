@@ -26,7 +26,13 @@ internal static class ProcessorSimulator
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         var options = builder.Configuration.GetSection(SectionName).Get<ProcessorOptions>() ?? new ProcessorOptions();
         var connectionString = new SqliteConnectionStringBuilder(options.ConnectionString) { ForeignKeys = true }.ToString();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ProcessorJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // The context's snake_case applies only to its own options; the web defaults (camelCase) would otherwise name
+            // idempotency_key "idempotencyKey" on the wire, and the service, reading with the context, would miss it.
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ProcessorJsonContext.Default);
+        });
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new ProcessorStore(connectionString, TimeProvider.System));
         builder.Services.AddSingleton<ProcessorFaults>();

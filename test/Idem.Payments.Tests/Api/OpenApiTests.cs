@@ -84,4 +84,79 @@ public abstract class OpenApiTests(PaymentsServer server)
             : [];
         Assert.DoesNotContain("Idempotency-Key", names);
     }
+
+    [Theory]
+    [InlineData("/v1/payments", "post", "400,402,404,422,503")]
+    [InlineData("/v1/payments/{id}/refunds", "post", "400,404,422,503")]
+    [InlineData("/v1/payments/{id}", "get", "404")]
+    [InlineData("/v1/payments/{id}/refunds", "get", "404")]
+    public async Task OpenApiDocument_PaymentEndpoints_DocumentTheirProblems(string path, string method, string statuses)
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var operation = document.RootElement.GetProperty("paths").GetProperty(path).GetProperty(method);
+        var responses = operation.GetProperty("responses");
+        foreach (var status in statuses.Split(','))
+        {
+            Assert.True(responses.TryGetProperty(status, out var problem), $"{method} {path} does not document {status}.");
+            Assert.True(problem.GetProperty("content").TryGetProperty("application/problem+json", out _), $"{method} {path} {status} is not problem+json.");
+        }
+
+        var success = responses.GetProperty(method == "post" ? "201" : "200").GetProperty("content").GetProperty("application/json");
+        Assert.True(success.TryGetProperty("schema", out _), $"{method} {path} does not describe its answer.");
+        var names = operation.TryGetProperty("parameters", out var parameters) ? parameters.EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToList() : [];
+        if (method == "post")
+        {
+            Assert.Contains("Idempotency-Key", names);
+        }
+        else
+        {
+            Assert.DoesNotContain("Idempotency-Key", names);
+        }
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_Audit_IsDocumented()
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var get = document.RootElement.GetProperty("paths").GetProperty("/v1/ledger/audit").GetProperty("get");
+        Assert.True(get.GetProperty("responses").GetProperty("200").GetProperty("content").TryGetProperty("application/json", out _));
+    }
+
+    [Fact]
+    public async Task ApiReference_Page_ServedAnonymouslyWithEveryScriptFromTheServiceItself()
+    {
+        var pageAddress = new Uri(server.BaseAddress, "/scalar/");
+        using var page = await server.Http.GetAsync(pageAddress);
+        var html = await page.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("\"openapi/v1.json\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("fonts.scalar.com", html, StringComparison.Ordinal);
+        var scripts = System.Text.RegularExpressions.Regex.Matches(html, "<script[^>]*src=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Contains("scalar.js", scripts);
+        foreach (var script in scripts)
+        {
+            var address = new Uri(pageAddress, script);
+            Assert.Equal(server.BaseAddress.Authority, address.Authority);
+            using var asset = await server.Http.GetAsync(address);
+            Assert.True(asset.StatusCode == HttpStatusCode.OK, $"{address}: {(int)asset.StatusCode}");
+            Assert.Equal("text/javascript", asset.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task ApiReference_WithoutTrailingSlash_RedirectsToThePage()
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = server.BaseAddress };
+
+        using var response = await http.GetAsync("/scalar");
+
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        Assert.Equal("scalar/", response.Headers.Location?.OriginalString);
+    }
 }

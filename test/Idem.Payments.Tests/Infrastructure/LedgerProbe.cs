@@ -11,9 +11,12 @@ internal sealed record LedgerSnapshot(long Accounts, long Deposits, long Transfe
 /// <summary>Reads the service's database directly (SQLite file or PostgreSQL database), on connections of its own.</summary>
 internal sealed class LedgerProbe(Func<Task<DbConnection>> open)
 {
-    public static LedgerProbe Sqlite(string databasePath)
+    public static LedgerProbe Sqlite(string databasePath, bool readOnly = true)
     {
-        var connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = databasePath, Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 30,
+        }.ToString();
         return new LedgerProbe(async () =>
         {
             var connection = new SqliteConnection(connectionString);
@@ -94,6 +97,40 @@ internal sealed class LedgerProbe(Func<Task<DbConnection>> open)
     {
         await using var connection = await open();
         return await ScalarAsync(connection, "SELECT COUNT(*) FROM (SELECT movement_id FROM ledger_entries GROUP BY movement_id HAVING SUM(amount) <> 0 OR COUNT(*) <> 2) AS m");
+    }
+
+    /// <summary>Runs one statement (a writer probe only); returns the rows it changed.</summary>
+    public async Task<int> ExecuteAsync(string sql, string? parameter = null)
+    {
+        await using var connection = await open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        if (parameter is not null)
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = "@t";
+            p.Value = parameter;
+            command.Parameters.Add(p);
+        }
+
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The first column of the first row, as text (null when no row).</summary>
+    public async Task<string?> TextAsync(string sql, string? parameter = null)
+    {
+        await using var connection = await open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        if (parameter is not null)
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = "@t";
+            p.Value = parameter;
+            command.Parameters.Add(p);
+        }
+
+        return await command.ExecuteScalarAsync() as string;
     }
 
     public async Task<long> CountAsync(string sql, string? parameter = null)

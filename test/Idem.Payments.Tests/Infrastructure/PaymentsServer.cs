@@ -19,7 +19,16 @@ public abstract class PaymentsServer : IAsyncLifetime
 
     public HttpClient Http { get; private set; } = null!;
 
+    /// <summary>The card processor simulator this server hosts beside itself (its own port and file).</summary>
+    public Uri ProcessorAddress { get; private set; } = null!;
+
     internal abstract LedgerProbe Probe { get; }
+
+    /// <summary>A read-write connection to the database, to break it on purpose (the audit tests); use on a fixture of its own.</summary>
+    internal abstract LedgerProbe Writer { get; }
+
+    /// <summary>Arguments a fixture adds to the service's own (e.g. a fast completer).</summary>
+    protected virtual string[] ExtraArguments() => [];
 
     /// <summary>The service's own arguments, in-process; <paramref name="databaseArguments"/> choose the database.</summary>
     public static WebApplication BuildApp(params string[] databaseArguments) => PaymentsApp.Build(
@@ -44,6 +53,9 @@ public abstract class PaymentsServer : IAsyncLifetime
         "--Payments:ProcessorAttemptTimeout=00:00:01",
     ];
 
+    /// <summary>The completer's settings for a fixture that watches it work.</summary>
+    public static readonly string[] FastCompleterArguments = ["--Payments:AbandonedAfter=00:00:01", "--Payments:CompleterInterval=00:00:00.200"];
+
     public static Uri AddressOf(WebApplication app)
         => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
 
@@ -56,9 +68,10 @@ public abstract class PaymentsServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await CreateDatabaseAsync();
-        _app = BuildApp(DatabaseArguments());
+        _app = BuildApp([.. DatabaseArguments(), .. ExtraArguments()]);
         await _app.StartAsync();
         BaseAddress = AddressOf(_app);
+        ProcessorAddress = _app.Services.GetRequiredService<Processor.ProcessorHost>().BaseAddress;
         Http = NewHttpClient(BaseAddress);
     }
 
@@ -82,7 +95,7 @@ public abstract class PaymentsServer : IAsyncLifetime
 }
 
 /// <summary>The service on a SQLite file of its own (the default provider).</summary>
-public sealed class SqlitePaymentsServer : PaymentsServer
+public class SqlitePaymentsServer : PaymentsServer
 {
     public const string Collection = "Payments server on SQLite";
 
@@ -92,6 +105,8 @@ public sealed class SqlitePaymentsServer : PaymentsServer
     public bool DeleteDatabaseOnDispose { get; init; } = true;
 
     internal override LedgerProbe Probe => LedgerProbe.Sqlite(DatabasePath);
+
+    internal override LedgerProbe Writer => LedgerProbe.Sqlite(DatabasePath, readOnly: false);
 
     public static string NewDatabasePath()
     {
@@ -134,7 +149,7 @@ public sealed class SqlitePaymentsServer : PaymentsServer
 }
 
 /// <summary>The service on a fresh PostgreSQL database of its own, dropped afterwards.</summary>
-public sealed class PostgresPaymentsServer : PaymentsServer
+public class PostgresPaymentsServer : PaymentsServer
 {
     public const string Collection = "Payments server on PostgreSQL";
 
@@ -143,6 +158,8 @@ public sealed class PostgresPaymentsServer : PaymentsServer
     public PostgresDatabase Database => _database ?? throw new InvalidOperationException("The server has not started.");
 
     internal override LedgerProbe Probe => LedgerProbe.Postgres(Database.ConnectionString(4, "idem-payments-probe"));
+
+    internal override LedgerProbe Writer => Probe;
 
     public static string[] Arguments(string connectionString) => ["--Payments:Database=PostgreSql", "--ConnectionStrings:Payments=" + connectionString];
 
@@ -167,3 +184,18 @@ public sealed class SqlitePaymentsServerCollection : ICollectionFixture<SqlitePa
 /// <summary>One PostgreSQL server for all tests in the collection.</summary>
 [CollectionDefinition(PostgresPaymentsServer.Collection)]
 public sealed class PostgresPaymentsServerCollection : ICollectionFixture<PostgresPaymentsServer>;
+
+/// <summary>
+/// A server whose completer takes over payments abandoned for 1 s, looking every 200 ms, so a test can watch it settle
+/// a payment no client retries.
+/// </summary>
+public sealed class SqliteCompleterServer : SqlitePaymentsServer
+{
+    protected override string[] ExtraArguments() => PaymentsServer.FastCompleterArguments;
+}
+
+/// <inheritdoc cref="SqliteCompleterServer"/>
+public sealed class PostgresCompleterServer : PostgresPaymentsServer
+{
+    protected override string[] ExtraArguments() => PaymentsServer.FastCompleterArguments;
+}
