@@ -42,15 +42,16 @@ public abstract class PaymentsServer : IAsyncLifetime
 
     /// <summary>
     /// A processor simulator of its own (its own file), with faults shortened for tests: <c>tok_timeout</c> answers its
-    /// first attempt after 3 s, past the service's 1.5 s deadline; <c>tok_unavailable</c> is down for 2 s per key.
+    /// first attempt after 5 s, past the service's 3 s deadline (2 s per attempt: room for a loaded machine);
+    /// <c>tok_unavailable</c> is down for 5 s per key, longer than the deadline.
     /// </summary>
     public static string[] ProcessorArguments() =>
     [
         "--Processor:ConnectionString=Data Source=" + SqlitePaymentsServer.NewDatabasePath(),
-        "--Processor:TimeoutDelay=00:00:03",
-        "--Processor:UnavailableFor=00:00:02",
-        "--Payments:ProcessorDeadline=00:00:01.500",
-        "--Payments:ProcessorAttemptTimeout=00:00:01",
+        "--Processor:TimeoutDelay=00:00:05",
+        "--Processor:UnavailableFor=00:00:05",
+        "--Payments:ProcessorDeadline=00:00:03",
+        "--Payments:ProcessorAttemptTimeout=00:00:02",
     ];
 
     /// <summary>The completer's settings for a fixture that watches it work.</summary>
