@@ -36,6 +36,14 @@ public sealed class RabbitMqOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Whether a message that no queue is bound to counts as failed (published with <c>mandatory</c>; the broker returns
+    /// it). Default false: the broker drops it, as a topic exchange does, once confirmed. Turn it on when every message
+    /// type must reach some queue: an unroutable message then stays in the outbox, holds back its aggregate, and the relay
+    /// keeps retrying it until a consumer's queue is bound.
+    /// </summary>
+    public bool RequireRoute { get; set; }
+
     /// <summary>The connection's name, shown in the management UI. Default <c>idem</c>.</summary>
     public string ClientName { get; set; } = "idem";
 }

@@ -31,7 +31,7 @@ internal sealed class RabbitMqPublisher(RabbitMqConnection connection, RabbitMqO
             properties.Headers = new Dictionary<string, object?> { [AggregateHeader] = Encoding.UTF8.GetBytes(message.Aggregate) };
         }
 
-        await PublishAsync(options.Exchange, message.Type, properties, message.Body, cancellationToken).ConfigureAwait(false);
+        await PublishAsync(options.Exchange, message.Type, options.RequireRoute, properties, message.Body, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Puts a copy of the message, with the reason, into a dead-letter queue (through the default exchange).</summary>
@@ -48,7 +48,7 @@ internal sealed class RabbitMqPublisher(RabbitMqConnection connection, RabbitMqO
             properties.Headers[AggregateHeader] = Encoding.UTF8.GetBytes(message.Aggregate);
         }
 
-        return PublishAsync("", queue, properties, message.Body, cancellationToken);
+        return PublishAsync("", queue, mandatory: true, properties, message.Body, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -69,15 +69,16 @@ internal sealed class RabbitMqPublisher(RabbitMqConnection connection, RabbitMqO
         DeliveryMode = DeliveryModes.Persistent,
     };
 
-    private async ValueTask PublishAsync(string exchange, string routingKey, BasicProperties properties, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    private async ValueTask PublishAsync(string exchange, string routingKey, bool mandatory, BasicProperties properties, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var channel = await GetChannelAsync(cancellationToken).ConfigureAwait(false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.PublishTimeout);
         try
         {
-            // With confirmation tracking on, this completes when the broker confirmed, and throws on a nack.
-            await channel.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, body, timeout.Token).ConfigureAwait(false);
+            // With confirmation tracking on, this completes when the broker confirmed, and throws on a nack (or, for a
+            // mandatory message no queue took, a return).
+            await channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, timeout.Token).ConfigureAwait(false);
         }
         catch when (channel.IsClosed)
         {

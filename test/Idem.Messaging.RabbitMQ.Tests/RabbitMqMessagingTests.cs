@@ -187,6 +187,21 @@ public sealed class RabbitMqMessagingTests
         Assert.Equal(1, await database.CountAsync($"SELECT count(*) FROM idem_inbox WHERE message_id = '{message.Id}' AND state = 2 AND attempts = 3 AND last_error = 'System.InvalidOperationException: account acct_9 is closed'"));
     }
 
+    [Fact]
+    public async Task Publish_RequireRouteAndNoQueueBound_FailsSoTheOutboxKeepsTheMessage()
+    {
+        await using var broker = new TestBroker();
+        var message = new Message("refund.created", "{}"u8.ToArray());
+
+        var unrouted = await Record.ExceptionAsync(() => PublishAsync(broker, message, requireRoute: true));
+        await PublishAsync(broker, message, requireRoute: false);
+        await broker.DeclareConsumerAsync(Consumer, "refund.*");
+        await PublishAsync(broker, message, requireRoute: true);
+
+        Assert.IsAssignableFrom<global::RabbitMQ.Client.Exceptions.PublishException>(unrouted);
+        Assert.Equal(1u, await broker.ReadyAsync(broker.Queue(Consumer)));
+    }
+
     private static async ValueTask InsertEffectAsync(MessageContext context, CancellationToken cancellationToken)
     {
         await using var command = context.Connection.CreateCommand();
@@ -206,10 +221,14 @@ public sealed class RabbitMqMessagingTests
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static async Task PublishAsync(TestBroker broker, Message message)
+    private static async Task PublishAsync(TestBroker broker, Message message, bool requireRoute = false)
     {
         var services = new ServiceCollection();
-        services.AddIdempotentMessaging().UseRabbitMq(RabbitMqServer.Uri, broker.Configure);
+        services.AddIdempotentMessaging().UseRabbitMq(RabbitMqServer.Uri, o =>
+        {
+            broker.Configure(o);
+            o.RequireRoute = requireRoute;
+        });
         await using var provider = services.BuildServiceProvider();
         await provider.GetRequiredService<IMessagePublisher>().PublishAsync(message, default);
     }
