@@ -138,4 +138,29 @@ public abstract class OutboxTests(TestDatabase database)
 public sealed class SqliteOutboxTests(SqliteTestDatabase database) : OutboxTests(database), IClassFixture<SqliteTestDatabase>;
 
 [Trait("Category", "PostgreSQL")]
-public sealed class PostgresOutboxTests(PostgresTestDatabase database) : OutboxTests(database), IClassFixture<PostgresTestDatabase>;
+public sealed class PostgresOutboxTests(PostgresTestDatabase database) : OutboxTests(database), IClassFixture<PostgresTestDatabase>
+{
+    [Fact]
+    public async Task Relay_AnotherNodeHoldsTheRelay_PassPublishesNothingUntilItLetsGo()
+    {
+        await using var harness = await Harness.CreateAsync(database, _ => { });
+        await harness.InTransactionAsync((_, transaction) => harness.Outbox.EnqueueAsync(transaction, Harness.NewMessage()).AsTask());
+        var sql = (PostgresMessagingSql)database.CreateSql(harness.Prefix);
+
+        // Another node's pass: the same advisory lock, held by an open transaction.
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            Assert.True(await sql.TryEnterRelayAsync(connection, transaction, default));
+
+            var blocked = await harness.Relay.RunPassAsync(default);
+
+            Assert.True(blocked.Busy);
+            Assert.Empty(harness.Publisher.Published);
+        }
+
+        var after = await harness.Relay.RunPassAsync(default);
+
+        Assert.Equal((false, 1), (after.Busy, after.Published));
+    }
+}

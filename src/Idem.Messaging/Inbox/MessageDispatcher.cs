@@ -68,6 +68,7 @@ internal sealed class MessageDispatcher : IMessageDispatcher
                         }
 
                         Log.DuplicateSkipped(_logger, consumer, message.Id);
+                        MessagingTelemetry.Duplicates.Add(1, MessagingTelemetry.Consumer(consumer));
                         return new DeliveryResult(DeliveryOutcome.Duplicate);
                     }
 
@@ -109,6 +110,7 @@ internal sealed class MessageDispatcher : IMessageDispatcher
             return await RecordFailureAsync(registration.Options, message, ex, cancellationToken).ConfigureAwait(false);
         }
 
+        MessagingTelemetry.Handled.Add(1, MessagingTelemetry.Consumer(consumer));
         _observer?.Committed(consumer, message);
         return new DeliveryResult(DeliveryOutcome.Handled);
     }
@@ -116,6 +118,7 @@ internal sealed class MessageDispatcher : IMessageDispatcher
     private async ValueTask<DeliveryResult> RecordFailureAsync(ConsumerOptions options, Message message, Exception failure, CancellationToken cancellationToken)
     {
         var reason = Reason(failure);
+        MessagingTelemetry.HandlerFailures.Add(1, MessagingTelemetry.Consumer(options.Name));
         try
         {
             var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -139,6 +142,7 @@ internal sealed class MessageDispatcher : IMessageDispatcher
                 if (state == MessagingSql.DeadLettered)
                 {
                     Log.DeadLettered(_logger, options.Name, message.Id, attempts, failure);
+                    MessagingTelemetry.DeadLettered.Add(1, MessagingTelemetry.Consumer(options.Name));
                     return new DeliveryResult(DeliveryOutcome.DeadLetter, reason);
                 }
 

@@ -58,6 +58,12 @@ internal sealed class OutboxRelay(MessagingDatabase database, IMessagePublisher 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                MessagingTelemetry.Published.Add(published.Count);
+                if (failures.Count > 0)
+                {
+                    MessagingTelemetry.PublishFailures.Add(failures.Count);
+                }
+
                 return new RelayPass(rows.Count, published.Count, failures.Count, Busy: false);
             }
             finally
