@@ -249,4 +249,40 @@ public abstract class InboxTests(TestDatabase database)
 public sealed class SqliteInboxTests(SqliteTestDatabase database) : InboxTests(database), IClassFixture<SqliteTestDatabase>;
 
 [Trait("Category", "PostgreSQL")]
-public sealed class PostgresInboxTests(PostgresTestDatabase database) : InboxTests(database), IClassFixture<PostgresTestDatabase>;
+public sealed class PostgresInboxTests(PostgresTestDatabase database) : InboxTests(database), IClassFixture<PostgresTestDatabase>
+{
+    [Fact]
+    public async Task Dispatch_CommitFailsOnADeferredConstraint_EffectsAndClaimRollBackAndTheFailureCounts()
+    {
+        var calls = 0;
+        string effects = "", ledger = "";
+        await using var harness = await Harness.CreateAsync(database, b => b.AddConsumer("statements", async (ctx, ct) =>
+        {
+            Interlocked.Increment(ref calls);
+            await Harness.WriteEffectAsync(ctx, effects);
+
+            // Breaks a deferred unique constraint: nothing fails until the commit.
+            await using var command = Idem.Messaging.Data.Db.Command(ctx.Connection, ctx.Transaction, $"INSERT INTO {ledger} (id) VALUES ('taken')");
+            await command.ExecuteNonQueryAsync(ct);
+        }, o =>
+        {
+            o.MaxAttempts = 2;
+            o.RetryDelay = TimeSpan.Zero;
+        }));
+        effects = harness.Effects;
+        ledger = database.Table(harness.Prefix, "ledger");
+        await database.ExecuteAsync($"CREATE TABLE {ledger} (id text, CONSTRAINT {harness.Prefix}ledger_id UNIQUE (id) DEFERRABLE INITIALLY DEFERRED); INSERT INTO {ledger} (id) VALUES ('taken')");
+        var message = Harness.NewMessage();
+
+        var first = await harness.Dispatcher.DispatchAsync("statements", message, default);
+        var second = await harness.Dispatcher.DispatchAsync("statements", message, default);
+
+        Assert.Equal(DeliveryOutcome.Retry, first.Outcome);
+        Assert.Contains("23505", first.Reason);
+        Assert.Equal(DeliveryOutcome.DeadLetter, second.Outcome);
+        Assert.Equal(2, calls);
+        Assert.Equal(0, await harness.EffectCountAsync());
+        Assert.Equal(1, await database.CountAsync($"SELECT count(*) FROM {ledger}"));
+        Assert.Equal(2, (await harness.InboxRowAsync("statements", message.Id))!.Value.State);
+    }
+}

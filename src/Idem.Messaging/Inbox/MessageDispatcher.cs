@@ -14,7 +14,7 @@ namespace Idem.Messaging.Inbox;
 /// <remarks>
 /// A redelivery of a handled message finds the claim taken and is skipped. A crash before the commit leaves nothing (the
 /// redelivery runs afresh); a crash after the commit and before the acknowledgement leaves a handled record (the
-/// redelivery is skipped). A handler failure rolls its writes and the claim back; the failure is then counted in a
+/// redelivery is skipped). A handler failure (or a failed commit) rolls its writes and the claim back; the failure is then counted in a
 /// transaction of its own, and the last allowed one marks the message dead-lettered with its reason, for good.
 /// </remarks>
 internal sealed class MessageDispatcher : IMessageDispatcher
@@ -47,7 +47,9 @@ internal sealed class MessageDispatcher : IMessageDispatcher
             throw new InvalidOperationException($"No consumer named '{consumer}' is registered.");
         }
 
-        Exception? handlerFailure = null;
+        // Once the message is claimed, a failure (the handler's, or the commit's: a deferred constraint its writes broke)
+        // counts against it; before that, the database is at fault and nothing is counted.
+        var claimed = false;
         try
         {
             var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -72,20 +74,13 @@ internal sealed class MessageDispatcher : IMessageDispatcher
                         return new DeliveryResult(DeliveryOutcome.Duplicate);
                     }
 
+                    claimed = true;
                     var scope = _scopes.CreateAsyncScope();
                     await using (scope.ConfigureAwait(false))
                     {
-                        try
-                        {
-                            var handler = registration.CreateHandler(scope.ServiceProvider);
-                            var context = new MessageContext(consumer, message, failuresSoFar.Value + 1, connection, transaction, scope.ServiceProvider);
-                            await handler.HandleAsync(context, cancellationToken).ConfigureAwait(false);
-                        }
-                        catch (Exception ex)
-                        {
-                            handlerFailure = ex;
-                            throw;
-                        }
+                        var handler = registration.CreateHandler(scope.ServiceProvider);
+                        var context = new MessageContext(consumer, message, failuresSoFar.Value + 1, connection, transaction, scope.ServiceProvider);
+                        await handler.HandleAsync(context, cancellationToken).ConfigureAwait(false);
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -98,9 +93,9 @@ internal sealed class MessageDispatcher : IMessageDispatcher
             Log.DispatchCancelled(_logger, consumer, message.Id, ex);
             return new DeliveryResult(DeliveryOutcome.Retry, "The consumer stopped.");
         }
-        catch (Exception ex) when (handlerFailure is null)
+        catch (Exception ex) when (!claimed)
         {
-            // The database, not the handler: nothing is counted against the message.
+            // The database, not the message: nothing is counted against it.
             Log.InboxUnavailable(_logger, consumer, message.Id, ex);
             await DelayAsync(registration.Options.RetryDelay, cancellationToken).ConfigureAwait(false);
             return new DeliveryResult(DeliveryOutcome.Retry, Reason(ex));
