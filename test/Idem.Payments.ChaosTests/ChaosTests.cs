@@ -58,7 +58,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         // Chaos: the clients run while the node is killed at random moments and restarted on the same database, at least
         // MinKills times and until the window has passed; then no new operations start and those under way finish.
         var random = new Random(seed);
-        var workload = new ChaosWorkload(topology, tenants, seed, DateTime.UtcNow + ChaosWindow + Patience);
+        var workload = new ChaosWorkload(topology, tenants, seed);
         var clients = workload.RunAsync(Clients);
         var chaosClock = Stopwatch.StartNew();
         while (chaosClock.Elapsed < ChaosWindow || topology.Kills < MinKills)
@@ -69,15 +69,16 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
 
         var chaosTime = chaosClock.Elapsed;
-        workload.Stop();
+        workload.Stop(finishWithin: TimeSpan.FromSeconds(60));
         await clients.WaitAsync(Patience);
         var operations = workload.Operations.ToList();
 
         // Every key sent again once the dust has settled: each must replay its first answer.
         var replayRandom = new Random(seed);
+        var replayDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         foreach (var chunk in operations.Where(o => o.First is not null).Chunk(Clients))
         {
-            await Task.WhenAll(chunk.Select(o => workload.UntilFinalAsync(o, new Random(replayRandom.Next()), late: true)));
+            await Task.WhenAll(chunk.Select(o => workload.UntilFinalAsync(o, new Random(replayRandom.Next()), late: true, replayDeadline)));
         }
 
         // The completer (and the clients' retries, all done now) settle whatever is pending.
@@ -112,6 +113,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
             $"{counters.Conflicts} 409, {counters.Unavailable} 503, {counters.ServerErrors} other 5xx " +
             $"({string.Join(',', counters.ServerErrorStatuses.Select(p => $"{p.Key}x{p.Value}"))}), {counters.Timeouts} timeouts, {counters.OtherErrors} other errors; " +
             $"processor: {ground.Charges.Count} charges, {ground.ProcessorRefunds.Count} refunds; {clock.Elapsed.TotalSeconds:F0} s in all");
+        var durations = operations.Select(o => o.Duration.TotalSeconds).Order().ToList();
+        output.WriteLine($"restarts took {string.Join(", ", topology.Downtimes.Select(d => $"{d.TotalSeconds:F1} s"))}; operations took " +
+            $"{durations[durations.Count / 2]:F1} s (median), {durations[durations.Count * 9 / 10]:F1} s (90th), {durations[^1]:F1} s (max)");
         foreach (var failure in failures.Take(50))
         {
             output.WriteLine("FAIL " + failure);
@@ -135,6 +139,11 @@ public sealed class ChaosTests(ITestOutputHelper output)
             {
                 yield return $"{operation.Kind} {operation.Key} never got a final answer";
                 continue;
+            }
+
+            if (operation.Unanswered > 0)
+            {
+                yield return $"{operation.Kind} {operation.Key} was answered {first.Status}, but {operation.Unanswered} later resends got no final answer";
             }
 
             if (!ChaosSetup.IsExpected((HttpStatusCode)first.Status, operation.Kind))

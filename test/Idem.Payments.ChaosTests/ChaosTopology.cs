@@ -61,6 +61,9 @@ internal sealed class ChaosTopology : IAsyncDisposable
 
     public int Kills { get; private set; }
 
+    /// <summary>How long each restart took, from the kill to the new life listening.</summary>
+    public List<TimeSpan> Downtimes { get; } = [];
+
     /// <summary>The node's last output lines, for failure messages.</summary>
     public string NodeOutput => _node?.Output ?? "";
 
@@ -107,6 +110,7 @@ internal sealed class ChaosTopology : IAsyncDisposable
     public async Task KillAndRestartAsync(TimeSpan downtime)
     {
         var node = _node!;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Life.MarkKilled();
         await node.KillAsync();
         Kills++;
@@ -114,6 +118,7 @@ internal sealed class ChaosTopology : IAsyncDisposable
         _node = null;
         await Task.Delay(downtime);
         await StartNodeAsync();
+        Downtimes.Add(clock.Elapsed);
     }
 
     public async ValueTask DisposeAsync()

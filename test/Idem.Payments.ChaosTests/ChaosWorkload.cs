@@ -71,7 +71,14 @@ internal sealed class ChaosOperation(OperationKind kind, ChaosTenant tenant, str
     /// <summary>Attempts cut by a SIGKILL of the node while in flight.</summary>
     public int Interrupted;
 
+    /// <summary>Never got a final answer.</summary>
     public bool GaveUp { get; set; }
+
+    /// <summary>Resends after the final answer that got none before their deadline.</summary>
+    public int Unanswered;
+
+    /// <summary>From the first attempt to the first final answer.</summary>
+    public TimeSpan Duration { get; set; }
 
     public void Record(Answer answer)
     {
@@ -104,30 +111,47 @@ internal sealed class ChaosCounters
 /// body, same key) on 409, 429, 5xx, connection errors and timeouts until it gets a final answer; some get a duplicate
 /// fired while the first attempt may still be in flight, some are sent again after their answer (it must replay).
 /// </summary>
-internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosTenant> tenants, int seed, DateTime deadline)
+internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosTenant> tenants, int seed)
 {
     private static readonly string[] Tokens = ["tok_visa", "tok_visa", "tok_visa", "tok_timeout", "tok_timeout", "tok_unavailable", "tok_unavailable", "tok_declined"];
 
     private readonly ConcurrentQueue<ChaosOperation> _operations = new();
     private volatile bool _stop;
+    private long _deadlineTicks = DateTime.MaxValue.Ticks;
 
     public ChaosCounters Counters { get; } = new();
 
     public IReadOnlyCollection<ChaosOperation> Operations => _operations;
 
-    /// <summary>No client starts a new operation after this; those under way run to their final answer.</summary>
-    public void Stop() => _stop = true;
+    /// <summary>
+    /// No client starts a new operation after this; those under way run to their final answer, for at most
+    /// <paramref name="finishWithin"/>, after which they give up (and the test says which).
+    /// </summary>
+    public void Stop(TimeSpan finishWithin)
+    {
+        Volatile.Write(ref _deadlineTicks, (DateTime.UtcNow + finishWithin).Ticks);
+        _stop = true;
+    }
 
     public Task RunAsync(int clients) => Task.WhenAll(Enumerable.Range(0, clients).Select(i => Task.Run(() => ClientAsync(i))));
 
     /// <summary>Sends <paramref name="operation"/> until a final answer (or the deadline); true if it got one.</summary>
-    public async Task<bool> UntilFinalAsync(ChaosOperation operation, Random random, bool late)
+    public async Task<bool> UntilFinalAsync(ChaosOperation operation, Random random, bool late, DateTime? deadline = null)
     {
         while (!await AttemptAsync(operation, late))
         {
-            if (DateTime.UtcNow > deadline)
+            if (DateTime.UtcNow > (deadline ?? new DateTime(Volatile.Read(ref _deadlineTicks), DateTimeKind.Utc)))
             {
-                operation.GaveUp = true;
+                if (operation.First is null)
+                {
+                    operation.GaveUp = true;
+                }
+                else
+                {
+                    // It had its answer, but asked again it gets none: as wrong as a different answer.
+                    operation.Unanswered++;
+                }
+
                 return false;
             }
 
@@ -196,7 +220,9 @@ internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosT
             });
         }
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await UntilFinalAsync(operation, random, late: false);
+        operation.Duration = clock.Elapsed;
         if (duplicate is not null)
         {
             await duplicate;
