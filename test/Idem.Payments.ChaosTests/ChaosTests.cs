@@ -61,11 +61,19 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var workload = new ChaosWorkload(topology, tenants, seed);
         var clients = workload.RunAsync(Clients);
         var chaosClock = Stopwatch.StartNew();
-        while (chaosClock.Elapsed < ChaosWindow || topology.Kills < MinKills)
+        try
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(3_000, 8_000)));
-            Assert.False(clients.IsCompleted, $"The clients stopped during the chaos: {clients.Exception}");
-            await topology.KillAndRestartAsync(TimeSpan.FromMilliseconds(random.Next(200, 1_500)));
+            while (chaosClock.Elapsed < ChaosWindow || topology.Kills < MinKills)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(3_000, 8_000)));
+                Assert.False(clients.IsCompleted, $"The clients stopped during the chaos: {clients.Exception}");
+                await topology.KillAndRestartAsync(TimeSpan.FromMilliseconds(random.Next(200, 1_500)));
+            }
+        }
+        catch
+        {
+            workload.Stop(finishWithin: TimeSpan.Zero); // the clients must not outlive a failed run
+            throw;
         }
 
         var chaosTime = chaosClock.Elapsed;
