@@ -139,6 +139,28 @@ internal sealed class LedgerProbe(Func<Task<DbConnection>> open)
         return await ScalarAsync(connection, sql, parameter);
     }
 
+    /// <summary>Every row of <paramref name="sql"/>, each column as text (null as null).</summary>
+    public async Task<List<string?[]>> RowsAsync(string sql)
+    {
+        await using var connection = await open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        var rows = new List<string?[]>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var row = new string?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture);
+            }
+
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
     private static async Task<long> ScalarAsync(DbConnection connection, string sql, string? parameter = null)
     {
         await using var command = connection.CreateCommand();

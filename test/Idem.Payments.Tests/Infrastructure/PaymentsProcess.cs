@@ -52,7 +52,15 @@ internal sealed class PaymentsProcess : IAsyncDisposable
         .Single(a => a.Key == "Idem.Payments.Path").Value!;
 
     /// <summary>Starts a node with the given settings (as <c>--Key=Value</c> arguments) and waits until it listens.</summary>
-    public static async Task<PaymentsProcess> StartAsync(string name, params string[] settings)
+    public static Task<PaymentsProcess> StartAsync(string name, params string[] settings) => StartAsync(name, [], settings);
+
+    /// <summary>
+    /// Starts the card processor simulator as a process of its own (<c>Idem.Payments --processor</c>), so it outlives any
+    /// payments node, and waits until it listens; point a node at it with <c>--Processor:BaseUrl</c>.
+    /// </summary>
+    public static Task<PaymentsProcess> StartProcessorAsync(string name, params string[] settings) => StartAsync(name, ["--processor"], settings);
+
+    private static async Task<PaymentsProcess> StartAsync(string name, string[] mode, string[] settings)
     {
         Assert.True(File.Exists(ServicePath), $"The service was not built at {ServicePath}.");
         var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
@@ -64,7 +72,7 @@ internal sealed class PaymentsProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(ServicePath)!,
         };
         start.ArgumentList.Add(ServicePath);
-        foreach (var argument in (string[])["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings])
+        foreach (var argument in (string[])[.. mode, "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings])
         {
             start.ArgumentList.Add(argument);
         }
