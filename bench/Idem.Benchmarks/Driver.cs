@@ -1,3 +1,4 @@
+using System.Diagnostics.Tracing;
 using System.Globalization;
 
 namespace Idem.Benchmarks;
@@ -12,8 +13,9 @@ namespace Idem.Benchmarks;
 /// </summary>
 internal static class Driver
 {
-    public static async Task<int> RunAsync(string mode, int requests, bool pause)
+    public static async Task<int> RunAsync(string mode, int requests, bool pause, bool allocationTypes = false)
     {
+        using var sampler = allocationTypes ? new AllocationSampler() : null;
         var benchmarks = new MiddlewareBenchmarks();
         await benchmarks.Setup();
         Func<Task> step = mode switch
@@ -22,6 +24,7 @@ internal static class Driver
             "first" => benchmarks.FirstExecution,
             "first-kept" => benchmarks.FirstExecutionKept,
             "replay" => benchmarks.Replay,
+            "fingerprint" => benchmarks.Fingerprint,
             _ => throw new ArgumentException($"Unknown mode '{mode}': bare, first, first-kept or replay."),
         };
 
@@ -51,6 +54,47 @@ internal static class Driver
         allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{mode}: {requests} requests, {(double)allocated / requests:0} B allocated per request, {GC.CollectionCount(0) - collections} gen-0 collections"));
+        sampler?.Print(requests);
         return 0;
+    }
+
+    /// <summary>The runtime's allocation sampling (one event per ~100 KB allocated, with the type), summed by type.</summary>
+    private sealed class AllocationSampler : EventListener
+    {
+        private readonly Dictionary<string, long> _bytes = [];
+
+        public void Print(int requests)
+        {
+            lock (_bytes)
+            {
+                foreach (var (type, bytes) in _bytes.OrderByDescending(p => p.Value).Take(25))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {(double)bytes / requests,8:0} B/req  {type}"));
+                }
+            }
+        }
+
+        protected override void OnEventSourceCreated(EventSource eventSource)
+        {
+            if (eventSource.Name == "Microsoft-Windows-DotNETRuntime")
+            {
+                EnableEvents(eventSource, EventLevel.Verbose, (EventKeywords)0x1);
+            }
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs eventData)
+        {
+            if (eventData.EventName?.StartsWith("GCAllocationTick", StringComparison.Ordinal) != true || eventData.Payload is null)
+            {
+                return;
+            }
+
+            var type = eventData.Payload[eventData.PayloadNames!.IndexOf("TypeName")] as string ?? "?";
+            var amount = Convert.ToInt64(eventData.Payload[eventData.PayloadNames.IndexOf("AllocationAmount64")], CultureInfo.InvariantCulture);
+            lock (_bytes)
+            {
+                _bytes[type] = _bytes.GetValueOrDefault(type) + amount;
+            }
+        }
     }
 }

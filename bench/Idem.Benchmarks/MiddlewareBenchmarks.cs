@@ -72,6 +72,15 @@ public class MiddlewareBenchmarks
     /// <summary>For the driver: one store keeps every record, as in the HTTP harness (not a benchmark: it grows).</summary>
     public Task FirstExecutionKept() => _middleware.InvokeAsync(CreateContext(NextKey()));
 
+    /// <summary>For the driver: the fingerprint step alone.</summary>
+    public Task Fingerprint()
+    {
+        IdempotencyMiddleware.ComputeFingerprint(_fingerprintContext ??= CreateContext("key"), "POST", "/v1/echo", RequestBody, null);
+        return Task.CompletedTask;
+    }
+
+    private DefaultHttpContext? _fingerprintContext;
+
     [Benchmark(Description = "Idem, replay")]
     public Task Replay()
     {
