@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Instructions per request of the middleware path, counted by callgrind (stable under machine load, unlike time).
-# Usage: eng/icount.sh BENCH_BIN_DIR [REQUESTS]   (BENCH_BIN_DIR: bench/Idem.Benchmarks/bin/Release/net10.0)
+# Usage: eng/icount.sh BENCH_BIN_DIR [REQUESTS] [MODES]   (BENCH_BIN_DIR: bench/Idem.Benchmarks/bin/Release/net10.0;
+# MODES: default "bare first first-kept replay"). Slow: under valgrind on a loaded 2-core machine, 5-15 minutes a mode.
 # Each mode warms up (3000 requests, then 3 s for tiered compilation), the counter is zeroed, then REQUESTS run.
 set -euo pipefail
-dir=$1; n=${2:-2000}
+dir=$1; n=${2:-2000}; modes=${3:-"bare first first-kept replay"}
 cd "$dir"
-for mode in bare first first-kept replay; do
+for mode in $modes; do
   out=$(mktemp); fifo=$(mktemp -u); mkfifo "$fifo"
   valgrind --tool=callgrind --callgrind-out-file="$out" dotnet Idem.Benchmarks.dll --drive "$mode" "$n" --pause < "$fifo" > "$out.stdout" 2>"$out.stderr" &
   pid=$!

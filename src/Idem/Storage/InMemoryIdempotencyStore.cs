@@ -247,26 +247,28 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         private readonly ulong _c;
         private readonly ulong _d;
         private readonly string? _text;
+        private readonly bool _isText;
 
-        private StoredFingerprint(ReadOnlySpan<ulong> digest, string? text)
+        private StoredFingerprint(ReadOnlySpan<ulong> digest, string? text, bool isText)
         {
-            if (text is null)
+            if (!isText)
             {
                 (_a, _b, _c, _d) = (digest[0], digest[1], digest[2], digest[3]);
             }
 
             _text = text;
+            _isText = isText;
         }
 
-        public static StoredFingerprint From(string fingerprint)
+        public static StoredFingerprint From(string? fingerprint)
         {
             Span<ulong> digest = stackalloc ulong[4];
-            return TryParse(fingerprint, digest) ? new(digest, null) : new(default, fingerprint);
+            return TryParse(fingerprint, digest) ? new(digest, null, isText: false) : new(default, fingerprint, isText: true);
         }
 
-        public bool Matches(string fingerprint)
+        public bool Matches(string? fingerprint)
         {
-            if (_text is not null)
+            if (_isText)
             {
                 return string.Equals(_text, fingerprint, StringComparison.Ordinal);
             }
@@ -277,9 +279,9 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
 
         public override string ToString()
         {
-            if (_text is not null)
+            if (_isText)
             {
-                return _text;
+                return _text!;
             }
 
             Span<ulong> digest = [_a, _b, _c, _d];
@@ -287,8 +289,8 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         }
 
         // Only the exact form ToString gives back: 64 characters of lowercase hex.
-        private static bool TryParse(string fingerprint, Span<ulong> digest)
-            => fingerprint.Length == 64 && !fingerprint.AsSpan().ContainsAnyExcept(LowerHex)
+        private static bool TryParse(string? fingerprint, Span<ulong> digest)
+            => fingerprint is { Length: 64 } && !fingerprint.AsSpan().ContainsAnyExcept(LowerHex)
                 && Convert.FromHexString(fingerprint, MemoryMarshal.AsBytes(digest), out _, out var written) == System.Buffers.OperationStatus.Done && written == 32;
     }
 }
