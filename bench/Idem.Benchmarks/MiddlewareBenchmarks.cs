@@ -5,6 +5,7 @@ using Idem.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -30,6 +31,10 @@ public class MiddlewareBenchmarks
     };
 
     private const int StoreRecycle = 16 * 1024;
+
+    // Request services as ASP.NET Core gives them: a scope per request (the middleware resolves a scoped accessor).
+    private readonly IServiceScopeFactory _scopes = new ServiceCollection().AddScoped<IdempotencyTransactionAccessor>().BuildServiceProvider()
+        .GetRequiredService<IServiceScopeFactory>();
 
     private Endpoint _endpoint = null!;
     private IdempotencyMiddleware _middleware = null!;
@@ -64,6 +69,18 @@ public class MiddlewareBenchmarks
         return _freshMiddleware.InvokeAsync(CreateContext(key));
     }
 
+    /// <summary>For the driver: one store keeps every record, as in the HTTP harness (not a benchmark: it grows).</summary>
+    public Task FirstExecutionKept() => _middleware.InvokeAsync(CreateContext(NextKey()));
+
+    /// <summary>For the driver: the fingerprint step alone.</summary>
+    public Task Fingerprint()
+    {
+        IdempotencyMiddleware.ComputeFingerprint(_fingerprintContext ??= CreateContext("key"), "POST", "/v1/echo", RequestBody, null);
+        return Task.CompletedTask;
+    }
+
+    private DefaultHttpContext? _fingerprintContext;
+
     [Benchmark(Description = "Idem, replay")]
     public Task Replay()
     {
@@ -78,7 +95,7 @@ public class MiddlewareBenchmarks
         return new IdempotencyMiddleware(_handler, store, new DefaultScopeResolver(options), options, TimeProvider.System, NullLogger<IdempotencyMiddleware>.Instance);
     }
 
-    // Both sides build the same request, key included, so only Idem's own work differs.
+    // Both sides build the same request, key and service scope included, so only Idem's own work differs.
     private string NextKey() => "key-" + (++_sequence).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private DefaultHttpContext CreateContext(string key)
@@ -92,6 +109,7 @@ public class MiddlewareBenchmarks
         request.Body = new MemoryStream(RequestBody, writable: false);
         request.Headers["Idempotency-Key"] = key;
         context.SetEndpoint(_endpoint);
+        context.RequestServices = _scopes.CreateScope().ServiceProvider;
         return context;
     }
 }

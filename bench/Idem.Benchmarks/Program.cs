@@ -1,3 +1,4 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
 using Idem.Benchmarks;
 
@@ -6,6 +7,12 @@ using Idem.Benchmarks;
 if (args is ["--redis-cpu", .. var rest])
 {
     return await RedisCpuProbe.RunAsync(rest);
+}
+
+// `-- --drive MODE N`: a plain loop for instruction counting (see Driver).
+if (args is ["--drive", var mode, var count, ..])
+{
+    return await Driver.RunAsync(mode, int.Parse(count, CultureInfo.InvariantCulture), args.Contains("--pause"), args.Contains("--alloc-types"));
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

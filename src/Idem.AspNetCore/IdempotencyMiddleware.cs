@@ -121,7 +121,14 @@ internal sealed class IdempotencyMiddleware
         ClaimResult claim;
         try
         {
-            claim = await ClaimWaitingAsync(run, ct => Measure(_store.TryClaimAsync(run.Request, ct))).ConfigureAwait(false);
+            // The first try without a closure or a Task: the in-memory store answers synchronously, and only a key in
+            // progress under WaitThenReplay needs the waiting loop.
+            var first = Measure(_store.TryClaimAsync(run.Request, context.RequestAborted));
+            claim = first.IsCompletedSuccessfully ? first.Result : await first.ConfigureAwait(false);
+            if (claim.Outcome == ClaimOutcome.InProgress && WaitsThenReplays(run))
+            {
+                claim = await ClaimWaitingAsync(run, ct => Measure(_store.TryClaimAsync(run.Request, ct)), claim).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (IsStoreFailure(ex, context))
         {
@@ -299,12 +306,15 @@ internal sealed class IdempotencyMiddleware
         }
     }
 
-    private async Task<ClaimResult> ClaimWaitingAsync(RequestRun run, Func<CancellationToken, ValueTask<ClaimResult>> claim)
+    private bool WaitsThenReplays(RequestRun run)
+        => (run.Metadata.Policy.ConcurrentRequests ?? _options.ConcurrentRequests) == ConcurrentRequestHandling.WaitThenReplay;
+
+    private async Task<ClaimResult> ClaimWaitingAsync(RequestRun run, Func<CancellationToken, ValueTask<ClaimResult>> claim, ClaimResult? firstResult = null)
     {
         var token = run.Context.RequestAborted;
-        var result = await claim(token).ConfigureAwait(false);
+        var result = firstResult ?? await claim(token).ConfigureAwait(false);
         var policy = run.Metadata.Policy;
-        if (result.Outcome != ClaimOutcome.InProgress || (policy.ConcurrentRequests ?? _options.ConcurrentRequests) != ConcurrentRequestHandling.WaitThenReplay)
+        if (result.Outcome != ClaimOutcome.InProgress || !WaitsThenReplays(run))
         {
             return result;
         }
@@ -387,8 +397,12 @@ internal sealed class IdempotencyMiddleware
     {
         var response = context.Response;
         response.StatusCode = stored.StatusCode;
-        foreach (var (name, value) in stored.Headers)
+
+        // Indexed, not foreach: an interface enumerator would be allocated on every replay.
+        var headers = stored.Headers;
+        for (var i = 0; i < headers.Count; i++)
         {
+            var (name, value) = headers[i];
             response.Headers.Append(name, value);
         }
 
@@ -409,21 +423,42 @@ internal sealed class IdempotencyMiddleware
 
     private IdempotencyResponse Snapshot(HttpContext context, ResponseCapture capture, IdempotencyPolicy policy)
     {
-        var headers = new List<KeyValuePair<string, string>>();
-        foreach (var (name, values) in context.Response.Headers)
+        // Gathered in a pooled array and kept as one exact-size array: the record lives as long as its retention, and a
+        // List would keep a second object (and spare capacity) for the GC to copy.
+        var gathered = ArrayPool<KeyValuePair<string, string>>.Shared.Rent(8);
+        var count = 0;
+        KeyValuePair<string, string>[] headers;
+        try
         {
-            if (!_replayedHeaders.Contains(name) && !IsEndpointReplayed(policy, name))
+            foreach (var (name, values) in context.Response.Headers)
             {
-                continue;
-            }
-
-            foreach (var value in values)
-            {
-                if (value is not null)
+                if (!_replayedHeaders.Contains(name) && !IsEndpointReplayed(policy, name))
                 {
-                    headers.Add(new(name, value));
+                    continue;
+                }
+
+                foreach (var value in values)
+                {
+                    if (value is not null)
+                    {
+                        if (count == gathered.Length)
+                        {
+                            var larger = ArrayPool<KeyValuePair<string, string>>.Shared.Rent(count * 2);
+                            gathered.AsSpan(0, count).CopyTo(larger);
+                            ArrayPool<KeyValuePair<string, string>>.Shared.Return(gathered, clearArray: true);
+                            gathered = larger;
+                        }
+
+                        gathered[count++] = new(name, value);
+                    }
                 }
             }
+
+            headers = count == 0 ? [] : gathered.AsSpan(0, count).ToArray();
+        }
+        finally
+        {
+            ArrayPool<KeyValuePair<string, string>>.Shared.Return(gathered, clearArray: true);
         }
 
         return capture.OverLimit
@@ -584,7 +619,15 @@ internal sealed class IdempotencyMiddleware
         fingerprint.Add("method", method);
         fingerprint.Add("route", route);
         var routeValues = context.Request.RouteValues;
-        if (routeValues.Count > 0)
+        if (routeValues.Count == 1)
+        {
+            // One value needs no sort (and no LINQ).
+            foreach (var (name, value) in routeValues)
+            {
+                fingerprint.Add("route-value:" + name, Convert.ToString(value, CultureInfo.InvariantCulture));
+            }
+        }
+        else if (routeValues.Count > 1)
         {
             foreach (var (name, value) in routeValues.OrderBy(v => v.Key, StringComparer.Ordinal))
             {
@@ -604,8 +647,14 @@ internal sealed class IdempotencyMiddleware
             }
         }
 
+        // The common content type without a parse: what TryParse then ToLowerInvariant would give for it.
+        var contentTypeHeader = context.Request.ContentType;
         string? mediaType = null;
-        if (MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var contentType))
+        if (string.Equals(contentTypeHeader, "application/json", StringComparison.Ordinal))
+        {
+            mediaType = "application/json";
+        }
+        else if (MediaTypeHeaderValue.TryParse(contentTypeHeader, out var contentType))
         {
             mediaType = contentType.MediaType.Value?.ToLowerInvariant();
         }

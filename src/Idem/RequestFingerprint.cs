@@ -100,7 +100,7 @@ public sealed class RequestFingerprint : IDisposable
     /// </summary>
     internal static bool TryCanonicalize(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
     {
-        switch (TryCanonicalizeInOrder(json, output))
+        switch (TryCanonicalizeWithoutDocument(json, output))
         {
             case FastPath.Written:
                 return true;
@@ -119,16 +119,21 @@ public sealed class RequestFingerprint : IDisposable
     }
 
     /// <summary>
-    /// The common case without building a document: when every object's member names are plain ASCII, unescaped and
-    /// already in strictly increasing ordinal order, the canonical form is the token stream itself. One pass checks that,
-    /// a second writes the tokens exactly as <see cref="WriteCanonical"/> would, so both paths give identical bytes.
+    /// The common case without building a document: when every object's member names are plain ASCII and unescaped, the
+    /// canonical form can be written from the token stream, sorting each object's members by their raw name bytes (for
+    /// ASCII, the same order as the general path's ordinal string sort; ties keep the order sent, as there). One pass
+    /// checks that, a second writes the tokens exactly as <see cref="WriteCanonical"/> would, so both paths give
+    /// identical bytes. Objects already in order are copied token by token; others are written member by member.
     /// </summary>
-    internal static FastPath TryCanonicalizeInOrder(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
+    internal static FastPath TryCanonicalizeWithoutDocument(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
     {
         const int MaxDepth = 64;
         var options = new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxDepth };
         Span<int> lastStart = stackalloc int[MaxDepth + 1];
         Span<int> lastLength = stackalloc int[MaxDepth + 1];
+        Span<int> members = stackalloc int[MaxDepth + 1];
+        var reorder = false;
+        var mostMembers = 0;
         try
         {
             var reader = new Utf8JsonReader(json, options);
@@ -138,6 +143,7 @@ public sealed class RequestFingerprint : IDisposable
                 {
                     case JsonTokenType.StartObject:
                         lastLength[reader.CurrentDepth + 1] = -1;
+                        members[reader.CurrentDepth + 1] = 0;
                         break;
                     case JsonTokenType.PropertyName:
                         if (reader.ValueIsEscaped || reader.HasValueSequence)
@@ -155,12 +161,13 @@ public sealed class RequestFingerprint : IDisposable
                         var start = (int)reader.TokenStartIndex + 1;
                         if (lastLength[depth] >= 0 && json.Slice(lastStart[depth], lastLength[depth]).SequenceCompareTo(name) >= 0)
                         {
-                            // Out of order, or a repeated name: the general path sorts (stably) and keeps duplicates.
-                            return FastPath.NeedsSorting;
+                            // Out of order, or a repeated name: written member by member, sorted stably.
+                            reorder = true;
                         }
 
                         lastStart[depth] = start;
                         lastLength[depth] = name.Length;
+                        mostMembers = Math.Max(mostMembers, ++members[depth]);
                         break;
                 }
             }
@@ -171,46 +178,56 @@ public sealed class RequestFingerprint : IDisposable
             return FastPath.NeedsSorting;
         }
 
+        if (reorder && mostMembers > MaxSortedMembers)
+        {
+            // The member sort here is an insertion sort: large objects out of order go the general way.
+            return FastPath.NeedsSorting;
+        }
+
         try
         {
             var reader = new Utf8JsonReader(json, options);
-            using var writer = new Utf8JsonWriter(output, CanonicalWriterOptions);
-            while (reader.Read())
+            var writer = RentWriter(output);
+            try
             {
-                switch (reader.TokenType)
+                if (reorder)
                 {
-                    case JsonTokenType.StartObject:
-                        writer.WriteStartObject();
-                        break;
-                    case JsonTokenType.EndObject:
-                        writer.WriteEndObject();
-                        break;
-                    case JsonTokenType.StartArray:
-                        writer.WriteStartArray();
-                        break;
-                    case JsonTokenType.EndArray:
-                        writer.WriteEndArray();
-                        break;
-                    case JsonTokenType.PropertyName:
-                        writer.WritePropertyName(reader.ValueSpan);
-                        break;
-                    case JsonTokenType.String:
-                        if (reader.ValueIsEscaped || !System.Text.Ascii.IsValid(reader.ValueSpan))
-                        {
-                            // Through a string, as the general path does, so escapes and non-ASCII text come out the same.
-                            writer.WriteStringValue(reader.GetString());
-                        }
-                        else
-                        {
-                            writer.WriteStringValue(reader.ValueSpan);
-                        }
-
-                        break;
-                    default:
-                        // Numbers, true, false, null: their text as sent.
-                        writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
-                        break;
+                    reader.Read();
+                    WriteSorted(json, ref reader, writer, options);
                 }
+                else
+                {
+                    while (reader.Read())
+                    {
+                        switch (reader.TokenType)
+                        {
+                            case JsonTokenType.StartObject:
+                                writer.WriteStartObject();
+                                break;
+                            case JsonTokenType.EndObject:
+                                writer.WriteEndObject();
+                                break;
+                            case JsonTokenType.StartArray:
+                                writer.WriteStartArray();
+                                break;
+                            case JsonTokenType.EndArray:
+                                writer.WriteEndArray();
+                                break;
+                            case JsonTokenType.PropertyName:
+                                writer.WritePropertyName(reader.ValueSpan);
+                                break;
+                            default:
+                                WriteScalar(ref reader, writer);
+                                break;
+                        }
+                    }
+                }
+
+                writer.Flush();
+            }
+            finally
+            {
+                ReturnWriter(writer);
             }
 
             return FastPath.Written;
@@ -220,6 +237,143 @@ public sealed class RequestFingerprint : IDisposable
             // A string that is not valid UTF-16 or UTF-8: not canonicalisable, as on the general path.
             return FastPath.Invalid;
         }
+    }
+
+    private const int MaxSortedMembers = 64;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    // One writer per thread, reset onto each output: a Utf8JsonWriter per fingerprint was an allocation per request.
+    private static Utf8JsonWriter RentWriter(IBufferWriter<byte> output)
+    {
+        var writer = t_writer;
+        if (writer is null)
+        {
+            return new Utf8JsonWriter(output, CanonicalWriterOptions);
+        }
+
+        t_writer = null;
+        writer.Reset(output);
+        return writer;
+    }
+
+    private static void ReturnWriter(Utf8JsonWriter writer)
+    {
+        // Not holding on to the caller's output.
+        writer.Reset(NoOutput.Instance);
+        t_writer = writer;
+    }
+
+    /// <summary>Strings as the general path writes them; numbers, true, false, null as their text as sent.</summary>
+    private static void WriteScalar(ref Utf8JsonReader reader, Utf8JsonWriter writer)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            if (reader.ValueIsEscaped || !System.Text.Ascii.IsValid(reader.ValueSpan))
+            {
+                // Through a string, as the general path does, so escapes and non-ASCII text come out the same.
+                writer.WriteStringValue(reader.GetString());
+            }
+            else
+            {
+                writer.WriteStringValue(reader.ValueSpan);
+            }
+        }
+        else
+        {
+            writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
+        }
+    }
+
+    /// <summary>Writes the value the reader is on, sorting the members of every object in it.</summary>
+    private static void WriteSorted(ReadOnlySpan<byte> json, ref Utf8JsonReader reader, Utf8JsonWriter writer, JsonReaderOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.StartObject:
+                WriteSortedObject(json, ref reader, writer, options);
+                break;
+            case JsonTokenType.StartArray:
+                writer.WriteStartArray();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    WriteSorted(json, ref reader, writer, options);
+                }
+
+                writer.WriteEndArray();
+                break;
+            default:
+                WriteScalar(ref reader, writer);
+                break;
+        }
+    }
+
+    private static void WriteSortedObject(ReadOnlySpan<byte> json, ref Utf8JsonReader reader, Utf8JsonWriter writer, JsonReaderOptions options)
+    {
+        // Four ints per member: name start, name length, value start, value length (all within json).
+        var members = ArrayPool<int>.Shared.Rent(4 * MaxSortedMembers);
+        try
+        {
+            var count = 0;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var slot = 4 * count++;
+                members[slot] = (int)reader.TokenStartIndex + 1;
+                members[slot + 1] = reader.ValueSpan.Length;
+                reader.Read();
+                var valueStart = (int)reader.TokenStartIndex;
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+
+                members[slot + 2] = valueStart;
+                members[slot + 3] = (int)reader.BytesConsumed - valueStart;
+            }
+
+            // Stable insertion sort by name bytes: equal names keep the order sent.
+            for (var i = 1; i < count; i++)
+            {
+                var (nameStart, nameLength, valueStart, valueLength) = (members[4 * i], members[4 * i + 1], members[4 * i + 2], members[4 * i + 3]);
+                var name = json.Slice(nameStart, nameLength);
+                var j = i - 1;
+                while (j >= 0 && json.Slice(members[4 * j], members[4 * j + 1]).SequenceCompareTo(name) > 0)
+                {
+                    members.AsSpan(4 * j, 4).CopyTo(members.AsSpan(4 * (j + 1), 4));
+                    j--;
+                }
+
+                (members[4 * (j + 1)], members[4 * (j + 1) + 1], members[4 * (j + 1) + 2], members[4 * (j + 1) + 3]) = (nameStart, nameLength, valueStart, valueLength);
+            }
+
+            writer.WriteStartObject();
+            for (var i = 0; i < count; i++)
+            {
+                writer.WritePropertyName(json.Slice(members[4 * i], members[4 * i + 1]));
+                var value = json.Slice(members[4 * i + 2], members[4 * i + 3]);
+                var valueReader = new Utf8JsonReader(value, options);
+                valueReader.Read();
+                WriteSorted(value, ref valueReader, writer, options);
+            }
+
+            writer.WriteEndObject();
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(members);
+        }
+    }
+
+    private sealed class NoOutput : IBufferWriter<byte>
+    {
+        public static readonly NoOutput Instance = new();
+
+        public void Advance(int count) => throw new InvalidOperationException();
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => throw new InvalidOperationException();
+
+        public Span<byte> GetSpan(int sizeHint = 0) => throw new InvalidOperationException();
     }
 
     internal static bool TryCanonicalizeSorted(ReadOnlySpan<byte> json, IBufferWriter<byte> output)

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace Idem.Storage;
 
@@ -53,7 +55,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
                 continue;
             }
 
-            if (!string.Equals(existing.Fingerprint, request.Fingerprint, StringComparison.Ordinal))
+            if (!existing.Fingerprint.Matches(request.Fingerprint))
             {
                 return new(ClaimResult.Mismatch());
             }
@@ -83,18 +85,28 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         => new(request.StoreKey, OwnerToken.New(), request.Retention, request.LeaseDuration);
 
     private static Entry Claimed(ClaimRequest request, IdempotencyLease lease, DateTimeOffset now)
-        => new(request.Fingerprint, lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null, null);
+        => new(StoredFingerprint.From(request.Fingerprint), lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null, null);
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(response);
-        return Update(lease, (entry, now) => entry with
+        ArgumentNullException.ThrowIfNull(lease);
+
+        // Update's loop without its delegate: completing is on every first execution's path.
+        while (true)
         {
-            Response = response,
-            OwnerToken = null,
-            ExpiresAt = now + lease.Retention,
-        });
+            var now = _time.GetUtcNow();
+            if (!_entries.TryGetValue(lease.StoreKey, out var existing) || !existing.IsHeldBy(lease.OwnerToken))
+            {
+                return new(LeaseStatus.LeaseLost);
+            }
+
+            if (_entries.TryUpdate(lease.StoreKey, existing with { Response = response, OwnerToken = null, ExpiresAt = now + lease.Retention }, existing))
+            {
+                return new(LeaseStatus.Ok);
+            }
+        }
     }
 
     /// <inheritdoc/>
@@ -156,7 +168,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         return new(new IdempotencyRecord
         {
             StoreKey = storeKey,
-            Fingerprint = entry.Fingerprint,
+            Fingerprint = entry.Fingerprint.ToString(),
             State = entry.Response is null ? IdempotencyRecordState.InProgress : IdempotencyRecordState.Completed,
             CreatedAt = entry.CreatedAt,
             ExpiresAt = entry.ExpiresAt,
@@ -210,7 +222,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     // A record is immutable; every change swaps in a new one, so TryUpdate/TryRemove compare by reference.
-    private sealed record Entry(string Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response, string? RecoveryPoint)
+    private sealed record Entry(StoredFingerprint Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response, string? RecoveryPoint)
     {
         // An owner keeps its key even past the lease until someone takes it over: completing late is harmless when nobody else ran.
         public bool IsHeldBy(string ownerToken) => Response is null && string.Equals(OwnerToken, ownerToken, StringComparison.Ordinal);
@@ -220,5 +232,65 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         public bool Equals(Entry? other) => ReferenceEquals(this, other);
 
         public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+    }
+
+    /// <summary>
+    /// A fingerprint kept inside its entry: the usual 64 lowercase hex characters as 32 raw bytes, so a kept record is one
+    /// object fewer (and 120 bytes smaller) for the GC to copy; any other string as it came.
+    /// </summary>
+    private readonly struct StoredFingerprint
+    {
+        private static readonly SearchValues<char> LowerHex = SearchValues.Create("0123456789abcdef");
+
+        private readonly ulong _a;
+        private readonly ulong _b;
+        private readonly ulong _c;
+        private readonly ulong _d;
+        private readonly string? _text;
+        private readonly bool _isText;
+
+        private StoredFingerprint(ReadOnlySpan<ulong> digest, string? text, bool isText)
+        {
+            if (!isText)
+            {
+                (_a, _b, _c, _d) = (digest[0], digest[1], digest[2], digest[3]);
+            }
+
+            _text = text;
+            _isText = isText;
+        }
+
+        public static StoredFingerprint From(string? fingerprint)
+        {
+            Span<ulong> digest = stackalloc ulong[4];
+            return TryParse(fingerprint, digest) ? new(digest, null, isText: false) : new(default, fingerprint, isText: true);
+        }
+
+        public bool Matches(string? fingerprint)
+        {
+            if (_isText)
+            {
+                return string.Equals(_text, fingerprint, StringComparison.Ordinal);
+            }
+
+            Span<ulong> digest = stackalloc ulong[4];
+            return TryParse(fingerprint, digest) && digest[0] == _a && digest[1] == _b && digest[2] == _c && digest[3] == _d;
+        }
+
+        public override string ToString()
+        {
+            if (_isText)
+            {
+                return _text!;
+            }
+
+            Span<ulong> digest = [_a, _b, _c, _d];
+            return Convert.ToHexStringLower(MemoryMarshal.AsBytes(digest));
+        }
+
+        // Only the exact form ToString gives back: 64 characters of lowercase hex.
+        private static bool TryParse(string? fingerprint, Span<ulong> digest)
+            => fingerprint is { Length: 64 } && !fingerprint.AsSpan().ContainsAnyExcept(LowerHex)
+                && Convert.FromHexString(fingerprint, MemoryMarshal.AsBytes(digest), out _, out var written) == System.Buffers.OperationStatus.Done && written == 32;
     }
 }
