@@ -24,20 +24,11 @@ internal sealed class RedisHostProcess : IAsyncDisposable
 
     public static async Task<RedisHostProcess> StartAsync(string redisConfiguration, string prefix)
     {
-        var host = new RedisHostProcess(new ChildProcess("The Redis test host", HostPath, ["--redis", redisConfiguration, "--prefix", prefix], StartTimeout,
-            start => start.RedirectStandardInput = true));
-        try
-        {
-            host._process.Start();
-            var listening = await host.WaitForLineAsync(l => l.StartsWith(ListeningMarker, StringComparison.Ordinal), StartTimeout);
-            host.BaseAddress = new Uri(listening[ListeningMarker.Length..]);
-            return host;
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
+        var process = new ChildProcess("The Redis test host", HostPath, ["--redis", redisConfiguration, "--prefix", prefix], StartTimeout,
+            start => start.RedirectStandardInput = true);
+        return await process.StartAsync(
+            l => l.StartsWith(ListeningMarker, StringComparison.Ordinal),
+            listening => new RedisHostProcess(process) { BaseAddress = new Uri(listening[ListeningMarker.Length..]) });
     }
 
     /// <summary>Completes with the first stdout line that matches; fails if the process ends first or the time runs out.</summary>

@@ -72,6 +72,24 @@ internal sealed class ChildProcess : IAsyncDisposable
         _process.BeginErrorReadLine();
     }
 
+    /// <summary>
+    /// Starts the process, waits for its "ready" line and returns what <paramref name="onReady"/> makes of that line (a
+    /// wrapper, typically); if any of that fails, kills the process and rethrows.
+    /// </summary>
+    public async Task<T> StartAsync<T>(Func<string, bool> ready, Func<string, T> onReady)
+    {
+        try
+        {
+            Start();
+            return onReady(await WaitForLineAsync(ready));
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Completes with the first stdout line that matches; fails if the process ends first or the time runs out.</summary>
     public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null)
     {

@@ -26,19 +26,10 @@ internal sealed class TestHostProcess : IAsyncDisposable
     public static async Task<TestHostProcess> StartAsync(string databasePath, bool block)
     {
         string[] arguments = block ? ["--db", databasePath, "--block"] : ["--db", databasePath];
-        var host = new TestHostProcess(new ChildProcess("The test host", HostPath, arguments, StartTimeout));
-        try
-        {
-            host._process.Start();
-            var listening = await host.WaitForLineAsync(l => l.StartsWith(ListeningMarker, StringComparison.Ordinal), StartTimeout);
-            host.BaseAddress = new Uri(listening[ListeningMarker.Length..]);
-            return host;
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
+        var process = new ChildProcess("The test host", HostPath, arguments, StartTimeout);
+        return await process.StartAsync(
+            l => l.StartsWith(ListeningMarker, StringComparison.Ordinal),
+            listening => new TestHostProcess(process) { BaseAddress = new Uri(listening[ListeningMarker.Length..]) });
     }
 
     /// <summary>Completes with the first stdout line that matches; fails if the process ends first or the time runs out.</summary>

@@ -23,18 +23,8 @@ internal sealed class TestConsumerProcess : IAsyncDisposable
             arguments = [.. arguments, "--block-after-commit"];
         }
 
-        var child = new TestConsumerProcess(new ChildProcess("The test consumer", ConsumerPath, arguments, Timeout, start => start.RedirectStandardInput = true));
-        try
-        {
-            child._process.Start();
-            await child.WaitForLineAsync(l => l == "READY");
-            return child;
-        }
-        catch
-        {
-            await child.DisposeAsync();
-            throw;
-        }
+        var process = new ChildProcess("The test consumer", ConsumerPath, arguments, Timeout, start => start.RedirectStandardInput = true);
+        return await process.StartAsync(l => l == "READY", _ => new TestConsumerProcess(process));
     }
 
     /// <summary>Completes with the first stdout line that matches; fails if the process ends first or the time runs out.</summary>
