@@ -62,7 +62,7 @@ public sealed class RabbitMqMessagingTests
         var message = new Message("payment.succeeded", "{}"u8.ToArray()) { Id = "pay_" + Guid.NewGuid().ToString("N") };
         await PublishAsync(broker, message);
 
-        await using (var blocked = await ChildProcess.StartConsumerAsync(database.Path, broker, blockAfterCommit: true))
+        await using (var blocked = await TestConsumerProcess.StartConsumerAsync(database.Path, broker, blockAfterCommit: true))
         {
             await blocked.WaitForLineAsync(l => l == $"COMMITTED {message.Id}");
 
@@ -72,7 +72,7 @@ public sealed class RabbitMqMessagingTests
 
         Assert.Equal(1, await database.CountAsync($"SELECT count(*) FROM effects WHERE message_id = '{message.Id}'"));
 
-        await using (var second = await ChildProcess.StartConsumerAsync(database.Path, broker, blockAfterCommit: false))
+        await using (var second = await TestConsumerProcess.StartConsumerAsync(database.Path, broker, blockAfterCommit: false))
         {
             await second.WaitForLineAsync(l => l == $"SKIPPED {message.Id}");
             await second.StopAsync();

@@ -1,6 +1,5 @@
-using System.Diagnostics;
 using System.Reflection;
-using System.Text;
+using Idem.Testing;
 
 namespace Idem.Redis.Tests;
 
@@ -10,27 +9,13 @@ namespace Idem.Redis.Tests;
 /// </summary>
 internal sealed class RedisHostProcess : IAsyncDisposable
 {
+    private const string ListeningMarker = "IDEM-REDISHOST listening ";
+
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
-    private readonly Process _process;
-    private readonly Lock _gate = new();
-    private readonly List<string> _lines = [];
-    private readonly StringBuilder _errors = new();
-    private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _waiters = [];
-    private bool _exited;
+    private readonly ChildProcess _process;
 
-    private RedisHostProcess(Process process)
-    {
-        _process = process;
-        process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (_gate)
-            {
-                _errors.AppendLine(e.Data);
-            }
-        };
-    }
+    private RedisHostProcess(ChildProcess process) => _process = process;
 
     public Uri BaseAddress { get; private set; } = null!;
 
@@ -39,112 +24,18 @@ internal sealed class RedisHostProcess : IAsyncDisposable
 
     public static async Task<RedisHostProcess> StartAsync(string redisConfiguration, string prefix)
     {
-        Assert.True(File.Exists(HostPath), $"The Redis test host was not built at {HostPath}.");
-        var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[] { HostPath, "--redis", redisConfiguration, "--prefix", prefix })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var process = new Process { StartInfo = start };
-        var host = new RedisHostProcess(process);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            var listening = await host.WaitForLineAsync(l => l.StartsWith("IDEM-REDISHOST listening ", StringComparison.Ordinal), StartTimeout);
-            host.BaseAddress = new Uri(listening["IDEM-REDISHOST listening ".Length..]);
-            return host;
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
+        var process = new ChildProcess("The Redis test host", HostPath, ["--redis", redisConfiguration, "--prefix", prefix], StartTimeout,
+            start => start.RedirectStandardInput = true);
+        return await process.StartAsync(
+            l => l.StartsWith(ListeningMarker, StringComparison.Ordinal),
+            listening => new RedisHostProcess(process) { BaseAddress = new Uri(listening[ListeningMarker.Length..]) });
     }
 
     /// <summary>Completes with the first stdout line that matches; fails if the process ends first or the time runs out.</summary>
-    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null)
-    {
-        lock (_gate)
-        {
-            foreach (var line in _lines)
-            {
-                if (match(line))
-                {
-                    return Task.FromResult(line);
-                }
-            }
-
-            if (_exited)
-            {
-                return Task.FromException<string>(new InvalidOperationException($"The Redis test host exited. stderr:\n{_errors}"));
-            }
-
-            var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((match, found));
-            return found.Task.WaitAsync(timeout ?? StartTimeout);
-        }
-    }
+    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null) => _process.WaitForLineAsync(match, timeout);
 
     /// <summary>Writes one line to the process's stdin.</summary>
-    public async Task SendAsync(string line)
-    {
-        await _process.StandardInput.WriteLineAsync(line);
-        await _process.StandardInput.FlushAsync();
-    }
+    public Task SendAsync(string line) => _process.SendAsync(line);
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync().WaitAsync(StartTimeout);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Never started or already gone.
-        }
-
-        _process.Dispose();
-    }
-
-    private void OnLine(string? line)
-    {
-        lock (_gate)
-        {
-            if (line is null)
-            {
-                _exited = true;
-                foreach (var (_, found) in _waiters)
-                {
-                    found.TrySetException(new InvalidOperationException($"The Redis test host exited. stderr:\n{_errors}"));
-                }
-
-                _waiters.Clear();
-                return;
-            }
-
-            _lines.Add(line);
-            for (var i = _waiters.Count - 1; i >= 0; i--)
-            {
-                if (_waiters[i].Match(line))
-                {
-                    _waiters[i].Found.TrySetResult(line);
-                    _waiters.RemoveAt(i);
-                }
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }

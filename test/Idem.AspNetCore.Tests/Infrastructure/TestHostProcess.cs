@@ -1,6 +1,5 @@
-using System.Diagnostics;
 using System.Reflection;
-using System.Text;
+using Idem.Testing;
 
 namespace Idem.AspNetCore.Tests.Infrastructure;
 
@@ -9,27 +8,13 @@ namespace Idem.AspNetCore.Tests.Infrastructure;
 /// </summary>
 internal sealed class TestHostProcess : IAsyncDisposable
 {
+    private const string ListeningMarker = "IDEM-TESTHOST listening ";
+
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
-    private readonly Process _process;
-    private readonly Lock _gate = new();
-    private readonly List<string> _lines = [];
-    private readonly StringBuilder _errors = new();
-    private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _waiters = [];
-    private bool _exited;
+    private readonly ChildProcess _process;
 
-    private TestHostProcess(Process process)
-    {
-        _process = process;
-        process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (_gate)
-            {
-                _errors.AppendLine(e.Data);
-            }
-        };
-    }
+    private TestHostProcess(ChildProcess process) => _process = process;
 
     public Uri BaseAddress { get; private set; } = null!;
 
@@ -40,113 +25,18 @@ internal sealed class TestHostProcess : IAsyncDisposable
 
     public static async Task<TestHostProcess> StartAsync(string databasePath, bool block)
     {
-        Assert.True(File.Exists(HostPath), $"The test host was not built at {HostPath}.");
-        var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(HostPath);
-        start.ArgumentList.Add("--db");
-        start.ArgumentList.Add(databasePath);
-        if (block)
-        {
-            start.ArgumentList.Add("--block");
-        }
-
-        var process = new Process { StartInfo = start };
-        var host = new TestHostProcess(process);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            var listening = await host.WaitForLineAsync(l => l.StartsWith("IDEM-TESTHOST listening ", StringComparison.Ordinal), StartTimeout);
-            host.BaseAddress = new Uri(listening["IDEM-TESTHOST listening ".Length..]);
-            return host;
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
+        string[] arguments = block ? ["--db", databasePath, "--block"] : ["--db", databasePath];
+        var process = new ChildProcess("The test host", HostPath, arguments, StartTimeout);
+        return await process.StartAsync(
+            l => l.StartsWith(ListeningMarker, StringComparison.Ordinal),
+            listening => new TestHostProcess(process) { BaseAddress = new Uri(listening[ListeningMarker.Length..]) });
     }
 
     /// <summary>Completes with the first stdout line that matches; fails if the process ends first or the time runs out.</summary>
-    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null)
-    {
-        lock (_gate)
-        {
-            foreach (var line in _lines)
-            {
-                if (match(line))
-                {
-                    return Task.FromResult(line);
-                }
-            }
-
-            if (_exited)
-            {
-                return Task.FromException<string>(new InvalidOperationException($"The test host exited. stderr:\n{_errors}"));
-            }
-
-            var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((match, found));
-            return found.Task.WaitAsync(timeout ?? StartTimeout);
-        }
-    }
+    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null) => _process.WaitForLineAsync(match, timeout);
 
     /// <summary>SIGKILL on Unix: no shutdown, no finally blocks, no rollback by the process itself.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync().WaitAsync(StartTimeout);
-    }
+    public Task KillAsync() => _process.KillAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                await KillAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Never started or already gone.
-        }
-
-        _process.Dispose();
-    }
-
-    private void OnLine(string? line)
-    {
-        lock (_gate)
-        {
-            if (line is null)
-            {
-                _exited = true;
-                foreach (var (_, found) in _waiters)
-                {
-                    found.TrySetException(new InvalidOperationException($"The test host exited. stderr:\n{_errors}"));
-                }
-
-                _waiters.Clear();
-                return;
-            }
-
-            _lines.Add(line);
-            for (var i = _waiters.Count - 1; i >= 0; i--)
-            {
-                if (_waiters[i].Match(line))
-                {
-                    _waiters[i].Found.TrySetResult(line);
-                    _waiters.RemoveAt(i);
-                }
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }

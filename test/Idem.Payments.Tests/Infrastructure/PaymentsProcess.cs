@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Reflection;
-using System.Text;
-using Xunit;
+using Idem.Testing;
 
 namespace Idem.Payments.Tests.Infrastructure;
 
@@ -16,18 +14,22 @@ internal sealed class PaymentsProcess : IAsyncDisposable
 
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
-    private readonly Process _process;
+    private readonly ChildProcess _process;
     private readonly Lock _gate = new();
     private readonly Queue<string> _output = new();
     private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private PaymentsProcess(Process process, string name)
+    private PaymentsProcess(string name, string[] arguments)
     {
-        _process = process;
         Name = name;
-        process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
-        process.Exited += (_, _) => _listening.TrySetException(new InvalidOperationException($"Node {Name} exited before listening.\n{Output}"));
+        _process = new ChildProcess("The service", ServicePath, arguments, StartTimeout, start =>
+        {
+            start.WorkingDirectory = Path.GetDirectoryName(ServicePath)!;
+            start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        }, OnLine);
+        _process.Exited.ContinueWith(
+            _ => _listening.TrySetException(new InvalidOperationException($"Node {Name} exited before listening.\n{Output}")),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     public string Name { get; }
@@ -62,29 +64,10 @@ internal sealed class PaymentsProcess : IAsyncDisposable
 
     private static async Task<PaymentsProcess> StartAsync(string name, string[] mode, string[] settings)
     {
-        Assert.True(File.Exists(ServicePath), $"The service was not built at {ServicePath}.");
-        var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(ServicePath)!,
-        };
-        start.ArgumentList.Add(ServicePath);
-        foreach (var argument in (string[])[.. mode, "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var node = new PaymentsProcess(process, name);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var node = new PaymentsProcess(name, [.. mode, "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings]);
         try
         {
+            node._process.Start();
             node.BaseAddress = await node._listening.Task.WaitAsync(StartTimeout);
             node.Http = PaymentsServer.NewHttpClient(node.BaseAddress);
             return node;
@@ -97,37 +80,16 @@ internal sealed class PaymentsProcess : IAsyncDisposable
     }
 
     /// <summary>SIGKILL: no shutdown, no finally blocks, no rollback by the process itself; its sockets just close.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync().WaitAsync(StartTimeout);
-    }
+    public Task KillAsync() => _process.KillAsync();
 
     public async ValueTask DisposeAsync()
     {
         Http?.Dispose();
-        try
-        {
-            if (!_process.HasExited)
-            {
-                await KillAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Never started or already gone.
-        }
-
-        _process.Dispose();
+        await _process.DisposeAsync();
     }
 
-    private void OnLine(string? line)
+    private void OnLine(string line)
     {
-        if (line is null)
-        {
-            return;
-        }
-
         lock (_gate)
         {
             _output.Enqueue(line);
