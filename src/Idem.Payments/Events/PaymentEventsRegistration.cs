@@ -55,6 +55,10 @@ internal static class PaymentEventsRegistration
                 r.Exchange = configuration[ExchangeKey] is { Length: > 0 } exchange ? exchange : r.Exchange;
                 r.QueuePrefix = configuration[QueuePrefixKey] ?? r.QueuePrefix;
                 r.ClientName = "idem-payments";
+
+                // An event published before the statements queue is bound (the consumer still starting) would be dropped
+                // by the topic exchange; with RequireRoute the publish fails instead and the event waits in the outbox.
+                r.RequireRoute = true;
             });
         }
         else
