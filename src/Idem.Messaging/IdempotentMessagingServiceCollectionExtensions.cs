@@ -15,7 +15,7 @@ public static class IdempotentMessagingServiceCollectionExtensions
     /// <summary>
     /// Adds the outbox (<see cref="IOutbox"/>), its relay and the inbox purge as hosted services. Follow with the database
     /// (<see cref="UseSqlite"/> or <see cref="UsePostgres"/>), the consumers (<c>AddConsumer</c>) and a transport
-    /// (<c>UseRabbitMq</c> from Idem.Messaging.RabbitMQ). Without a transport, messages are enqueued and kept.
+    /// (<see cref="UseInProcess"/>, or <c>UseRabbitMq</c> from Idem.Messaging.RabbitMQ). Without a transport, messages are enqueued and kept.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Changes the settings (tables, relay, retention).</param>
@@ -80,6 +80,22 @@ public static class IdempotentMessagingServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(handler);
         var instance = new DelegateHandler(handler);
         return AddConsumer(builder, name, configure, _ => instance);
+    }
+
+    /// <summary>
+    /// The in-process transport: the outbox relay hands each committed message to this process's consumers (those whose
+    /// <see cref="ConsumerOptions.MessageTypes"/> match its type, as RabbitMQ topic patterns), each in its inbox
+    /// transaction, and marks it published only after every one of them committed. A consumer failure fails the publish,
+    /// so the message stays in the outbox and is retried with the relay's backoff (consumers that handled it skip the
+    /// copy); a message a consumer dead-letters stays dead-lettered in its inbox. No broker: a node consumes only the
+    /// messages of its own outbox, so use it for one node, development and tests, and a broker otherwise.
+    /// </summary>
+    public static IIdempotentMessagingBuilder UseInProcess(this IIdempotentMessagingBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.RemoveAll<IMessagePublisher>();
+        builder.Services.AddSingleton<IMessagePublisher, InProcessPublisher>();
+        return builder;
     }
 
     private static IIdempotentMessagingBuilder AddConsumer(IIdempotentMessagingBuilder builder, string name, Action<ConsumerOptions>? configure, Func<IServiceProvider, IMessageHandler> create)

@@ -1,6 +1,7 @@
 using Idem.Payments.Api;
 using Idem.Payments.Auth;
 using Idem.Payments.Data;
+using Idem.Payments.Events;
 using Idem.Payments.Ledger;
 using Idem.Payments.Cards;
 using Idem.Payments.Processor;
@@ -62,6 +63,10 @@ internal static class PaymentsApp
         // before Idem's hosted services, so it runs before anything else touches the database.
         services.AddPaymentsDatabase(builder.Configuration);
 
+        // Succeeded payments, refunds and transfers are enqueued in the outbox in the transaction that made them final;
+        // the statements consumer reads them through its inbox (docs/payments.md#events).
+        services.AddPaymentEvents(builder.Configuration);
+
         // Card payments: the processor (the simulator beside the service unless Processor:BaseUrl names one) is called
         // through Idem.Http, one derived key per operation, retried within a deadline below the endpoints' lease.
         var paymentsOptions = builder.Configuration.GetSection("Payments").Get<PaymentsOptions>() ?? new PaymentsOptions();
@@ -104,6 +109,7 @@ internal static class PaymentsApp
         app.MapCustomers();
         app.MapIdempotencyKeys();
         app.MapPayments();
+        app.MapStatements();
         return app;
     }
 }

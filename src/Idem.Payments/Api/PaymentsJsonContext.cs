@@ -32,6 +32,7 @@ namespace Idem.Payments.Api;
 [JsonSerializable(typeof(RefundResponse))]
 [JsonSerializable(typeof(RefundListResponse))]
 [JsonSerializable(typeof(AuditResponse))]
+[JsonSerializable(typeof(StatementResponse))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {
     /// <summary>Makes the HTTP JSON options match the context, with the context first in the resolver chain.</summary>

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Idem.Payments.Data;
+using Idem.Payments.Events;
 using Idem.Payments.Ledger;
 using Idem.Payments.Processor;
 
@@ -12,7 +13,7 @@ namespace Idem.Payments.Cards;
 /// update. The request handler and the background completer run the same phases two and three, so either may finish
 /// what the other started, and only one of them moves the money.
 /// </summary>
-internal sealed class PaymentService(IHttpClientFactory clients, LedgerService ledger, TimeProvider time)
+internal sealed class PaymentService(IHttpClientFactory clients, LedgerService ledger, PaymentEvents events, TimeProvider time)
 {
     // Made per call from the factory, which owns the handlers' lifetimes; this service is a singleton.
     private ProcessorClient Processor => new(clients.CreateClient(ProcessorClient.HttpClientName));
@@ -68,10 +69,15 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
     {
         var payments = new PaymentRepository(connection, transaction, dialect);
         var status = result.Outcome == ProcessorOutcome.Succeeded ? PaymentStatus.Succeeded : PaymentStatus.Declined;
-        if (await payments.SettlePaymentAsync(payment.Id, status, result.Outcome == ProcessorOutcome.Succeeded ? result.Id : null, result.DeclineCode, Now(), cancellationToken).ConfigureAwait(false)
+        var now = Now();
+        if (await payments.SettlePaymentAsync(payment.Id, status, result.Outcome == ProcessorOutcome.Succeeded ? result.Id : null, result.DeclineCode, now, cancellationToken).ConfigureAwait(false)
             && status == PaymentStatus.Succeeded)
         {
             await ledger.PostPaymentAsync(new LedgerRepository(connection, transaction, dialect), payment.TenantId, payment.AccountId, payment.Amount, payment.Id, cancellationToken).ConfigureAwait(false);
+
+            // Only the call that moved the payment to succeeded gets here, in the transaction that did it.
+            await events.EnqueueAsync(transaction, new PaymentEvent(
+                payment.Id, PaymentEvents.PaymentSucceeded, payment.TenantId, payment.AccountId, payment.Amount, payment.Currency, now), cancellationToken).ConfigureAwait(false);
         }
 
         return await payments.FindPaymentAsync(payment.TenantId, payment.Id, cancellationToken).ConfigureAwait(false)
@@ -141,7 +147,15 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
     public async Task<Refund> SettleRefundAsync(DbConnection connection, DbTransaction transaction, ISqlDialect dialect, Refund refund, string processorRefundId, CancellationToken cancellationToken)
     {
         var payments = new PaymentRepository(connection, transaction, dialect);
-        await payments.SettleRefundAsync(refund.Id, processorRefundId, Now(), cancellationToken).ConfigureAwait(false);
+        var now = Now();
+        if (await payments.SettleRefundAsync(refund.Id, processorRefundId, now, cancellationToken).ConfigureAwait(false))
+        {
+            var payment = await payments.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"The payment {refund.PaymentId} of refund {refund.Id} is gone.");
+            await events.EnqueueAsync(transaction, new PaymentEvent(
+                refund.Id, PaymentEvents.RefundSucceeded, refund.TenantId, payment.AccountId, refund.Amount, refund.Currency, now), cancellationToken).ConfigureAwait(false);
+        }
+
         return await payments.FindRefundByKeyAsync(refund.TenantId, refund.IdempotencyKey, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Refund {refund.Id} vanished.");
     }

@@ -71,7 +71,7 @@ internal static class PaymentsDatabaseRegistration
         }
     }
 
-    private static string SqliteConnectionString(string? configured)
+    public static string SqliteConnectionString(string? configured)
     {
         var builder = new SqliteConnectionStringBuilder(string.IsNullOrWhiteSpace(configured) ? DefaultSqliteConnectionString : configured);
         builder.ForeignKeys ??= true;

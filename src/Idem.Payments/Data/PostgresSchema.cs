@@ -134,5 +134,21 @@ internal static class PostgresSchema
             ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_movement_type_check
                 CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund'));
             """),
+
+        // Owned by the statements consumer (Events/StatementsHandler); see SqliteSchema.
+        new(5, "statement lines", """
+            CREATE TABLE IF NOT EXISTS statement_lines (
+                tenant_id   text        NOT NULL,
+                account_id  text        NOT NULL,
+                month       text        NOT NULL CHECK (length(month) = 7),
+                event_id    text        NOT NULL,
+                type        text        NOT NULL,
+                amount      bigint      NOT NULL CHECK (amount <> 0),
+                currency    text        NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                PRIMARY KEY (account_id, event_id)
+            );
+            CREATE INDEX IF NOT EXISTS ix_statement_lines_month ON statement_lines (tenant_id, account_id, month, occurred_at);
+            """),
     ];
 }

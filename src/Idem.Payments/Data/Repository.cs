@@ -8,6 +8,9 @@ namespace Idem.Payments.Data;
 /// </summary>
 internal abstract class Repository(DbConnection connection, DbTransaction? transaction)
 {
+    /// <summary>The transaction the commands join (null for reads on a connection of their own).</summary>
+    public DbTransaction? Transaction => transaction;
+
     protected DbCommand Command(string sql)
     {
         var command = connection.CreateCommand();

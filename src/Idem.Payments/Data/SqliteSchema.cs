@@ -150,5 +150,22 @@ internal static class SqliteSchema
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
             """),
+
+        // Owned by the statements consumer (Events/StatementsHandler), written only through its inbox transaction: one
+        // line per event per account, so the primary key makes a second line for one event fail loudly.
+        new(5, "statement lines", """
+            CREATE TABLE IF NOT EXISTS statement_lines (
+                tenant_id   TEXT    NOT NULL,
+                account_id  TEXT    NOT NULL,
+                month       TEXT    NOT NULL CHECK (length(month) = 7),
+                event_id    TEXT    NOT NULL,
+                type        TEXT    NOT NULL,
+                amount      INTEGER NOT NULL CHECK (amount <> 0),
+                currency    TEXT    NOT NULL,
+                occurred_at TEXT    NOT NULL,
+                PRIMARY KEY (account_id, event_id)
+            ) STRICT;
+            CREATE INDEX IF NOT EXISTS ix_statement_lines_month ON statement_lines (tenant_id, account_id, month, occurred_at);
+            """),
     ];
 }

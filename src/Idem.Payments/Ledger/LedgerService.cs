@@ -1,4 +1,5 @@
 using Idem.Payments.Data;
+using Idem.Payments.Events;
 
 namespace Idem.Payments.Ledger;
 
@@ -9,7 +10,7 @@ namespace Idem.Payments.Ledger;
 /// cycle when the database has row locks. Every refusal is decided before the first write, so a refused movement
 /// leaves nothing behind even though its transaction commits (the idempotency record of the refusal goes with it).
 /// </summary>
-internal sealed class LedgerService(TimeProvider time)
+internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
 {
     public const string TransferSucceeded = "succeeded";
 
@@ -106,6 +107,8 @@ internal sealed class LedgerService(TimeProvider time)
         await ledger.InsertTransferAsync(transfer, cancellationToken).ConfigureAwait(false);
         await ledger.InsertEntryAsync(Entry(tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
         await ledger.InsertEntryAsync(Entry(tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
+        await events.EnqueueAsync(ledger.Transaction, new PaymentEvent(
+            transfer.Id, PaymentEvents.TransferSucceeded, tenantId, from.Id, amount, currency.Code, now, ToAccount: to.Id), cancellationToken).ConfigureAwait(false);
         return transfer;
     }
 
