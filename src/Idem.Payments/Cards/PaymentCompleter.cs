@@ -38,13 +38,19 @@ internal sealed partial class PaymentCompleter(
     {
         var before = time.GetUtcNow() - options.AbandonedAfter;
         List<Payment> payments;
-        List<Refund> refunds;
+        var refunds = new List<(Refund Refund, string ChargeId)>();
         var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var repository = new PaymentRepository(connection, null, database.Dialect);
             payments = await repository.ListPendingPaymentsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
-            refunds = await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
+            foreach (var refund in await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false))
+            {
+                // A refund is only ever made of a succeeded payment, which has its charge.
+                var payment = await repository.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
+                refunds.Add((refund, payment.ChargeId!));
+            }
         }
 
         var settled = 0;
@@ -59,16 +65,9 @@ internal sealed partial class PaymentCompleter(
             }
         }
 
-        foreach (var refund in refunds)
+        foreach (var (refund, chargeId) in refunds)
         {
-            Payment? payment;
-            var connection2 = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection2.ConfigureAwait(false))
-            {
-                payment = await new PaymentRepository(connection2, null, database.Dialect).FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false);
-            }
-
-            var result = await service.RefundAsync(refund, payment!.ChargeId!, cancellationToken).ConfigureAwait(false);
+            var result = await service.RefundAsync(refund, chargeId, cancellationToken).ConfigureAwait(false);
             if (result.Outcome == ProcessorOutcome.Succeeded)
             {
                 await InTransactionAsync((c, t) => service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken), cancellationToken).ConfigureAwait(false);
