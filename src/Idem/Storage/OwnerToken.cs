@@ -4,8 +4,15 @@ namespace Idem.Storage;
 public static class OwnerToken
 {
     /// <summary>
-    /// A new token: 122 random bits as 32 hex characters. A token only has to be unique among the claims of one key; it
-    /// is never shown to clients, so it needs no cryptographic generator (which costs a call into OpenSSL per claim).
+    /// A new token: 128 random bits as 32 lowercase hex characters. A token only has to be unique among the claims of one
+    /// key, and it is never shown to clients, so it needs no cryptographic generator: it comes from
+    /// <see cref="Random.Shared"/> (seeded from the operating system per thread), with no system call per claim, where a
+    /// <see cref="Guid.NewGuid"/> asks the kernel for random bytes every time.
     /// </summary>
-    public static string New() => Guid.NewGuid().ToString("N");
+    public static string New()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 }
