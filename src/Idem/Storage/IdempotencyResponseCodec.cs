@@ -31,20 +31,53 @@ public static class IdempotencyResponseCodec
     /// <summary>Encodes a whole response: <c>version, status, flags, headers, body</c>.</summary>
     public static byte[] Encode(IdempotencyResponse response)
     {
-        var writer = new ArrayBufferWriter<byte>(64 + response.Body.Length);
-        var head = writer.GetSpan(4);
-        head[0] = ResponseVersion;
-        BinaryPrimitives.WriteUInt16LittleEndian(head[1..], (ushort)response.StatusCode);
-        head[3] = response.BodyTruncated ? (byte)1 : (byte)0;
-        writer.Advance(4);
-        WriteHeaders(writer, response.Headers);
-        WriteInt(writer, response.Body.Length);
-        writer.Write(response.Body.Span);
-        return writer.WrittenSpan.ToArray();
+        ArgumentNullException.ThrowIfNull(response);
+
+        // Measured first and written once into an exact-size array: stores keep this array as it is.
+        var headers = response.Headers;
+        var size = 4 + 1 + 4 + 4 + response.Body.Length;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            size += 8 + Encoding.UTF8.GetByteCount(headers[i].Key) + Encoding.UTF8.GetByteCount(headers[i].Value);
+        }
+
+        var result = new byte[size];
+        var span = result.AsSpan();
+        span[0] = ResponseVersion;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[1..], (ushort)response.StatusCode);
+        span[3] = response.BodyTruncated ? (byte)1 : (byte)0;
+        span[4] = HeadersVersion;
+        var offset = 5;
+        WriteInt(span, ref offset, headers.Count);
+        for (var i = 0; i < headers.Count; i++)
+        {
+            WriteString(span, ref offset, headers[i].Key);
+            WriteString(span, ref offset, headers[i].Value);
+        }
+
+        WriteInt(span, ref offset, response.Body.Length);
+        response.Body.Span.CopyTo(span[offset..]);
+        return result;
     }
 
     /// <summary>Decodes what <see cref="Encode"/> wrote.</summary>
     public static IdempotencyResponse Decode(ReadOnlySpan<byte> data)
+    {
+        var (status, truncated, headers, bodyOffset, bodyLength) = DecodeHead(data);
+        return new IdempotencyResponse(status, headers, data.Slice(bodyOffset, bodyLength).ToArray(), truncated);
+    }
+
+    /// <summary>
+    /// Decodes what <see cref="Encode"/> wrote, with the body left in <paramref name="data"/> rather than copied: for a
+    /// store that keeps the encoded array and never changes it.
+    /// </summary>
+    internal static IdempotencyResponse DecodeSharingBody(ReadOnlyMemory<byte> data)
+    {
+        var (status, truncated, headers, bodyOffset, bodyLength) = DecodeHead(data.Span);
+        return new IdempotencyResponse(status, headers, data.Slice(bodyOffset, bodyLength), truncated);
+    }
+
+    private static (int Status, bool Truncated, KeyValuePair<string, string>[] Headers, int BodyOffset, int BodyLength) DecodeHead(ReadOnlySpan<byte> data)
     {
         if (data.Length < 4 || data[0] != ResponseVersion)
         {
@@ -56,8 +89,12 @@ public static class IdempotencyResponseCodec
         var offset = 4;
         var headers = ReadHeaders(data, ref offset);
         var length = ReadInt(data, ref offset);
-        var body = data.Slice(offset, length).ToArray();
-        return new IdempotencyResponse(status, headers, body, truncated);
+        if (length > data.Length - offset)
+        {
+            throw new InvalidDataException("Stored response body is shorter than its length.");
+        }
+
+        return (status, truncated, headers, offset, length);
     }
 
     private static void WriteHeaders(ArrayBufferWriter<byte> writer, IReadOnlyList<KeyValuePair<string, string>> headers)
@@ -72,7 +109,7 @@ public static class IdempotencyResponseCodec
         }
     }
 
-    private static List<KeyValuePair<string, string>> ReadHeaders(ReadOnlySpan<byte> data, ref int offset)
+    private static KeyValuePair<string, string>[] ReadHeaders(ReadOnlySpan<byte> data, ref int offset)
     {
         if (data.Length <= offset || data[offset] != HeadersVersion)
         {
@@ -81,12 +118,23 @@ public static class IdempotencyResponseCodec
 
         offset++;
         var count = ReadInt(data, ref offset);
-        var headers = new List<KeyValuePair<string, string>>(count);
+        if (count == 0)
+        {
+            return [];
+        }
+
+        // Each header takes at least 8 bytes: a count beyond that is corrupt, not an allocation to attempt.
+        if (count > (data.Length - offset) / 8)
+        {
+            throw new InvalidDataException("Stored header count exceeds the data.");
+        }
+
+        var headers = new KeyValuePair<string, string>[count];
         for (var i = 0; i < count; i++)
         {
-            var name = ReadString(data, ref offset);
+            var name = ReadName(data, ref offset);
             var value = ReadString(data, ref offset);
-            headers.Add(new(name, value));
+            headers[i] = new(name, value);
         }
 
         return headers;
@@ -98,6 +146,40 @@ public static class IdempotencyResponseCodec
         WriteInt(writer, count);
         Encoding.UTF8.GetBytes(value, writer.GetSpan(count));
         writer.Advance(count);
+    }
+
+    private static void WriteString(Span<byte> span, ref int offset, string value)
+    {
+        var count = Encoding.UTF8.GetBytes(value, span[(offset + 4)..]);
+        WriteInt(span, ref offset, count);
+        offset += count;
+    }
+
+    private static void WriteInt(Span<byte> span, ref int offset, int value)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(span[offset..], value);
+        offset += 4;
+    }
+
+    // Header names repeat on every record: the common ones come back as the same string instead of a new one per decode.
+    private static readonly string[] CommonNames = ["Content-Type", "Location", "ETag", "Cache-Control", "Content-Language", "Last-Modified"];
+
+    private static string ReadName(ReadOnlySpan<byte> data, ref int offset)
+    {
+        var count = ReadInt(data, ref offset);
+        var bytes = data.Slice(offset, count);
+        foreach (var name in CommonNames)
+        {
+            if (name.Length == count && Ascii.Equals(bytes, name))
+            {
+                offset += count;
+                return name;
+            }
+        }
+
+        var value = Encoding.UTF8.GetString(bytes);
+        offset += count;
+        return value;
     }
 
     private static string ReadString(ReadOnlySpan<byte> data, ref int offset)

@@ -9,10 +9,17 @@ namespace Idem.Storage;
 /// compare-and-swap on a concurrent dictionary, so it is correct under any parallelism within one process. Time comes
 /// from the injected <see cref="TimeProvider"/>.
 /// </summary>
+/// <remarks>
+/// A record is kept as few objects as possible, because every record lives for its whole retention and the garbage
+/// collector copies and marks each object that survives: the entry is a struct inside the dictionary's node, the
+/// fingerprint is 32 raw bytes in it, and a completed response is one encoded array (<see cref="IdempotencyResponseCodec"/>)
+/// that replays read their body from without a copy. A kept record is three objects: the node, the key and the array.
+/// </remarks>
 public sealed class InMemoryIdempotencyStore : IIdempotencyStore
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
+    private long _version;
 
     /// <summary>Creates a store on the given clock.</summary>
     public InMemoryIdempotencyStore(TimeProvider? timeProvider = null) => _time = timeProvider ?? TimeProvider.System;
@@ -31,11 +38,11 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         IdempotencyLease? lease = null;
         while (true)
         {
-            var now = _time.GetUtcNow();
+            var now = Now();
             if (!_entries.TryGetValue(request.StoreKey, out var existing))
             {
                 lease ??= NewLease(request);
-                if (_entries.TryAdd(request.StoreKey, Claimed(request, lease, now)))
+                if (_entries.TryAdd(request.StoreKey, Claimed(request, lease, now, now, null)))
                 {
                     return new(ClaimResult.Claimed(lease));
                 }
@@ -43,11 +50,11 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
                 continue;
             }
 
-            if (existing.ExpiresAt <= now && (existing.Response is not null || existing.LeaseExpiresAt <= now))
+            if (existing.IsPastRetention(now))
             {
                 // Past retention: the key is new again.
                 lease ??= NewLease(request);
-                if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now), existing))
+                if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now, now, null), existing))
                 {
                     return new(ClaimResult.Claimed(lease));
                 }
@@ -62,19 +69,19 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
 
             if (existing.Response is not null)
             {
-                return new(ClaimResult.Completed(existing.Response));
+                return new(ClaimResult.Completed(IdempotencyResponseCodec.DecodeSharingBody(existing.Response)));
             }
 
             if (existing.LeaseExpiresAt > now)
             {
-                return new(ClaimResult.InProgress(existing.LeaseExpiresAt - now));
+                return new(ClaimResult.InProgress(TimeSpan.FromTicks(existing.LeaseExpiresAt - now)));
             }
 
             // The holder's lease ran out (it crashed, stalled or released the key at a recovery point): take the key over
             // where it was left.
             lease ??= NewLease(request);
             var takeover = existing.RecoveryPoint is null ? lease : lease with { RecoveryPoint = existing.RecoveryPoint };
-            if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now) with { CreatedAt = existing.CreatedAt, RecoveryPoint = existing.RecoveryPoint }, existing))
+            if (_entries.TryUpdate(request.StoreKey, Claimed(request, lease, now, existing.CreatedAt, existing.RecoveryPoint), existing))
             {
                 return new(ClaimResult.Claimed(takeover));
             }
@@ -84,8 +91,16 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     private static IdempotencyLease NewLease(ClaimRequest request)
         => new(request.StoreKey, OwnerToken.New(), request.Retention, request.LeaseDuration);
 
-    private static Entry Claimed(ClaimRequest request, IdempotencyLease lease, DateTimeOffset now)
-        => new(StoredFingerprint.From(request.Fingerprint), lease.OwnerToken, now, now + request.LeaseDuration, now + Max(request.Retention, request.LeaseDuration), null, null);
+    private Entry Claimed(ClaimRequest request, IdempotencyLease lease, long now, long createdAt, string? recoveryPoint) => new()
+    {
+        Version = NextVersion(),
+        Fingerprint = StoredFingerprint.From(request.Fingerprint),
+        OwnerToken = lease.OwnerToken,
+        CreatedAt = createdAt,
+        LeaseExpiresAt = now + request.LeaseDuration.Ticks,
+        ExpiresAt = now + Max(request.Retention, request.LeaseDuration).Ticks,
+        RecoveryPoint = recoveryPoint,
+    };
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
@@ -93,16 +108,18 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         ArgumentNullException.ThrowIfNull(response);
         ArgumentNullException.ThrowIfNull(lease);
 
-        // Update's loop without its delegate: completing is on every first execution's path.
+        // Encoded once, outside the compare-and-swap loop.
+        var encoded = IdempotencyResponseCodec.Encode(response);
         while (true)
         {
-            var now = _time.GetUtcNow();
+            var now = Now();
             if (!_entries.TryGetValue(lease.StoreKey, out var existing) || !existing.IsHeldBy(lease.OwnerToken))
             {
                 return new(LeaseStatus.LeaseLost);
             }
 
-            if (_entries.TryUpdate(lease.StoreKey, existing with { Response = response, OwnerToken = null, ExpiresAt = now + lease.Retention }, existing))
+            var completed = existing with { Version = NextVersion(), Response = encoded, OwnerToken = null, ExpiresAt = now + lease.Retention.Ticks };
+            if (_entries.TryUpdate(lease.StoreKey, completed, existing))
             {
                 return new(LeaseStatus.Ok);
             }
@@ -111,19 +128,13 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
-        => Update(lease, (entry, now) => Renewed(entry, lease, now));
-
-    private static Entry Renewed(Entry entry, IdempotencyLease lease, DateTimeOffset now) => entry with
-    {
-        LeaseExpiresAt = now + lease.LeaseDuration,
-        ExpiresAt = entry.ExpiresAt < now + lease.LeaseDuration ? now + lease.LeaseDuration : entry.ExpiresAt,
-    };
+        => Update(lease, null);
 
     /// <inheritdoc/>
     public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(recoveryPoint);
-        return Update(lease, (entry, now) => Renewed(entry, lease, now) with { RecoveryPoint = recoveryPoint });
+        return Update(lease, recoveryPoint);
     }
 
     /// <inheritdoc/>
@@ -140,8 +151,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             if (existing.RecoveryPoint is not null)
             {
                 // Parked at its recovery point: nobody holds it, and the next claim takes it over at once.
-                var now = _time.GetUtcNow();
-                if (_entries.TryUpdate(lease.StoreKey, existing with { OwnerToken = null, LeaseExpiresAt = now }, existing))
+                if (_entries.TryUpdate(lease.StoreKey, existing with { Version = NextVersion(), OwnerToken = null, LeaseExpiresAt = Now() }, existing))
                 {
                     return new(LeaseStatus.Ok);
                 }
@@ -159,7 +169,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     /// <inheritdoc/>
     public ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default)
     {
-        var now = _time.GetUtcNow();
+        var now = Now();
         if (!_entries.TryGetValue(storeKey, out var entry) || entry.IsPastRetention(now))
         {
             return new((IdempotencyRecord?)null);
@@ -170,11 +180,11 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             StoreKey = storeKey,
             Fingerprint = entry.Fingerprint.ToString(),
             State = entry.Response is null ? IdempotencyRecordState.InProgress : IdempotencyRecordState.Completed,
-            CreatedAt = entry.CreatedAt,
-            ExpiresAt = entry.ExpiresAt,
-            LeaseExpiresAt = entry.Response is null ? entry.LeaseExpiresAt : null,
+            CreatedAt = Time(entry.CreatedAt),
+            ExpiresAt = Time(entry.ExpiresAt),
+            LeaseExpiresAt = entry.Response is null ? Time(entry.LeaseExpiresAt) : null,
             RecoveryPoint = entry.RecoveryPoint,
-            Response = entry.Response,
+            Response = entry.Response is null ? null : IdempotencyResponseCodec.DecodeSharingBody(entry.Response),
         });
     }
 
@@ -182,6 +192,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     public ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var before = expiredBefore.UtcTicks;
         var purged = 0;
         foreach (var pair in _entries)
         {
@@ -191,7 +202,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             }
 
             var entry = pair.Value;
-            if (entry.ExpiresAt < expiredBefore && (entry.Response is not null || entry.LeaseExpiresAt < expiredBefore)
+            if (entry.ExpiresAt < before && (entry.Response is not null || entry.LeaseExpiresAt < before)
                 && _entries.TryRemove(pair))
             {
                 purged++;
@@ -201,37 +212,74 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         return new(purged);
     }
 
-    private ValueTask<LeaseStatus> Update(IdempotencyLease lease, Func<Entry, DateTimeOffset, Entry> change)
+    // Renews the lease, and records a recovery point when one is given.
+    private ValueTask<LeaseStatus> Update(IdempotencyLease lease, string? recoveryPoint)
     {
         ArgumentNullException.ThrowIfNull(lease);
         while (true)
         {
-            var now = _time.GetUtcNow();
+            var now = Now();
             if (!_entries.TryGetValue(lease.StoreKey, out var existing) || !existing.IsHeldBy(lease.OwnerToken))
             {
                 return new(LeaseStatus.LeaseLost);
             }
 
-            if (_entries.TryUpdate(lease.StoreKey, change(existing, now), existing))
+            var leaseEnd = now + lease.LeaseDuration.Ticks;
+            var renewed = existing with
+            {
+                Version = NextVersion(),
+                LeaseExpiresAt = leaseEnd,
+                ExpiresAt = Math.Max(existing.ExpiresAt, leaseEnd),
+                RecoveryPoint = recoveryPoint ?? existing.RecoveryPoint,
+            };
+
+            if (_entries.TryUpdate(lease.StoreKey, renewed, existing))
             {
                 return new(LeaseStatus.Ok);
             }
         }
     }
 
+    private long Now() => _time.GetUtcNow().UtcTicks;
+
+    private long NextVersion() => Interlocked.Increment(ref _version);
+
+    private static DateTimeOffset Time(long utcTicks) => new(utcTicks, TimeSpan.Zero);
+
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    // A record is immutable; every change swaps in a new one, so TryUpdate/TryRemove compare by reference.
-    private sealed record Entry(StoredFingerprint Fingerprint, string? OwnerToken, DateTimeOffset CreatedAt, DateTimeOffset LeaseExpiresAt, DateTimeOffset ExpiresAt, IdempotencyResponse? Response, string? RecoveryPoint)
+    /// <summary>
+    /// One record, held inside the dictionary's node. Every change stores a copy with a new <see cref="Version"/>, and
+    /// equality is the version alone, so TryUpdate and TryRemove succeed only against the exact record that was read.
+    /// Times are UTC ticks.
+    /// </summary>
+    private readonly record struct Entry : IEquatable<Entry>
     {
+        public long Version { get; init; }
+
+        public StoredFingerprint Fingerprint { get; init; }
+
+        public string? OwnerToken { get; init; }
+
+        public long CreatedAt { get; init; }
+
+        public long LeaseExpiresAt { get; init; }
+
+        public long ExpiresAt { get; init; }
+
+        /// <summary>The completed response, encoded; null while in progress.</summary>
+        public byte[]? Response { get; init; }
+
+        public string? RecoveryPoint { get; init; }
+
         // An owner keeps its key even past the lease until someone takes it over: completing late is harmless when nobody else ran.
         public bool IsHeldBy(string ownerToken) => Response is null && string.Equals(OwnerToken, ownerToken, StringComparison.Ordinal);
 
-        public bool IsPastRetention(DateTimeOffset now) => ExpiresAt <= now && (Response is not null || LeaseExpiresAt <= now);
+        public bool IsPastRetention(long now) => ExpiresAt <= now && (Response is not null || LeaseExpiresAt <= now);
 
-        public bool Equals(Entry? other) => ReferenceEquals(this, other);
+        public bool Equals(Entry other) => Version == other.Version;
 
-        public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+        public override int GetHashCode() => Version.GetHashCode();
     }
 
     /// <summary>

@@ -105,6 +105,51 @@ public sealed class IdempotencyResponseCodecTests
     public void DecodeHeaders_UnknownVersion_Throws()
         => Assert.Throws<InvalidDataException>(() => IdempotencyResponseCodec.DecodeHeaders([7, 0, 0, 0, 0]));
 
+    [Fact]
+    public void Encode_WritesTheStoredLayoutExactly()
+    {
+        // Stores keep these bytes (Redis for days): the layout may not change without a new version byte.
+        var encoded = IdempotencyResponseCodec.Encode(new IdempotencyResponse(201, [new("Location", "/a")], "ok"u8.ToArray()));
+
+        byte[] expected =
+        [
+            1, 201, 0, 0, // version, status (little-endian), flags
+            1, 1, 0, 0, 0, // header format version, one header
+            8, 0, 0, 0, .. "Location"u8, 2, 0, 0, 0, .. "/a"u8,
+            2, 0, 0, 0, .. "ok"u8,
+        ];
+        Assert.Equal(expected, encoded);
+    }
+
+    [Fact]
+    public void Decode_HeaderCountBeyondTheData_Throws()
+    {
+        var data = IdempotencyResponseCodec.Encode(new IdempotencyResponse(200, [], Array.Empty<byte>()));
+        data[5] = 0xFF;
+        data[6] = 0xFF;
+        data[7] = 0xFF;
+
+        Assert.Throws<InvalidDataException>(() => IdempotencyResponseCodec.Decode(data));
+    }
+
+    [Fact]
+    public void Decode_BodyLongerThanTheData_Throws()
+    {
+        var data = IdempotencyResponseCodec.Encode(new IdempotencyResponse(200, [], "abc"u8.ToArray()));
+
+        Assert.Throws<InvalidDataException>(() => IdempotencyResponseCodec.Decode(data.AsSpan(0, data.Length - 1)));
+    }
+
+    [Fact]
+    public void Decode_CommonHeaderNames_ComeBackEqual()
+    {
+        KeyValuePair<string, string>[] headers = [new("Content-Type", "application/json"), new("content-type", "text/plain"), new("Location", "/x"), new("X-Other", "1")];
+
+        var decoded = IdempotencyResponseCodec.Decode(IdempotencyResponseCodec.Encode(new IdempotencyResponse(200, headers, Array.Empty<byte>())));
+
+        Assert.Equal(headers, decoded.Headers);
+    }
+
     private static void AssertSame(IdempotencyResponse expected, IdempotencyResponse actual)
     {
         Assert.Equal(expected.StatusCode, actual.StatusCode);
