@@ -179,10 +179,14 @@ internal sealed class IdempotencyMiddleware
         if (!HandlerRan(run.Metadata, feature) || (status >= 500 && (serverErrors == ServerErrorHandling.Release || feature.RecoveryPoint is not null)))
         {
             await ReleaseAsync(lease).ConfigureAwait(false);
-            return;
+        }
+        else
+        {
+            await CompleteAsync(lease, Snapshot(context, capture, run.Metadata.Policy)).ConfigureAwait(false);
         }
 
-        await CompleteAsync(lease, Snapshot(context, capture, run.Metadata.Policy)).ConfigureAwait(false);
+        // A small response was held back until now: the record is settled before the client has its answer.
+        capture.SendHeld();
     }
 
     private async Task RunTransactionalAsync(RequestRun run)

@@ -10,6 +10,14 @@ namespace Idem.AspNetCore;
 /// transaction commits (buffered). Past the capture limit it stops keeping bytes for the record; in buffered mode it
 /// still keeps them for the client.
 /// </summary>
+/// <remarks>
+/// Pass-through mode holds a small response back (up to one 16 KiB segment, and never past the capture limit): the
+/// handler's flushes wait, and the middleware sends the whole body, with a Content-Length, after the record is
+/// completed, exactly as a replay is sent. The client gets the response in one piece instead of the body and then,
+/// once the record is written, the chunked terminator; and a client that has its response and retries at once finds
+/// the record completed. A response that outgrows the segment, or whose handler starts it, completes it or disables
+/// buffering (a stream), is released and passes through from then on.
+/// </remarks>
 internal sealed class ResponseCapture : Stream
 {
     private const int SegmentSize = 16 * 1024;
@@ -20,6 +28,8 @@ internal sealed class ResponseCapture : Stream
     private readonly HttpContext _context;
     private readonly IHttpResponseBodyFeature _original;
     private readonly IHttpResponseBodyFeature _feature;
+    private readonly int _holdLimit;
+    private bool _holding;
     private int _lastSegmentUsed = SegmentSize;
     private long _length;
     private long _captured;
@@ -30,6 +40,8 @@ internal sealed class ResponseCapture : Stream
         _original = context.Features.Get<IHttpResponseBodyFeature>()!;
         _inner = buffered ? null : _original.Stream;
         _limit = limit;
+        _holding = !buffered;
+        _holdLimit = Math.Min(SegmentSize, limit);
         // Pass-through: writes through the server's own PipeWriter, teeing each advanced span, with no stream adapter or
         // extra buffer in between. Buffered: everything goes to this stream and waits for the commit.
         _feature = buffered ? new StreamResponseBodyFeature(this, _original) : new PassThroughFeature(this, _original);
@@ -99,6 +111,68 @@ internal sealed class ResponseCapture : Stream
         return result;
     }
 
+    /// <summary>
+    /// Pass-through mode, once the record is settled: sends a response that is still held back, framed with a
+    /// Content-Length as its replays will be. The server sends it when the request ends.
+    /// </summary>
+    public void SendHeld()
+    {
+        if (!_holding)
+        {
+            return;
+        }
+
+        if (_captured > 0 && !_context.Response.HasStarted)
+        {
+            _context.Response.ContentLength ??= _captured;
+        }
+
+        ReleaseHeld();
+    }
+
+    /// <summary>Writes held bytes into the server's writer (no flush) and passes everything through from then on.</summary>
+    private void ReleaseHeld()
+    {
+        if (!_holding)
+        {
+            return;
+        }
+
+        _holding = false;
+        if (_captured > 0 && !ClientGone)
+        {
+            // One segment at most: the hold limit is one segment.
+            _original.Writer.Write(_segments[0].AsSpan(0, (int)_captured));
+        }
+    }
+
+    // Room for the next write while held: within the hold limit and the one segment.
+    private bool Fits(int count) => _holding && _length + count <= _holdLimit;
+
+    private Memory<byte> HeldMemory(int sizeHint)
+    {
+        var room = _holdLimit - (int)_length;
+        if (!_holding || room <= 0 || sizeHint > room)
+        {
+            return default;
+        }
+
+        if (_segments.Count == 0)
+        {
+            _segments.Add(ArrayPool<byte>.Shared.Rent(SegmentSize));
+            _lastSegmentUsed = 0;
+        }
+
+        return _segments[0].AsMemory(_lastSegmentUsed, room);
+    }
+
+    private void AdvanceHeld(int count)
+    {
+        _length += count;
+        _captured += count;
+        _lastSegmentUsed += count;
+    }
+
     /// <summary>Buffered mode: sends everything held to the client.</summary>
     public async Task CopyToClientAsync(CancellationToken cancellationToken)
     {
@@ -119,6 +193,13 @@ internal sealed class ResponseCapture : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        if (Fits(buffer.Length))
+        {
+            Keep(buffer);
+            return;
+        }
+
+        ReleaseHeld();
         if (_inner is not null && !ClientGone)
         {
             try
@@ -138,6 +219,13 @@ internal sealed class ResponseCapture : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (Fits(buffer.Length))
+        {
+            Keep(buffer.Span);
+            return;
+        }
+
+        ReleaseHeld();
         if (_inner is not null && !ClientGone)
         {
             try
@@ -154,7 +242,7 @@ internal sealed class ResponseCapture : Stream
 
     public override void Flush()
     {
-        if (_inner is not null && !ClientGone)
+        if (_inner is not null && !_holding && !ClientGone)
         {
             try
             {
@@ -168,7 +256,7 @@ internal sealed class ResponseCapture : Stream
 
     public override async Task FlushAsync(CancellationToken cancellationToken)
     {
-        if (_inner is not null && !ClientGone)
+        if (_inner is not null && !_holding && !ClientGone)
         {
             try
             {
@@ -205,37 +293,79 @@ internal sealed class ResponseCapture : Stream
 
         public PipeWriter Writer => _writer ??= new TeeWriter(capture, original.Writer);
 
-        public void DisableBuffering() => original.DisableBuffering();
+        // A handler that streams, starts or ends its response itself gets it sent now.
+        public void DisableBuffering()
+        {
+            capture.ReleaseHeld();
+            original.DisableBuffering();
+        }
 
-        public Task StartAsync(CancellationToken cancellationToken = default) => original.StartAsync(cancellationToken);
+        public Task StartAsync(CancellationToken cancellationToken = default)
+        {
+            capture.ReleaseHeld();
+            return original.StartAsync(cancellationToken);
+        }
 
         public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
             => SendFileFallback.SendFileAsync(capture, path, offset, count, cancellationToken);
 
-        public Task CompleteAsync() => original.CompleteAsync();
+        public Task CompleteAsync()
+        {
+            capture.ReleaseHeld();
+            return original.CompleteAsync();
+        }
     }
 
-    /// <summary>The server's writer, keeping a copy of every span the handler advances over.</summary>
+    /// <summary>
+    /// While the response is held, hands out the capture's own segment; then the server's writer, keeping a copy of
+    /// every span the handler advances over.
+    /// </summary>
     private sealed class TeeWriter(ResponseCapture capture, PipeWriter inner) : PipeWriter
     {
         private Memory<byte> _lent;
+        private bool _lentHeld;
 
-        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+        public override bool CanGetUnflushedBytes => capture._holding || inner.CanGetUnflushedBytes;
 
-        public override long UnflushedBytes => inner.UnflushedBytes;
+        public override long UnflushedBytes => capture._holding ? capture._length : inner.UnflushedBytes;
 
-        public override Memory<byte> GetMemory(int sizeHint = 0) => _lent = inner.GetMemory(sizeHint);
+        public override Memory<byte> GetMemory(int sizeHint = 0)
+        {
+            var held = capture.HeldMemory(sizeHint);
+            if (!held.IsEmpty)
+            {
+                _lentHeld = true;
+                return _lent = held;
+            }
 
-        public override Span<byte> GetSpan(int sizeHint = 0) => (_lent = inner.GetMemory(sizeHint)).Span;
+            capture.ReleaseHeld();
+            _lentHeld = false;
+            return _lent = inner.GetMemory(sizeHint);
+        }
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
 
         public override void Advance(int bytes)
         {
-            capture.Keep(_lent.Span[..bytes]);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes, _lent.Length);
+            if (_lentHeld)
+            {
+                // Already in the capture's segment: nothing to copy.
+                capture.AdvanceHeld(bytes);
+            }
+            else
+            {
+                capture.Keep(_lent.Span[..bytes]);
+                inner.Advance(bytes);
+            }
+
             _lent = default;
-            inner.Advance(bytes);
+            _lentHeld = false;
         }
 
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+        // While held there is nothing to send yet; the middleware sends the response once the record is settled.
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+            => capture._holding ? new(new FlushResult(isCanceled: false, isCompleted: false)) : inner.FlushAsync(cancellationToken);
 
         public override void CancelPendingFlush() => inner.CancelPendingFlush();
 
