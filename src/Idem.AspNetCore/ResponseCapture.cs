@@ -53,7 +53,9 @@ internal sealed class ResponseCapture : Stream
 
     public override bool CanRead => false;
 
-    public override bool CanSeek => false;
+    // Seekable only while held, and only so HttpResponse.Clear() (which truncates a seekable body) can throw away what
+    // was held: an error handler inside Idem may clear a response that has not been sent and write another.
+    public override bool CanSeek => _holding;
 
     public override bool CanWrite => true;
 
@@ -272,7 +274,17 @@ internal sealed class ResponseCapture : Stream
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
-    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void SetLength(long value)
+    {
+        if (!_holding || value != 0)
+        {
+            throw new NotSupportedException();
+        }
+
+        _length = 0;
+        _captured = 0;
+        _lastSegmentUsed = _segments.Count == 0 ? SegmentSize : 0;
+    }
 
     protected override void Dispose(bool disposing)
     {

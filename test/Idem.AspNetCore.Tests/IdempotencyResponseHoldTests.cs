@@ -189,6 +189,27 @@ public sealed class IdempotencyResponseHoldTests
         Assert.False(retry.IsReplayed);
     }
 
+    [Fact]
+    public async Task Post_HandlerClearsHeldResponse_ClientAndReplayGetOnlyWhatFollows()
+    {
+        // What an error handler inside Idem does with a response that has not started: clear it and write another.
+        await using var sut = await CreateSut(app => app.MapPost("/payments", async (HttpContext context) =>
+        {
+            await context.Response.Body.WriteAsync("partial"u8.ToArray());
+            context.Response.Clear();
+            context.Response.StatusCode = 422;
+            await context.Response.Body.WriteAsync("replaced"u8.ToArray());
+        }).RequireIdempotency());
+
+        var first = await sut.Client.PostAsync("/payments", "k-1");
+        var replay = await sut.Client.PostAsync("/payments", "k-1");
+
+        Assert.Equal(422, first.Status);
+        Assert.Equal("replaced", first.Text);
+        Assert.True(replay.IsReplayed);
+        Assert.Equal("replaced", replay.Text);
+    }
+
     private static HttpRequestMessage Request(string path, string key)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
