@@ -14,12 +14,18 @@ internal enum Scenario
     Replays,
 }
 
-internal sealed record RunResult(long Requests, long Errors, long Replayed, TimeSpan Elapsed, TimeSpan ProcessorTime, double MachineCoresBusy, TimeSpan JitTime)
+internal sealed record RunResult(long Requests, long Errors, long Replayed, TimeSpan Elapsed, TimeSpan ProcessorTime, double MachineCoresBusy, TimeSpan JitTime, long AllocatedBytes, TimeSpan GcPause)
 {
     public double RequestsPerSecond => Requests / Elapsed.TotalSeconds;
 
     /// <summary>CPU time of the whole process (client and server) per request, in microseconds.</summary>
     public double CpuMicrosecondsPerRequest => ProcessorTime.TotalMicroseconds / Math.Max(1, Requests);
+
+    /// <summary>Bytes the whole process (client and server) allocated per request: the same on a busy machine as on a quiet one.</summary>
+    public double AllocatedPerRequest => (double)AllocatedBytes / Math.Max(1, Requests);
+
+    /// <summary>The share of the measured time every thread spent stopped for the garbage collector.</summary>
+    public double GcPauseShare => GcPause / Elapsed;
 
     /// <summary>How many of the cores the process kept busy.</summary>
     public double CoresBusy => ProcessorTime / Elapsed;
@@ -113,18 +119,22 @@ internal static class LoadGenerator
         var cpuStart = process.TotalProcessorTime;
         var machineStart = MachineCpu.Read();
         var jitStart = System.Runtime.JitInfo.GetCompilationTime();
+        var allocatedStart = GC.GetTotalAllocatedBytes();
+        var pauseStart = GC.GetTotalPauseDuration();
         var clock = Stopwatch.StartNew();
         await Task.Delay(options.Duration, cancellationToken);
         var end = Sum(counters);
         var elapsed = clock.Elapsed;
         var machineEnd = MachineCpu.Read();
         var jit = System.Runtime.JitInfo.GetCompilationTime() - jitStart;
+        var allocated = GC.GetTotalAllocatedBytes() - allocatedStart;
+        var pause = GC.GetTotalPauseDuration() - pauseStart;
         process.Refresh();
         var cpu = process.TotalProcessorTime - cpuStart;
         Volatile.Write(ref stop, true);
         await Task.WhenAll(workers);
 
-        return new RunResult(end.Requests - start.Requests, end.Errors - start.Errors, end.Replayed - start.Replayed, elapsed, cpu, MachineCpu.CoresBusy(machineStart, machineEnd), jit);
+        return new RunResult(end.Requests - start.Requests, end.Errors - start.Errors, end.Replayed - start.Replayed, elapsed, cpu, MachineCpu.CoresBusy(machineStart, machineEnd), jit, allocated, pause);
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, Uri uri, string key, CancellationToken cancellationToken)

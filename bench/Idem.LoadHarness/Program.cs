@@ -61,7 +61,7 @@ static async Task<int> RunAllAsync(Scenario[] scenarios, Variant[] variants, Har
                 var runs = results.TryGetValue((scenario, variant), out var list) ? list : results[(scenario, variant)] = [];
                 runs.Add(result);
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {round} {Name(scenario),-16} {VariantName(variant)}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.Errors} errors, {result.Replayed} replayed"));
+                    $"round {round} {Name(scenario),-16} {VariantName(variant)}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.AllocatedPerRequest:N0} B/req, GC pauses {result.GcPauseShare:P1}, {result.Errors} errors, {result.Replayed} replayed"));
             }
         }
     }
@@ -140,8 +140,8 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
     text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; load generator and both servers in one process.");
     text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
     text.AppendLine();
-    text.AppendLine("| scenario | bare req/s | Idem req/s | Idem/bare | per round | CPU µs/req bare → Idem | errors | replayed by Idem |");
-    text.AppendLine("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    text.AppendLine("| scenario | bare req/s | Idem req/s | Idem/bare | per round | CPU µs/req bare → Idem | allocated B/req bare → Idem | time in GC pauses bare → Idem | errors | replayed by Idem |");
+    text.AppendLine("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     foreach (var scenario in scenarios)
     {
         var bare = results[(scenario, Variant.Bare)];
@@ -153,7 +153,9 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
         var replayed = idem.Sum(r => r.Replayed) * 100.0 / Math.Max(1, idem.Sum(r => r.Requests));
         var label = scenario == Scenario.FirstExecutions ? "first executions (a new key every request)" : $"replays ({options.ReplayKeys} completed keys)";
         var cpu = $"{bare.Average(r => r.CpuMicrosecondsPerRequest):N0} → {idem.Average(r => r.CpuMicrosecondsPerRequest):N0}";
-        text.AppendLine(culture, $"| {label} | {bareMean:N0} | {idemMean:N0} | **{idemMean / bareMean:0.00}** | {perRound} | {cpu} | {errors} | {replayed:0}% |");
+        var allocated = $"{bare.Average(r => r.AllocatedPerRequest):N0} → {idem.Average(r => r.AllocatedPerRequest):N0}";
+        var pauses = $"{bare.Average(r => r.GcPauseShare):P1} → {idem.Average(r => r.GcPauseShare):P1}";
+        text.AppendLine(culture, $"| {label} | {bareMean:N0} | {idemMean:N0} | **{idemMean / bareMean:0.00}** | {perRound} | {cpu} | {allocated} | {pauses} | {errors} | {replayed:0}% |");
     }
 
     if (options.Redis is not null)
