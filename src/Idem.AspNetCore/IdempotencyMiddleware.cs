@@ -186,7 +186,7 @@ internal sealed class IdempotencyMiddleware
         }
 
         // A small response was held back until now: the record is settled before the client has its answer.
-        capture.SendHeld();
+        await capture.SendHeldAsync().ConfigureAwait(false);
     }
 
     private async Task RunTransactionalAsync(RequestRun run)

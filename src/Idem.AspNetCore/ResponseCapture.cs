@@ -115,9 +115,10 @@ internal sealed class ResponseCapture : Stream
 
     /// <summary>
     /// Pass-through mode, once the record is settled: sends a response that is still held back, framed with a
-    /// Content-Length as its replays will be. The server sends it when the request ends.
+    /// Content-Length as its replays will be, and flushes it, as the handler's own flush would have (a middleware
+    /// outside Idem may have put a buffering body feature in place and rely on that flush).
     /// </summary>
-    public void SendHeld()
+    public async ValueTask SendHeldAsync()
     {
         if (!_holding)
         {
@@ -130,6 +131,18 @@ internal sealed class ResponseCapture : Stream
         }
 
         ReleaseHeld();
+        if (ClientGone)
+        {
+            return;
+        }
+
+        try
+        {
+            await _original.Writer.FlushAsync(_context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception) when (ClientGone)
+        {
+        }
     }
 
     /// <summary>Writes held bytes into the server's writer (no flush) and passes everything through from then on.</summary>
