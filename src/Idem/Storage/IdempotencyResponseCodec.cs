@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -16,9 +15,11 @@ public static class IdempotencyResponseCodec
     /// <summary>Encodes headers as <c>version, count, (name, value)*</c>, each string length-prefixed UTF-8.</summary>
     public static byte[] EncodeHeaders(IReadOnlyList<KeyValuePair<string, string>> headers)
     {
-        var writer = new ArrayBufferWriter<byte>(64);
-        WriteHeaders(writer, headers);
-        return writer.WrittenSpan.ToArray();
+        ArgumentNullException.ThrowIfNull(headers);
+        var result = new byte[HeadersSize(headers)];
+        var offset = 0;
+        WriteHeaders(result, ref offset, headers);
+        return result;
     }
 
     /// <summary>Decodes what <see cref="EncodeHeaders"/> wrote.</summary>
@@ -34,27 +35,13 @@ public static class IdempotencyResponseCodec
         ArgumentNullException.ThrowIfNull(response);
 
         // Measured first and written once into an exact-size array: stores keep this array as it is.
-        var headers = response.Headers;
-        var size = 4 + 1 + 4 + 4 + response.Body.Length;
-        for (var i = 0; i < headers.Count; i++)
-        {
-            size += 8 + Encoding.UTF8.GetByteCount(headers[i].Key) + Encoding.UTF8.GetByteCount(headers[i].Value);
-        }
-
-        var result = new byte[size];
+        var result = new byte[4 + HeadersSize(response.Headers) + 4 + response.Body.Length];
         var span = result.AsSpan();
         span[0] = ResponseVersion;
         BinaryPrimitives.WriteUInt16LittleEndian(span[1..], (ushort)response.StatusCode);
         span[3] = response.BodyTruncated ? (byte)1 : (byte)0;
-        span[4] = HeadersVersion;
-        var offset = 5;
-        WriteInt(span, ref offset, headers.Count);
-        for (var i = 0; i < headers.Count; i++)
-        {
-            WriteString(span, ref offset, headers[i].Key);
-            WriteString(span, ref offset, headers[i].Value);
-        }
-
+        var offset = 4;
+        WriteHeaders(span, ref offset, response.Headers);
         WriteInt(span, ref offset, response.Body.Length);
         response.Body.Span.CopyTo(span[offset..]);
         return result;
@@ -97,15 +84,26 @@ public static class IdempotencyResponseCodec
         return (status, truncated, headers, offset, length);
     }
 
-    private static void WriteHeaders(ArrayBufferWriter<byte> writer, IReadOnlyList<KeyValuePair<string, string>> headers)
+    // Version, count, then each name and value as a length and its UTF-8 bytes.
+    private static int HeadersSize(IReadOnlyList<KeyValuePair<string, string>> headers)
     {
-        writer.GetSpan(1)[0] = HeadersVersion;
-        writer.Advance(1);
-        WriteInt(writer, headers.Count);
-        foreach (var (name, value) in headers)
+        var size = 1 + 4;
+        for (var i = 0; i < headers.Count; i++)
         {
-            WriteString(writer, name);
-            WriteString(writer, value);
+            size += 8 + Encoding.UTF8.GetByteCount(headers[i].Key) + Encoding.UTF8.GetByteCount(headers[i].Value);
+        }
+
+        return size;
+    }
+
+    private static void WriteHeaders(Span<byte> span, ref int offset, IReadOnlyList<KeyValuePair<string, string>> headers)
+    {
+        span[offset++] = HeadersVersion;
+        WriteInt(span, ref offset, headers.Count);
+        for (var i = 0; i < headers.Count; i++)
+        {
+            WriteString(span, ref offset, headers[i].Key);
+            WriteString(span, ref offset, headers[i].Value);
         }
     }
 
@@ -138,14 +136,6 @@ public static class IdempotencyResponseCodec
         }
 
         return headers;
-    }
-
-    private static void WriteString(ArrayBufferWriter<byte> writer, string value)
-    {
-        var count = Encoding.UTF8.GetByteCount(value);
-        WriteInt(writer, count);
-        Encoding.UTF8.GetBytes(value, writer.GetSpan(count));
-        writer.Advance(count);
     }
 
     private static void WriteString(Span<byte> span, ref int offset, string value)
@@ -188,12 +178,6 @@ public static class IdempotencyResponseCodec
         var value = Encoding.UTF8.GetString(data.Slice(offset, count));
         offset += count;
         return value;
-    }
-
-    private static void WriteInt(ArrayBufferWriter<byte> writer, int value)
-    {
-        BinaryPrimitives.WriteInt32LittleEndian(writer.GetSpan(4), value);
-        writer.Advance(4);
     }
 
     private static int ReadInt(ReadOnlySpan<byte> data, ref int offset)
