@@ -29,7 +29,19 @@ public abstract class StoreConformanceTests
     /// Moves the store's clock forward. The default waits in real time, which suits stores on a server clock; stores on
     /// a <see cref="TimeProvider"/> advance their fake clock instead.
     /// </summary>
-    protected virtual Task AdvanceTimeAsync(TimeSpan by) => Task.Delay(by);
+    /// <remarks>
+    /// Timers run on a coarse clock (on Linux a few milliseconds per step), so a delay can end a little before its
+    /// time by a precise one, and a server's clock is precise: the wait goes on until a stopwatch has seen all of it.
+    /// </remarks>
+    protected virtual async Task AdvanceTimeAsync(TimeSpan by)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Delay(by);
+        while (waited.Elapsed < by)
+        {
+            await Task.Delay(1);
+        }
+    }
 
     /// <summary>The store's current time, as passed to <see cref="IIdempotencyStore.PurgeAsync"/>.</summary>
     protected virtual DateTimeOffset StoreNow => DateTimeOffset.UtcNow;
