@@ -35,8 +35,17 @@ public static class IdempotencyResponseCodec
         ArgumentNullException.ThrowIfNull(response);
 
         // Measured first and written once into an exact-size array: stores keep this array as it is.
-        var result = new byte[4 + HeadersSize(response.Headers) + 4 + response.Body.Length];
-        var span = result.AsSpan();
+        var result = new byte[EncodedLength(response)];
+        EncodeInto(response, result);
+        return result;
+    }
+
+    /// <summary>How many bytes <see cref="Encode"/> gives for <paramref name="response"/>.</summary>
+    internal static int EncodedLength(IdempotencyResponse response) => 4 + HeadersSize(response.Headers) + 4 + response.Body.Length;
+
+    /// <summary>Writes what <see cref="Encode"/> gives into <paramref name="span"/>, exactly <see cref="EncodedLength"/> bytes long.</summary>
+    internal static void EncodeInto(IdempotencyResponse response, Span<byte> span)
+    {
         span[0] = ResponseVersion;
         BinaryPrimitives.WriteUInt16LittleEndian(span[1..], (ushort)response.StatusCode);
         span[3] = response.BodyTruncated ? (byte)1 : (byte)0;
@@ -44,7 +53,6 @@ public static class IdempotencyResponseCodec
         WriteHeaders(span, ref offset, response.Headers);
         WriteInt(span, ref offset, response.Body.Length);
         response.Body.Span.CopyTo(span[offset..]);
-        return result;
     }
 
     /// <summary>Decodes what <see cref="Encode"/> wrote.</summary>

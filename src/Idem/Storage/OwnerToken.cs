@@ -9,9 +9,13 @@ public static class OwnerToken
     /// <see cref="Random.Shared"/> (seeded from the operating system per thread), with no system call per claim, where a
     /// <see cref="Guid.NewGuid"/> asks the kernel for random bytes every time.
     /// </summary>
-    public static string New()
+    public static string New() => New(out _);
+
+    /// <summary>A new token, and its 128 bits as they are before formatting (the hex text is these bytes in memory order).</summary>
+    internal static string New(out UInt128 raw)
     {
-        Span<byte> bytes = stackalloc byte[16];
+        raw = default;
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<UInt128>(ref raw));
         Random.Shared.NextBytes(bytes);
         return Convert.ToHexStringLower(bytes);
     }
