@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.Extensions.Options;
 
 namespace Idem.AspNetCore;
@@ -16,8 +17,9 @@ internal sealed class DefaultScopeResolver(IOptions<IdempotencyOptions> options)
 
     public ValueTask<string> ResolveAsync(HttpContext context)
     {
-        var user = context.User;
-        if (user.Identity?.IsAuthenticated == true)
+        // Read through the feature: HttpContext.User makes an empty principal (two objects) when nobody signed in.
+        var user = context.Features.Get<IHttpAuthenticationFeature>()?.User;
+        if (user?.Identity?.IsAuthenticated == true)
         {
             var id = user.FindFirstValue(ClaimTypes.NameIdentifier) ?? user.FindFirstValue("sub") ?? user.Identity.Name;
             if (!string.IsNullOrEmpty(id))

@@ -85,7 +85,9 @@ internal sealed class IdempotencyMiddleware
             return;
         }
 
-        var error = IdempotencyKey.Parse((IReadOnlyList<string?>)values, _options.MaxKeyLength, out var key);
+        // One value, as a string: no boxed list, and a bare key is the header's own string.
+        string? key = null;
+        var error = values.Count > 1 ? KeyError.Multiple : IdempotencyKey.Parse(values[0], _options.MaxKeyLength, out key);
         if (error != KeyError.None)
         {
             await ProblemWriter.WriteAsync(context, StatusCodes.Status400BadRequest, IdempotencyProblemTypes.KeyInvalid, "Idempotency key invalid",

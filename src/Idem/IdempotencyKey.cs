@@ -51,11 +51,16 @@ public static class IdempotencyKey
             return KeyError.Multiple;
         }
 
-        return Parse(values[0].AsSpan(), maxLength, out key);
+        return Parse(values[0], maxLength, out key);
     }
 
     /// <summary>Parses one header value.</summary>
-    public static KeyError Parse(ReadOnlySpan<char> value, int maxLength, out string? key)
+    public static KeyError Parse(ReadOnlySpan<char> value, int maxLength, out string? key) => Parse(value, null, maxLength, out key);
+
+    /// <summary>Parses one header value; a bare token that is the whole value is that same string, not a copy.</summary>
+    internal static KeyError Parse(string? value, int maxLength, out string? key) => Parse(value.AsSpan(), value, maxLength, out key);
+
+    private static KeyError Parse(ReadOnlySpan<char> value, string? whole, int maxLength, out string? key)
     {
         key = null;
         value = value.Trim(" \t");
@@ -87,7 +92,7 @@ public static class IdempotencyKey
             return KeyError.TooLong;
         }
 
-        key = value.ToString();
+        key = whole is not null && whole.Length == value.Length ? whole : value.ToString();
         return KeyError.None;
     }
 
