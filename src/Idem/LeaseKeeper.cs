@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Idem.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -8,18 +9,26 @@ namespace Idem;
 /// to a duplicate. Disposing stops it. A renewal that finds the lease taken over is logged and counted, and renewing stops.
 /// </summary>
 /// <remarks>
-/// Nearly every request finishes long before its first renewal, so starting and stopping must be cheap: one timer and
-/// its callback, with no loop, task or cancellation source until a renewal actually runs.
+/// Nearly every request finishes long before its first renewal, so starting and stopping must be cheap: a keeper joins
+/// one list that a single timer per clock walks, rather than starting a timer of its own (a timer is two objects and a
+/// trip through the runtime's timer queue, per request). Nothing else is made until a renewal is due.
 /// </remarks>
 internal sealed class LeaseKeeper : IAsyncDisposable
 {
     private readonly IIdempotencyStore _store;
     private readonly IdempotencyLease _lease;
     private readonly ILogger _logger;
-    private readonly ITimer _timer;
-    private CancellationTokenSource? _stop;
+    private readonly Ticker _ticker;
+    private readonly long _period;
+
+    // Guarded by the ticker's lock.
+    private LeaseKeeper? _previous;
+    private LeaseKeeper? _next;
+    private long _lastRenewal;
+    private bool _disposed;
     private Task? _renewal;
-    private int _disposed;
+    private CancellationTokenSource? _stop;
+
     private volatile bool _lost;
 
     private LeaseKeeper(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
@@ -27,32 +36,30 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         _store = store;
         _lease = lease;
         _logger = logger;
-        var period = lease.LeaseDuration / 3;
-        _timer = time.CreateTimer(static state => ((LeaseKeeper)state!).Tick(), this, period, period);
+        _ticker = Ticker.For(time);
+        _period = Math.Max(1, (long)((lease.LeaseDuration / 3).TotalSeconds * time.TimestampFrequency));
     }
 
     /// <summary>True once a renewal found the lease taken over.</summary>
     public bool Lost => _lost;
 
     public static LeaseKeeper Start(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
-        => new(store, lease, time, logger);
+    {
+        var keeper = new LeaseKeeper(store, lease, time, logger);
+        keeper._ticker.Add(keeper, lease.LeaseDuration / 3);
+        return keeper;
+    }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         // `await using` plus an explicit early dispose is common: the second call must not touch disposed state.
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
+        var renewal = _ticker.Remove(this);
+        return renewal is null || renewal.IsCompleted ? ValueTask.CompletedTask : StopRenewalAsync(renewal);
+    }
 
-        // Waits for a callback that is running, so no renewal starts after this.
-        await _timer.DisposeAsync().ConfigureAwait(false);
-        var renewal = Volatile.Read(ref _renewal);
-        if (renewal is null)
-        {
-            return;
-        }
-
+    private async ValueTask StopRenewalAsync(Task renewal)
+    {
+        // No renewal starts after Remove; the one running is cancelled and waited for.
         await _stop!.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -63,18 +70,6 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         }
 
         _stop.Dispose();
-    }
-
-    private void Tick()
-    {
-        // One renewal at a time; none after the lease was lost or the keeper disposed.
-        if (_lost || Volatile.Read(ref _disposed) == 1 || _renewal is { IsCompleted: false })
-        {
-            return;
-        }
-
-        _stop ??= new CancellationTokenSource();
-        Volatile.Write(ref _renewal, RenewAsync(_stop.Token));
     }
 
     private async Task RenewAsync(CancellationToken stop)
@@ -90,8 +85,116 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // A failed renewal is retried at the next tick; the lease still has two thirds to run.
+            // A failed renewal is retried at the next period; the lease still has two thirds to run.
             Log.RenewFailed(_logger, _lease.StoreKey, ex);
+        }
+    }
+
+    /// <summary>
+    /// The keepers of one clock, in a list behind a lock, and one timer that walks it and starts the renewals that are
+    /// due. The timer ticks four times a period of the shortest lease it has seen, so a renewal comes between a third
+    /// and five twelfths of the way through its lease.
+    /// </summary>
+    private sealed class Ticker
+    {
+        private static readonly Ticker System = new(TimeProvider.System);
+        private static readonly ConditionalWeakTable<TimeProvider, Ticker> Others = [];
+
+        private readonly Lock _gate = new();
+        private readonly TimeProvider _time;
+        private LeaseKeeper? _head;
+        private ITimer? _timer;
+        private TimeSpan _interval = TimeSpan.MaxValue;
+
+        private Ticker(TimeProvider time) => _time = time;
+
+        public static Ticker For(TimeProvider time)
+            => ReferenceEquals(time, TimeProvider.System) ? System : Others.GetValue(time, static t => new Ticker(t));
+
+        public void Add(LeaseKeeper keeper, TimeSpan period)
+        {
+            keeper._lastRenewal = _time.GetTimestamp();
+            var interval = period / 4;
+            lock (_gate)
+            {
+                keeper._next = _head;
+                if (_head is not null)
+                {
+                    _head._previous = keeper;
+                }
+
+                _head = keeper;
+                if (interval < _interval)
+                {
+                    _interval = interval <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : interval;
+                    if (_timer is null)
+                    {
+                        // Not the first request's execution context: renewals belong to no request in particular.
+                        using (ExecutionContext.SuppressFlow())
+                        {
+                            _timer = _time.CreateTimer(static state => ((Ticker)state!).Tick(), this, _interval, _interval);
+                        }
+                    }
+                    else
+                    {
+                        _timer.Change(_interval, _interval);
+                    }
+                }
+            }
+        }
+
+        // Returns the renewal running when the keeper left, if any.
+        public Task? Remove(LeaseKeeper keeper)
+        {
+            lock (_gate)
+            {
+                if (keeper._disposed)
+                {
+                    return null;
+                }
+
+                keeper._disposed = true;
+                if (keeper._previous is null)
+                {
+                    _head = keeper._next;
+                }
+                else
+                {
+                    keeper._previous._next = keeper._next;
+                }
+
+                if (keeper._next is not null)
+                {
+                    keeper._next._previous = keeper._previous;
+                }
+
+                keeper._previous = keeper._next = null;
+                return keeper._renewal;
+            }
+        }
+
+        private void Tick()
+        {
+            var now = _time.GetTimestamp();
+            lock (_gate)
+            {
+                for (var keeper = _head; keeper is not null; keeper = keeper._next)
+                {
+                    // One renewal at a time; none after the lease was lost.
+                    if (keeper._lost || now - keeper._lastRenewal < keeper._period || keeper._renewal is { IsCompleted: false })
+                    {
+                        continue;
+                    }
+
+                    var due = keeper;
+                    due._lastRenewal = now;
+                    due._stop ??= new CancellationTokenSource();
+                    var token = due._stop.Token;
+
+                    // Started on the pool, so a store's synchronous work never runs under this lock.
+                    due._renewal = Task.Run(() => due.RenewAsync(token), CancellationToken.None);
+                }
+            }
         }
     }
 }

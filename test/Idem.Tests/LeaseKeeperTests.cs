@@ -87,11 +87,54 @@ public sealed class LeaseKeeperTests
         Assert.Equal(ClaimOutcome.Claimed, (await _store.TryClaimAsync(Request("k"))).Outcome);
     }
 
-    private static ClaimRequest Request(string key) => new(key, "fp", LeaseDuration, TimeSpan.FromHours(1));
-
-    private async Task<IdempotencyLease> ClaimAsync(string key)
+    [Fact]
+    public async Task ManyKeepers_OneClock_EachRenewedOnItsOwnPeriod_DisposedOnesNever()
     {
-        var result = await _store.TryClaimAsync(Request(key));
+        var a = LeaseKeeper.Start(_store, await ClaimAsync("a"), _time, _logger);
+        var b = LeaseKeeper.Start(_store, await ClaimAsync("b"), _time, _logger);
+        var c = LeaseKeeper.Start(_store, await ClaimAsync("c"), _time, _logger);
+
+        // Out of the middle of the list, then off its head.
+        await b.DisposeAsync();
+        _time.Advance(LeaseDuration / 3);
+        Assert.Equal(["a", "c"], (await RenewedAsync(2)).Order());
+
+        await c.DisposeAsync();
+        _time.Advance(LeaseDuration / 3);
+        Assert.Equal(["a"], await RenewedAsync(1));
+
+        // A much shorter lease joins: the clock ticks often enough for it, and the others keep their own period.
+        var shortLease = TimeSpan.FromSeconds(3);
+        var d = LeaseKeeper.Start(_store, await ClaimAsync("d", shortLease), _time, _logger);
+        _time.Advance(shortLease / 3);
+        Assert.Equal(["d"], await RenewedAsync(1));
+        Assert.Equal(_time.GetUtcNow() + shortLease, (await _store.GetAsync("d"))!.LeaseExpiresAt);
+
+        await a.DisposeAsync();
+        await d.DisposeAsync();
+        _time.Advance(LeaseDuration);
+        Assert.Equal(4, _store.RenewCalls);
+        Assert.Empty(_logger.Entries);
+    }
+
+    private static ClaimRequest Request(string key, TimeSpan? lease = null) => new(key, "fp", lease ?? LeaseDuration, TimeSpan.FromHours(1));
+
+    private async Task<string[]> RenewedAsync(int count)
+    {
+        var keys = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            Assert.Equal(LeaseStatus.Ok, await _store.Renewals.Reader.ReadAsync().AsTask().WaitAsync(Wait));
+            Assert.True(_store.RenewedKeys.TryDequeue(out var key));
+            keys[i] = key;
+        }
+
+        return keys;
+    }
+
+    private async Task<IdempotencyLease> ClaimAsync(string key, TimeSpan? lease = null)
+    {
+        var result = await _store.TryClaimAsync(Request(key, lease));
         Assert.Equal(ClaimOutcome.Claimed, result.Outcome);
         return result.Lease!;
     }
@@ -104,6 +147,8 @@ public sealed class LeaseKeeperTests
         public Channel<LeaseStatus> Renewals { get; } = Channel.CreateUnbounded<LeaseStatus>();
 
         public int RenewCalls => Volatile.Read(ref _renewCalls);
+
+        public ConcurrentQueue<string> RenewedKeys { get; } = new();
 
         public bool FailNextRenewal { get; set; }
 
@@ -125,6 +170,7 @@ public sealed class LeaseKeeperTests
             }
 
             var status = await inner.RenewAsync(lease, cancellationToken);
+            RenewedKeys.Enqueue(lease.StoreKey);
             Renewals.Writer.TryWrite(status);
             return status;
         }
