@@ -309,14 +309,23 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         public long CreatedAt;
         public long LeaseExpiresAt;
         public long ExpiresAt;
-        public UInt128 Owner;
-        public bool HasOwner;
         public Digest Fingerprint;
         public int DataChunk;
         public int DataOffset;
         public int FingerprintLength;
         public int RecoveryLength;
         public int ResponseLength;
+        public bool HasOwner;
+
+        // Two words rather than a UInt128, which is aligned to 16 bytes and would pad every record in the table.
+        private ulong _ownerLow;
+        private ulong _ownerHigh;
+
+        public UInt128 Owner
+        {
+            readonly get => new(_ownerHigh, _ownerLow);
+            set => (_ownerHigh, _ownerLow) = ((ulong)(value >> 64), (ulong)value);
+        }
 
         public readonly int DataSize => Chars(FingerprintLength) + Chars(RecoveryLength) + Math.Max(0, ResponseLength);
 
@@ -336,22 +345,24 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     {
         private static readonly SearchValues<char> LowerHex = SearchValues.Create("0123456789abcdef");
 
-        private readonly UInt128 _high;
-        private readonly UInt128 _low;
+        private readonly ulong _a;
+        private readonly ulong _b;
+        private readonly ulong _c;
+        private readonly ulong _d;
 
-        private Digest(UInt128 high, UInt128 low) => (_high, _low) = (high, low);
+        private Digest(ReadOnlySpan<ulong> raw) => (_a, _b, _c, _d) = (raw[0], raw[1], raw[2], raw[3]);
 
         /// <summary>Only the exact form <see cref="ToString"/> gives back: 64 characters of lowercase hex.</summary>
         public static bool TryParse(string? text, out Digest digest)
         {
-            Span<UInt128> raw = stackalloc UInt128[2];
+            Span<ulong> raw = stackalloc ulong[4];
             if (!TryParseHex(text, MemoryMarshal.AsBytes(raw)))
             {
                 digest = default;
                 return false;
             }
 
-            digest = new(raw[0], raw[1]);
+            digest = new(raw);
             return true;
         }
 
@@ -364,15 +375,15 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             return parsed;
         }
 
-        public bool Equals(Digest other) => _high == other._high && _low == other._low;
+        public bool Equals(Digest other) => _a == other._a && _b == other._b && _c == other._c && _d == other._d;
 
         public override bool Equals(object? obj) => obj is Digest other && Equals(other);
 
-        public override int GetHashCode() => HashCode.Combine(_high, _low);
+        public override int GetHashCode() => HashCode.Combine(_a, _b, _c, _d);
 
         public override string ToString()
         {
-            Span<UInt128> raw = [_high, _low];
+            Span<ulong> raw = [_a, _b, _c, _d];
             return Convert.ToHexStringLower(MemoryMarshal.AsBytes(raw));
         }
 
