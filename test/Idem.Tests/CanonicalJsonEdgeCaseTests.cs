@@ -43,6 +43,27 @@ public sealed class CanonicalJsonEdgeCaseTests
     public void TryCanonicalizeWithoutDocument_EdgeDocuments_MatchesGeneralPathByteForByte(string json)
         => AssertFastPathMatches(Encoding.UTF8.GetBytes(json));
 
+    [Theory]
+    [MemberData(nameof(FastPathDocuments))]
+    public void TryCanonicalizeInto_DestinationTooShort_NeedsRoom(string json)
+    {
+        // Every write checks for room: the exact length works, any shorter destination reports it rather than writing past.
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var general = new ArrayBufferWriter<byte>();
+        Assert.True(RequestFingerprint.TryCanonicalizeSorted(bytes, general));
+        var length = general.WrittenCount;
+
+        for (var size = 0; size < length; size++)
+        {
+            Assert.Equal(RequestFingerprint.FastPath.NeedsRoom, RequestFingerprint.TryCanonicalizeInto(bytes, new byte[size], out _));
+        }
+
+        var exact = new byte[length];
+        Assert.Equal(RequestFingerprint.FastPath.Written, RequestFingerprint.TryCanonicalizeInto(bytes, exact, out var written));
+        Assert.Equal(length, written);
+        Assert.True(exact.AsSpan().SequenceEqual(general.WrittenSpan));
+    }
+
     [Fact]
     public void TryCanonicalizeWithoutDocument_EveryUnicodeScalarRawAndEscaped_MatchesGeneralPathByteForByte()
     {
@@ -184,6 +205,22 @@ public sealed class CanonicalJsonEdgeCaseTests
             var body = Encoding.UTF8.GetBytes(json.Append("\",\"a\":[true]}").ToString());
             Assert.Equal(ReferenceFingerprint(body), Fingerprint(body));
         }
+    }
+
+    [Theory]
+    [InlineData("""{"b":1,"a":2}""")]
+    [InlineData("""{"é":1,"a":2}""")]
+    [InlineData("""{"\u0061":1,"a":{"d":"\u00e9","c":"é"}}""")]
+    [InlineData("""{"a":"\ud800"}""")]
+    [InlineData("""{"a":1} x""")]
+    [InlineData("not json")]
+    [InlineData("")]
+    [InlineData("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{\"b\":1,\"a\":2}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]")]
+    public void Finish_JsonBodiesTakingEachPath_HashesTheGeneralPathsCanonicalForm(string json)
+    {
+        // In place, through the general path, or not canonicalisable at all (hashed raw).
+        var body = Encoding.UTF8.GetBytes(json);
+        Assert.Equal(ReferenceFingerprint(body), Fingerprint(body));
     }
 
     [Fact]
