@@ -884,18 +884,19 @@ public sealed class RequestFingerprint : IDisposable
 
     private void AppendText(string text)
     {
-        var byteCount = Encoding.UTF8.GetByteCount(text);
-        AppendLength(byteCount);
-        if (byteCount <= 256)
+        // Transcoded once, straight into the gathered parts behind its length, when the longest it can be fits: a UTF-16
+        // unit is at most three bytes of UTF-8 (a pair is four for two; a lone surrogate, U+FFFD, is three).
+        if (_hash is null && text.Length <= (MaxGathered - 4 - _gatheredLength) / 3)
         {
-            Span<byte> bytes = stackalloc byte[byteCount];
-            Encoding.UTF8.GetBytes(text, bytes);
-            Append(bytes);
+            EnsureGathered(_gatheredLength + 4 + (text.Length * 3));
+            var byteCount = Encoding.UTF8.GetBytes(text, _gathered.AsSpan(_gatheredLength + 4));
+            BinaryPrimitives.WriteInt32LittleEndian(_gathered.AsSpan(_gatheredLength), byteCount);
+            _gatheredLength += 4 + byteCount;
+            return;
         }
-        else
-        {
-            Append(Encoding.UTF8.GetBytes(text));
-        }
+
+        AppendLength(Encoding.UTF8.GetByteCount(text));
+        Append(Encoding.UTF8.GetBytes(text));
     }
 
     private void AppendLength(int length)
