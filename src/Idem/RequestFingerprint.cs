@@ -74,7 +74,7 @@ public sealed class RequestFingerprint : IDisposable
         Span<byte> digest = stackalloc byte[32];
         if (_hash is null)
         {
-            SHA256.HashData(_gathered.AsSpan(0, _gatheredLength), digest);
+            HashGathered(digest);
         }
         else
         {
@@ -82,6 +82,20 @@ public sealed class RequestFingerprint : IDisposable
         }
 
         return Convert.ToHexStringLower(digest);
+    }
+
+    [ThreadStatic]
+    private static IncrementalHash? t_sha256;
+
+    // One SHA-256 context per thread, reset after each digest: the one-shot call sets up and frees a native context per
+    // call. Dropped if a call fails, so no half-hashed state can reach the next fingerprint.
+    private void HashGathered(Span<byte> digest)
+    {
+        var sha256 = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        t_sha256 = null;
+        sha256.AppendData(_gathered.AsSpan(0, _gatheredLength));
+        sha256.GetHashAndReset(digest);
+        t_sha256 = sha256;
     }
 
     /// <inheritdoc/>
