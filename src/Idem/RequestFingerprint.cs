@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Idem;
 
@@ -73,7 +74,7 @@ public sealed class RequestFingerprint : IDisposable
         Span<byte> digest = stackalloc byte[32];
         if (_hash is null)
         {
-            SHA256.HashData(_gathered.AsSpan(0, _gatheredLength), digest);
+            HashGathered(digest);
         }
         else
         {
@@ -81,6 +82,20 @@ public sealed class RequestFingerprint : IDisposable
         }
 
         return Convert.ToHexStringLower(digest);
+    }
+
+    [ThreadStatic]
+    private static IncrementalHash? t_sha256;
+
+    // One SHA-256 context per thread, reset after each digest: the one-shot call sets up and frees a native context per
+    // call. Dropped if a call fails, so no half-hashed state can reach the next fingerprint.
+    private void HashGathered(Span<byte> digest)
+    {
+        var sha256 = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        t_sha256 = null;
+        sha256.AppendData(_gathered.AsSpan(0, _gatheredLength));
+        sha256.GetHashAndReset(digest);
+        t_sha256 = sha256;
     }
 
     /// <inheritdoc/>
@@ -116,24 +131,75 @@ public sealed class RequestFingerprint : IDisposable
         Written,
         Invalid,
         NeedsSorting,
+
+        /// <summary>Only from <see cref="TryCanonicalizeInto"/>: the canonical form does not fit the destination.</summary>
+        NeedsRoom,
     }
 
     /// <summary>
-    /// The common case without building a document: when every object's member names are plain ASCII and unescaped, the
-    /// canonical form can be written from the token stream, sorting each object's members by their raw name bytes (for
-    /// ASCII, the same order as the general path's ordinal string sort; ties keep the order sent, as there). One pass
-    /// checks that, a second writes the tokens exactly as <see cref="WriteCanonical"/> would, so both paths give
-    /// identical bytes. Objects already in order are copied token by token; others are written member by member.
+    /// <see cref="TryCanonicalizeInto"/> onto a buffer writer: room for the JSON's length first, which is enough unless the
+    /// writer adds escapes, then for the most escaping can add (six bytes, \u00XX, for one).
     /// </summary>
     internal static FastPath TryCanonicalizeWithoutDocument(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
     {
-        const int MaxDepth = 64;
+        var outcome = TryCanonicalizeInto(json, output.GetSpan(json.Length), out var written);
+        if (outcome == FastPath.NeedsRoom)
+        {
+            outcome = json.Length <= MaxEscapedJson
+                ? TryCanonicalizeInto(json, output.GetSpan(json.Length * MaxEscapeExpansion), out written)
+                : FastPath.NeedsSorting;
+        }
+
+        if (outcome == FastPath.Written)
+        {
+            output.Advance(written);
+        }
+
+        // The second room is the bound, so it is not short again; were it, the general path would decide.
+        return outcome == FastPath.NeedsRoom ? FastPath.NeedsSorting : outcome;
+    }
+
+    // Escaping writes at most six bytes for one byte of JSON (a control character or DEL as \u00XX; a four-byte scalar
+    // becomes two \uXXXX), and a JSON escape never comes out longer than it went in.
+    private const int MaxEscapeExpansion = 6;
+    private const int MaxEscapedJson = (int.MaxValue / MaxEscapeExpansion) - 64;
+
+    // The fast path's nesting limit (the general path allows 256), and the most members of an object out of order it
+    // sorts: the sort is an insertion sort, so large objects out of order go the general way.
+    private const int MaxDepth = 64;
+    private const int MaxSortedMembers = 64;
+
+    // Bytes that stop a name or string from being copied as sent: every non-ASCII byte (the encoder then decides on the
+    // whole text), and the ASCII the relaxed encoder escapes (controls, '"', '\', DEL). Asked of the encoder itself, so
+    // that the fast path and the writer cannot disagree.
+    private static readonly SearchValues<byte> NotVerbatim = SearchValues.Create(
+        Enumerable.Range(0, 256)
+            .Where(b => b >= 0x80 || JavaScriptEncoder.UnsafeRelaxedJsonEscaping.FindFirstCharacterToEncodeUtf8([(byte)b]) >= 0)
+            .Select(b => (byte)b)
+            .ToArray());
+
+    /// <summary>
+    /// The common case without building a document, in one pass of the reader and without a writer: when every object's
+    /// member names are plain ASCII that the encoder leaves alone, the canonical form is written straight into
+    /// <paramref name="destination"/>, exactly as <see cref="WriteCanonical"/> would write it. Names, numbers, literals and
+    /// strings the encoder would not escape are copied as sent, which is what the writer makes of them (numbers and
+    /// literals are raw values there too); other strings go through the writer as on the general path. An object whose
+    /// members turn out to be out of order is rearranged in place when it closes, sorted stably by raw name bytes (for
+    /// ASCII, the general path's ordinal order; ties keep the order sent, as there). Returns
+    /// <see cref="FastPath.NeedsRoom"/>, with nothing meaningful written, when the form does not fit.
+    /// </summary>
+    internal static FastPath TryCanonicalizeInto(ReadOnlySpan<byte> json, Span<byte> destination, out int written)
+    {
+        written = 0;
         var options = new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxDepth };
-        Span<int> lastStart = stackalloc int[MaxDepth + 1];
-        Span<int> lastLength = stackalloc int[MaxDepth + 1];
-        Span<int> members = stackalloc int[MaxDepth + 1];
-        var reorder = false;
-        var mostMembers = 0;
+        var output = new CanonicalOutput(destination);
+
+        // Per open container, by depth; and the members of the open objects, innermost last, kept to sort them.
+        Span<OpenObject> open = stackalloc OpenObject[MaxDepth + 1];
+        Span<Member> members = stackalloc Member[32];
+        Member[]? rentedMembers = null;
+        var pending = 0;
+        var depth = 0;
         try
         {
             var reader = new Utf8JsonReader(json, options);
@@ -142,32 +208,100 @@ public sealed class RequestFingerprint : IDisposable
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.StartObject:
-                        lastLength[reader.CurrentDepth + 1] = -1;
-                        members[reader.CurrentDepth + 1] = 0;
+                        if (!output.TryStart((byte)'{'))
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
+                        open[++depth] = new OpenObject { FirstMember = pending };
+                        break;
+                    case JsonTokenType.StartArray:
+                        if (!output.TryStart((byte)'['))
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
+                        depth++;
+                        break;
+                    case JsonTokenType.EndObject:
+                        ref var closing = ref open[depth--];
+                        if (closing.OutOfOrder)
+                        {
+                            SortMembers(json, members[closing.FirstMember..pending], output.Written);
+                        }
+
+                        pending = closing.FirstMember;
+                        if (!output.TryEnd((byte)'}'))
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
+                        break;
+                    case JsonTokenType.EndArray:
+                        depth--;
+                        if (!output.TryEnd((byte)']'))
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
                         break;
                     case JsonTokenType.PropertyName:
-                        if (reader.ValueIsEscaped || reader.HasValueSequence)
-                        {
-                            return FastPath.NeedsSorting;
-                        }
-
                         var name = reader.ValueSpan;
-                        if (System.Text.Ascii.IsValid(name) is false)
+                        if (reader.ValueIsEscaped || name.ContainsAny(NotVerbatim))
                         {
+                            // Unescaping, escaping or a sort of non-ASCII names: the general path's work.
                             return FastPath.NeedsSorting;
                         }
 
-                        var depth = reader.CurrentDepth;
-                        var start = (int)reader.TokenStartIndex + 1;
-                        if (lastLength[depth] >= 0 && json.Slice(lastStart[depth], lastLength[depth]).SequenceCompareTo(name) >= 0)
+                        var nameStart = (int)reader.TokenStartIndex + 1;
+                        ref var current = ref open[depth];
+                        if (current.Members > 0 && json.Slice(current.LastNameStart, current.LastNameLength).SequenceCompareTo(name) > 0)
                         {
-                            // Out of order, or a repeated name: written member by member, sorted stably.
-                            reorder = true;
+                            current.OutOfOrder = true;
                         }
 
-                        lastStart[depth] = start;
-                        lastLength[depth] = name.Length;
-                        mostMembers = Math.Max(mostMembers, ++members[depth]);
+                        current.LastNameStart = nameStart;
+                        current.LastNameLength = name.Length;
+                        if (++current.Members > MaxSortedMembers)
+                        {
+                            // Members past the limit are not kept: an object that large is fine only in order.
+                            if (current.OutOfOrder)
+                            {
+                                return FastPath.NeedsSorting;
+                            }
+                        }
+                        else
+                        {
+                            if (pending == members.Length)
+                            {
+                                members = Grow(members, ref rentedMembers);
+                            }
+
+                            members[pending++] = new Member { NameStart = nameStart, NameLength = name.Length, Start = output.NextItem };
+                        }
+
+                        if (!output.TryName(name))
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
+                        break;
+                    case JsonTokenType.String:
+                        var text = reader.ValueSpan;
+                        var fits = !reader.ValueIsEscaped && IsVerbatim(text) ? output.TryQuoted(text) : output.TryValue(WriteString(ref reader));
+                        if (!fits)
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
+                        break;
+                    default:
+                        // Numbers, true, false, null: their text as sent, as the general path's raw values.
+                        if (!output.TryValue(reader.ValueSpan))
+                        {
+                            return FastPath.NeedsRoom;
+                        }
+
                         break;
                 }
             }
@@ -177,69 +311,249 @@ public sealed class RequestFingerprint : IDisposable
             // Deeper than the fast path's limit, or not JSON: the general path decides.
             return FastPath.NeedsSorting;
         }
-
-        if (reorder && mostMembers > MaxSortedMembers)
-        {
-            // The member sort here is an insertion sort: large objects out of order go the general way.
-            return FastPath.NeedsSorting;
-        }
-
-        try
-        {
-            var reader = new Utf8JsonReader(json, options);
-            var writer = RentWriter(output);
-            try
-            {
-                if (reorder)
-                {
-                    reader.Read();
-                    WriteSorted(json, ref reader, writer, options);
-                }
-                else
-                {
-                    while (reader.Read())
-                    {
-                        switch (reader.TokenType)
-                        {
-                            case JsonTokenType.StartObject:
-                                writer.WriteStartObject();
-                                break;
-                            case JsonTokenType.EndObject:
-                                writer.WriteEndObject();
-                                break;
-                            case JsonTokenType.StartArray:
-                                writer.WriteStartArray();
-                                break;
-                            case JsonTokenType.EndArray:
-                                writer.WriteEndArray();
-                                break;
-                            case JsonTokenType.PropertyName:
-                                writer.WritePropertyName(reader.ValueSpan);
-                                break;
-                            default:
-                                WriteScalar(ref reader, writer);
-                                break;
-                        }
-                    }
-                }
-
-                writer.Flush();
-            }
-            finally
-            {
-                ReturnWriter(writer);
-            }
-
-            return FastPath.Written;
-        }
         catch (InvalidOperationException)
         {
             // A string that is not valid UTF-16 or UTF-8: not canonicalisable, as on the general path.
             return FastPath.Invalid;
         }
+        finally
+        {
+            if (rentedMembers is not null)
+            {
+                ArrayPool<Member>.Shared.Return(rentedMembers);
+            }
+        }
+
+        written = output.Position;
+        return FastPath.Written;
     }
 
-    private const int MaxSortedMembers = 64;
+    /// <summary>
+    /// Whether the writer would write this unescaped string as it is: nothing in it that the encoder escapes (the
+    /// writer asks the same encoder, on the UTF-8 for a span, on the UTF-16 on the general path; both decide by scalar),
+    /// and valid UTF-8, which is what makes the general path's round trip through a string give the same bytes back.
+    /// </summary>
+    private static bool IsVerbatim(ReadOnlySpan<byte> text)
+    {
+        var first = text.IndexOfAny(NotVerbatim);
+        return first < 0
+            || (text[first] >= 0x80 && Utf8.IsValid(text) && JavaScriptEncoder.UnsafeRelaxedJsonEscaping.FindFirstCharacterToEncodeUtf8(text) < 0);
+    }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_string;
+
+    /// <summary>
+    /// A string with escapes, or with text the encoder escapes, written by the writer from a string as the general path
+    /// does. The bytes are valid until the next call on this thread.
+    /// </summary>
+    private static ReadOnlySpan<byte> WriteString(scoped ref Utf8JsonReader reader)
+    {
+        var scratch = t_string ??= new ArrayBufferWriter<byte>(256);
+        scratch.ResetWrittenCount();
+        var writer = RentWriter(scratch);
+        try
+        {
+            writer.WriteStringValue(reader.GetString());
+            writer.Flush();
+        }
+        finally
+        {
+            ReturnWriter(writer);
+        }
+
+        if (scratch.Capacity > 1024 * 1024)
+        {
+            // Not keeping what one huge string grew it to.
+            t_string = null;
+        }
+
+        return scratch.WrittenSpan;
+    }
+
+    private static Span<Member> Grow(Span<Member> members, ref Member[]? rented)
+    {
+        var larger = ArrayPool<Member>.Shared.Rent(members.Length * 2);
+        members.CopyTo(larger);
+        if (rented is not null)
+        {
+            ArrayPool<Member>.Shared.Return(rented);
+        }
+
+        rented = larger;
+        return larger;
+    }
+
+    /// <summary>
+    /// Puts the members of the object just written (the end of <paramref name="written"/>, up to where its closing brace
+    /// goes) in order: a stable insertion sort by name, then the members copied back in that order between commas.
+    /// </summary>
+    private static void SortMembers(ReadOnlySpan<byte> json, Span<Member> members, Span<byte> written)
+    {
+        // Each member runs from its name to the comma before the next, the last one to the end.
+        var first = members[0].Start;
+        for (var i = 0; i < members.Length; i++)
+        {
+            members[i].Length = (i + 1 < members.Length ? members[i + 1].Start - 1 : written.Length) - members[i].Start;
+        }
+
+        for (var i = 1; i < members.Length; i++)
+        {
+            var member = members[i];
+            var name = json.Slice(member.NameStart, member.NameLength);
+            var j = i - 1;
+            while (j >= 0 && json.Slice(members[j].NameStart, members[j].NameLength).SequenceCompareTo(name) > 0)
+            {
+                members[j + 1] = members[j];
+                j--;
+            }
+
+            members[j + 1] = member;
+        }
+
+        var region = written[first..];
+        byte[]? rented = null;
+        Span<byte> copy = region.Length <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(region.Length));
+        region.CopyTo(copy);
+        var at = 0;
+        for (var i = 0; i < members.Length; i++)
+        {
+            if (i > 0)
+            {
+                region[at++] = (byte)',';
+            }
+
+            copy.Slice(members[i].Start - first, members[i].Length).CopyTo(region[at..]);
+            at += members[i].Length;
+        }
+
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private struct OpenObject
+    {
+        public int FirstMember;
+        public int Members;
+        public int LastNameStart;
+        public int LastNameLength;
+        public bool OutOfOrder;
+    }
+
+    private struct Member
+    {
+        public int NameStart;
+        public int NameLength;
+        public int Start;
+        public int Length;
+    }
+
+    /// <summary>
+    /// The canonical bytes as the writer lays them out without indentation: a comma before every item but the first of
+    /// its container, a colon after a name. Every write checks for room and reports when there is none.
+    /// </summary>
+    private ref struct CanonicalOutput(Span<byte> destination)
+    {
+        private readonly Span<byte> _destination = destination;
+        private bool _separate;
+
+        public int Position { get; private set; }
+
+        /// <summary>Where the next item starts, after its comma.</summary>
+        public readonly int NextItem => _separate ? Position + 1 : Position;
+
+        public readonly Span<byte> Written => _destination[..Position];
+
+        public bool TryStart(byte bracket)
+        {
+            var at = NextItem;
+            if (at >= _destination.Length)
+            {
+                return false;
+            }
+
+            Separate();
+            _destination[at] = bracket;
+            Position = at + 1;
+            return true;
+        }
+
+        public bool TryEnd(byte bracket)
+        {
+            if (Position >= _destination.Length)
+            {
+                return false;
+            }
+
+            _destination[Position++] = bracket;
+            _separate = true;
+            return true;
+        }
+
+        public bool TryName(scoped ReadOnlySpan<byte> name)
+        {
+            var at = NextItem;
+            var end = at + name.Length + 3;
+            if (end > _destination.Length)
+            {
+                return false;
+            }
+
+            Separate();
+            _destination[at] = (byte)'"';
+            name.CopyTo(_destination[(at + 1)..]);
+            _destination[end - 2] = (byte)'"';
+            _destination[end - 1] = (byte)':';
+            Position = end;
+            return true;
+        }
+
+        public bool TryQuoted(scoped ReadOnlySpan<byte> text)
+        {
+            var at = NextItem;
+            var end = at + text.Length + 2;
+            if (end > _destination.Length)
+            {
+                return false;
+            }
+
+            Separate();
+            _destination[at] = (byte)'"';
+            text.CopyTo(_destination[(at + 1)..]);
+            _destination[end - 1] = (byte)'"';
+            Position = end;
+            _separate = true;
+            return true;
+        }
+
+        public bool TryValue(scoped ReadOnlySpan<byte> value)
+        {
+            var at = NextItem;
+            if (at + value.Length > _destination.Length)
+            {
+                return false;
+            }
+
+            Separate();
+            value.CopyTo(_destination[at..]);
+            Position = at + value.Length;
+            _separate = true;
+            return true;
+        }
+
+        // The comma before an item, when there is room for the item (checked by the caller); the next item is not the
+        // first of its container unless a container starts or a name is written.
+        private void Separate()
+        {
+            if (_separate)
+            {
+                _destination[Position] = (byte)',';
+                _separate = false;
+            }
+        }
+    }
 
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
@@ -263,106 +577,6 @@ public sealed class RequestFingerprint : IDisposable
         // Not holding on to the caller's output.
         writer.Reset(NoOutput.Instance);
         t_writer = writer;
-    }
-
-    /// <summary>Strings as the general path writes them; numbers, true, false, null as their text as sent.</summary>
-    private static void WriteScalar(ref Utf8JsonReader reader, Utf8JsonWriter writer)
-    {
-        if (reader.TokenType == JsonTokenType.String)
-        {
-            if (reader.ValueIsEscaped || !System.Text.Ascii.IsValid(reader.ValueSpan))
-            {
-                // Through a string, as the general path does, so escapes and non-ASCII text come out the same.
-                writer.WriteStringValue(reader.GetString());
-            }
-            else
-            {
-                writer.WriteStringValue(reader.ValueSpan);
-            }
-        }
-        else
-        {
-            writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
-        }
-    }
-
-    /// <summary>Writes the value the reader is on, sorting the members of every object in it.</summary>
-    private static void WriteSorted(ReadOnlySpan<byte> json, ref Utf8JsonReader reader, Utf8JsonWriter writer, JsonReaderOptions options)
-    {
-        switch (reader.TokenType)
-        {
-            case JsonTokenType.StartObject:
-                WriteSortedObject(json, ref reader, writer, options);
-                break;
-            case JsonTokenType.StartArray:
-                writer.WriteStartArray();
-                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                {
-                    WriteSorted(json, ref reader, writer, options);
-                }
-
-                writer.WriteEndArray();
-                break;
-            default:
-                WriteScalar(ref reader, writer);
-                break;
-        }
-    }
-
-    private static void WriteSortedObject(ReadOnlySpan<byte> json, ref Utf8JsonReader reader, Utf8JsonWriter writer, JsonReaderOptions options)
-    {
-        // Four ints per member: name start, name length, value start, value length (all within json).
-        var members = ArrayPool<int>.Shared.Rent(4 * MaxSortedMembers);
-        try
-        {
-            var count = 0;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var slot = 4 * count++;
-                members[slot] = (int)reader.TokenStartIndex + 1;
-                members[slot + 1] = reader.ValueSpan.Length;
-                reader.Read();
-                var valueStart = (int)reader.TokenStartIndex;
-                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-                {
-                    reader.Skip();
-                }
-
-                members[slot + 2] = valueStart;
-                members[slot + 3] = (int)reader.BytesConsumed - valueStart;
-            }
-
-            // Stable insertion sort by name bytes: equal names keep the order sent.
-            for (var i = 1; i < count; i++)
-            {
-                var (nameStart, nameLength, valueStart, valueLength) = (members[4 * i], members[4 * i + 1], members[4 * i + 2], members[4 * i + 3]);
-                var name = json.Slice(nameStart, nameLength);
-                var j = i - 1;
-                while (j >= 0 && json.Slice(members[4 * j], members[4 * j + 1]).SequenceCompareTo(name) > 0)
-                {
-                    members.AsSpan(4 * j, 4).CopyTo(members.AsSpan(4 * (j + 1), 4));
-                    j--;
-                }
-
-                (members[4 * (j + 1)], members[4 * (j + 1) + 1], members[4 * (j + 1) + 2], members[4 * (j + 1) + 3]) = (nameStart, nameLength, valueStart, valueLength);
-            }
-
-            writer.WriteStartObject();
-            for (var i = 0; i < count; i++)
-            {
-                writer.WritePropertyName(json.Slice(members[4 * i], members[4 * i + 1]));
-                var value = json.Slice(members[4 * i + 2], members[4 * i + 3]);
-                var valueReader = new Utf8JsonReader(value, options);
-                valueReader.Read();
-                WriteSorted(value, ref valueReader, writer, options);
-            }
-
-            writer.WriteEndObject();
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(members);
-        }
     }
 
     private sealed class NoOutput : IBufferWriter<byte>
@@ -407,12 +621,27 @@ public sealed class RequestFingerprint : IDisposable
 
     private bool TryAddCanonicalJson(ReadOnlySpan<byte> body, IReadOnlyList<string>? members)
     {
+        var generalPathOnly = false;
+        if (members is null || members.Count == 0)
+        {
+            switch (TryAddWholeJsonDirectly(body))
+            {
+                case FastPath.Written:
+                    return true;
+                case FastPath.Invalid:
+                    return false;
+                case FastPath.NeedsSorting:
+                    generalPathOnly = true;
+                    break;
+            }
+        }
+
         // One canonical buffer per thread, reused: the canonical form is hashed before anything else runs on the thread.
         var buffer = t_canonical ??= new ArrayBufferWriter<byte>(1024);
         buffer.ResetWrittenCount();
         try
         {
-            return members is null || members.Count == 0 ? TryAddWholeJson(body, buffer) : TryAddJsonMembers(body, members, buffer);
+            return members is null || members.Count == 0 ? TryAddWholeJson(body, buffer, generalPathOnly) : TryAddJsonMembers(body, members, buffer);
         }
         finally
         {
@@ -420,9 +649,52 @@ public sealed class RequestFingerprint : IDisposable
         }
     }
 
-    private bool TryAddWholeJson(ReadOnlySpan<byte> body, ArrayBufferWriter<byte> buffer)
+    // "body:json" as AppendText writes it (its length, then its bytes), then the canonical form's length.
+    private const int BodyJsonHeader = 4 + 9 + 4;
+
+    /// <summary>
+    /// The fast path written straight into the gathered parts, behind the header that goes in front of it once its
+    /// length is known: no canonical buffer to copy from. <see cref="FastPath.NeedsRoom"/> when the parts are hashed
+    /// incrementally already or the form would take them past <see cref="MaxGathered"/>.
+    /// </summary>
+    private FastPath TryAddWholeJsonDirectly(ReadOnlySpan<byte> body)
     {
-        if (!TryCanonicalize(body, buffer))
+        // As in TryCanonicalizeWithoutDocument: the body's length is enough unless escapes are added.
+        var outcome = TryCanonicalizeIntoGathered(body, body.Length);
+        if (outcome == FastPath.NeedsRoom && body.Length <= MaxGathered / MaxEscapeExpansion)
+        {
+            outcome = TryCanonicalizeIntoGathered(body, body.Length * MaxEscapeExpansion);
+        }
+
+        return outcome;
+    }
+
+    private FastPath TryCanonicalizeIntoGathered(ReadOnlySpan<byte> body, int room)
+    {
+        if (_hash is not null || room > MaxGathered - BodyJsonHeader - _gatheredLength)
+        {
+            return FastPath.NeedsRoom;
+        }
+
+        EnsureGathered(_gatheredLength + BodyJsonHeader + room);
+        var part = _gathered.AsSpan(_gatheredLength);
+        var outcome = TryCanonicalizeInto(body, part[BodyJsonHeader..], out var written);
+        if (outcome == FastPath.Written)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(part, BodyJson.Length);
+            BodyJson.CopyTo(part[4..]);
+            BinaryPrimitives.WriteInt32LittleEndian(part[(4 + BodyJson.Length)..], written);
+            _gatheredLength += BodyJsonHeader + written;
+        }
+
+        return outcome;
+    }
+
+    private static ReadOnlySpan<byte> BodyJson => "body:json"u8;
+
+    private bool TryAddWholeJson(ReadOnlySpan<byte> body, ArrayBufferWriter<byte> buffer, bool generalPathOnly)
+    {
+        if (!(generalPathOnly ? TryCanonicalizeSorted(body, buffer) : TryCanonicalize(body, buffer)))
         {
             return false;
         }
@@ -599,6 +871,13 @@ public sealed class RequestFingerprint : IDisposable
             return;
         }
 
+        EnsureGathered(needed);
+        data.CopyTo(_gathered.AsSpan(_gatheredLength));
+        _gatheredLength = needed;
+    }
+
+    private void EnsureGathered(int needed)
+    {
         if (needed > _gathered.Length)
         {
             var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _gathered.Length * 2));
@@ -606,9 +885,6 @@ public sealed class RequestFingerprint : IDisposable
             ArrayPool<byte>.Shared.Return(_gathered);
             _gathered = larger;
         }
-
-        data.CopyTo(_gathered.AsSpan(_gatheredLength));
-        _gatheredLength = needed;
     }
 
     private static void ReleaseCanonicalBuffer(ArrayBufferWriter<byte> buffer)
@@ -622,18 +898,19 @@ public sealed class RequestFingerprint : IDisposable
 
     private void AppendText(string text)
     {
-        var byteCount = Encoding.UTF8.GetByteCount(text);
-        AppendLength(byteCount);
-        if (byteCount <= 256)
+        // Transcoded once, straight into the gathered parts behind its length, when the longest it can be fits: a UTF-16
+        // unit is at most three bytes of UTF-8 (a pair is four for two; a lone surrogate, U+FFFD, is three).
+        if (_hash is null && text.Length <= (MaxGathered - 4 - _gatheredLength) / 3)
         {
-            Span<byte> bytes = stackalloc byte[byteCount];
-            Encoding.UTF8.GetBytes(text, bytes);
-            Append(bytes);
+            EnsureGathered(_gatheredLength + 4 + (text.Length * 3));
+            var byteCount = Encoding.UTF8.GetBytes(text, _gathered.AsSpan(_gatheredLength + 4));
+            BinaryPrimitives.WriteInt32LittleEndian(_gathered.AsSpan(_gatheredLength), byteCount);
+            _gatheredLength += 4 + byteCount;
+            return;
         }
-        else
-        {
-            Append(Encoding.UTF8.GetBytes(text));
-        }
+
+        AppendLength(Encoding.UTF8.GetByteCount(text));
+        Append(Encoding.UTF8.GetBytes(text));
     }
 
     private void AppendLength(int length)
