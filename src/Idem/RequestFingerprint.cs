@@ -929,7 +929,9 @@ public sealed class RequestFingerprint : IDisposable
         if (_hash is null && text.Length <= (MaxGathered - 4 - _gatheredLength) / 3)
         {
             EnsureGathered(_gatheredLength + 4 + (text.Length * 3));
-            var byteCount = Encoding.UTF8.GetBytes(text, _gathered.AsSpan(_gatheredLength + 4));
+            // ASCII, the common case, is narrowed without the encoder; anything else is transcoded from the start again.
+            var target = _gathered.AsSpan(_gatheredLength + 4);
+            var byteCount = Ascii.FromUtf16(text, target, out var narrowed) == OperationStatus.Done ? narrowed : Encoding.UTF8.GetBytes(text, target);
             BinaryPrimitives.WriteInt32LittleEndian(_gathered.AsSpan(_gatheredLength), byteCount);
             _gatheredLength += 4 + byteCount;
             return;
