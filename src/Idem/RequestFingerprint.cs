@@ -160,9 +160,10 @@ public sealed class RequestFingerprint : IDisposable
     }
 
     // Escaping writes at most six bytes for one byte of JSON (a control character or DEL as \u00XX; a four-byte scalar
-    // becomes two \uXXXX), and a JSON escape never comes out longer than it went in.
+    // becomes two \uXXXX), and a JSON escape never comes out longer than it went in. Past 16 MiB of JSON, room for that
+    // is not asked for: the general path's writer grows its buffer as it goes.
     private const int MaxEscapeExpansion = 6;
-    private const int MaxEscapedJson = (int.MaxValue / MaxEscapeExpansion) - 64;
+    private const int MaxEscapedJson = 16 * 1024 * 1024;
 
     // The fast path's nesting limit (the general path allows 256), and the most members of an object out of order it
     // sorts: the sort is an insertion sort, so large objects out of order go the general way.
@@ -704,7 +705,7 @@ public sealed class RequestFingerprint : IDisposable
 
         EnsureGathered(_gatheredLength + BodyJsonHeader + room);
         var part = _gathered.AsSpan(_gatheredLength);
-        var outcome = TryCanonicalizeInto(body, part[BodyJsonHeader..], out var written);
+        var outcome = TryCanonicalizeInto(body, part.Slice(BodyJsonHeader, room), out var written);
         if (outcome == FastPath.Written)
         {
             BinaryPrimitives.WriteInt32LittleEndian(part, BodyJson.Length);
