@@ -519,28 +519,15 @@ public sealed class RequestFingerprint : IDisposable
             return true;
         }
 
-        public bool TryName(scoped ReadOnlySpan<byte> name)
+        // A name is quoted and followed by its colon; its value then takes no comma.
+        public bool TryName(scoped ReadOnlySpan<byte> name) => TryQuoted(name, isName: true);
+
+        public bool TryQuoted(scoped ReadOnlySpan<byte> text) => TryQuoted(text, isName: false);
+
+        private bool TryQuoted(scoped ReadOnlySpan<byte> text, bool isName)
         {
             var at = NextItem;
-            var end = at + name.Length + 3;
-            if (end > _destination.Length)
-            {
-                return false;
-            }
-
-            Separate();
-            _destination[at] = (byte)'"';
-            name.CopyTo(_destination[(at + 1)..]);
-            _destination[end - 2] = (byte)'"';
-            _destination[end - 1] = (byte)':';
-            Position = end;
-            return true;
-        }
-
-        public bool TryQuoted(scoped ReadOnlySpan<byte> text)
-        {
-            var at = NextItem;
-            var end = at + text.Length + 2;
+            var end = at + text.Length + (isName ? 3 : 2);
             if (end > _destination.Length)
             {
                 return false;
@@ -549,9 +536,14 @@ public sealed class RequestFingerprint : IDisposable
             Separate();
             _destination[at] = (byte)'"';
             text.CopyTo(_destination[(at + 1)..]);
-            _destination[end - 1] = (byte)'"';
+            _destination[at + 1 + text.Length] = (byte)'"';
+            if (isName)
+            {
+                _destination[end - 1] = (byte)':';
+            }
+
             Position = end;
-            _separate = true;
+            _separate = !isName;
             return true;
         }
 
