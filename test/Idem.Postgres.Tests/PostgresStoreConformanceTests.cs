@@ -31,10 +31,8 @@ public sealed class PostgresStoreConformanceTests(PostgresSchema schema) : Trans
 /// with the application's own <see cref="Npgsql.NpgsqlDataSource"/>.
 /// </summary>
 [Trait("Category", PostgresServer.Category)]
-public sealed class PostgresStandaloneConformanceTests(PostgresSchema schema) : StoreConformanceTests, IClassFixture<PostgresSchema>, IDisposable
+public sealed class PostgresStandaloneConformanceTests(PostgresSchema schema) : RegisteredStoreConformanceTests, IClassFixture<PostgresSchema>
 {
-    private readonly List<ServiceProvider> _providers = [];
-
     protected override TimeSpan Lease => PostgresTiming.Lease;
 
     protected override TimeSpan Retention => PostgresTiming.Retention;
@@ -43,26 +41,14 @@ public sealed class PostgresStandaloneConformanceTests(PostgresSchema schema) : 
 
     protected override int RaceRounds => PostgresTiming.RaceRounds;
 
-    public void Dispose()
+    protected override void Register(IIdempotencyBuilder builder)
     {
-        foreach (var provider in _providers)
-        {
-            provider.Dispose();
-        }
-    }
-
-    protected override ValueTask<IIdempotencyStore> CreateStoreAsync()
-    {
-        var builder = new TestBuilder(new ServiceCollection());
         var table = schema.NewTableName();
         builder.AddPostgresStore(schema.DataSource, o =>
         {
             o.Schema = schema.Name;
             o.TableName = table;
         });
-        var provider = builder.Services.BuildServiceProvider();
-        _providers.Add(provider);
-        return new(provider.GetRequiredService<IIdempotencyStore>());
     }
 }
 

@@ -29,10 +29,8 @@ public sealed class RedisStoreConformanceTests : StoreConformanceTests
 /// configuration string, so the store makes its own fail-fast connection.
 /// </summary>
 [Trait("Category", RedisServer.Category)]
-public sealed class RedisRegisteredConformanceTests : StoreConformanceTests, IDisposable
+public sealed class RedisRegisteredConformanceTests : RegisteredStoreConformanceTests
 {
-    private readonly List<ServiceProvider> _providers = [];
-
     protected override TimeSpan Lease => RedisTiming.Lease;
 
     protected override TimeSpan Retention => RedisTiming.Retention;
@@ -41,22 +39,8 @@ public sealed class RedisRegisteredConformanceTests : StoreConformanceTests, IDi
 
     protected override int RaceRounds => RedisTiming.RaceRounds;
 
-    public void Dispose()
-    {
-        foreach (var provider in _providers)
-        {
-            provider.Dispose();
-        }
-    }
-
-    protected override ValueTask<IIdempotencyStore> CreateStoreAsync()
-    {
-        var builder = new TestBuilder(new ServiceCollection());
-        builder.AddRedisStore(RedisServer.Configuration, o => o.KeyPrefix = RedisServer.NewPrefix());
-        var provider = builder.Services.BuildServiceProvider();
-        _providers.Add(provider);
-        return new(provider.GetRequiredService<IIdempotencyStore>());
-    }
+    protected override void Register(IIdempotencyBuilder builder)
+        => builder.AddRedisStore(RedisServer.Configuration, o => o.KeyPrefix = RedisServer.NewPrefix());
 }
 
 /// <summary>The real-time durations the conformance suite runs with on the Redis clock.</summary>
