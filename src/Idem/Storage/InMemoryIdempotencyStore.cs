@@ -482,7 +482,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
         public bool FingerprintMatches(in Record record, string? fingerprint)
             => record.FingerprintLength < 0
                 ? Digest.TryParse(fingerprint, out var digest) && digest.Equals(record.Fingerprint)
-                : fingerprint is not null && Chars(record.DataChunk, record.DataOffset, record.FingerprintLength).SequenceEqual(fingerprint);
+                : Chars(record.DataChunk, record.DataOffset, record.FingerprintLength).SequenceEqual(fingerprint ?? string.Empty);
 
         public string? FingerprintText(in Record record)
             => record.FingerprintLength < 0 ? null : new string(Chars(record.DataChunk, record.DataOffset, record.FingerprintLength));
@@ -559,7 +559,8 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             ResponseLength = -1,
         };
 
-        // The usual hex digest goes in the record itself; any other fingerprint is kept as text in the arena.
+        // The usual hex digest goes in the record itself; any other fingerprint is kept as text in the arena (a null one
+        // as empty text, so that a retry with null matches it, as it did when records kept the string).
         private static string? FingerprintTextOf(in ClaimRequest request, ref Record record)
         {
             if (Digest.TryParse(request.Fingerprint, out var digest))
