@@ -45,7 +45,7 @@ internal sealed class RabbitMqConsumerService(
 
                 var receiver = new AsyncEventingBasicConsumer(channel);
                 var current = channel;
-                receiver.ReceivedAsync += (_, delivery) => Track(inFlight, OnDeliveryAsync(current, consumer, delivery, stoppingToken));
+                receiver.ReceivedAsync += (_, delivery) => Track(inFlight, () => OnDeliveryAsync(current, consumer, delivery, stoppingToken));
                 await channel.BasicConsumeAsync(queue, autoAck: false, receiver, stoppingToken).ConfigureAwait(false);
                 Log.Consuming(logger, consumer.Name, queue);
 
@@ -91,16 +91,20 @@ internal sealed class RabbitMqConsumerService(
         }
     }
 
-    private static async Task Track(ConcurrentDictionary<Task, byte> inFlight, Task delivery)
+    // The delivery is counted in flight before it starts: with a synchronous database (SQLite) the whole dispatch, commit
+    // included, runs before the first await, and a stop that looked in between would close the channel under the ack.
+    private static async Task Track(ConcurrentDictionary<Task, byte> inFlight, Func<Task> deliver)
     {
-        inFlight.TryAdd(delivery, 0);
+        var settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        inFlight.TryAdd(settled.Task, 0);
         try
         {
-            await delivery.ConfigureAwait(false);
+            await deliver().ConfigureAwait(false);
         }
         finally
         {
-            inFlight.TryRemove(delivery, out _);
+            inFlight.TryRemove(settled.Task, out _);
+            settled.SetResult();
         }
     }
 

@@ -84,6 +84,31 @@ public sealed class RabbitMqMessagingTests
     }
 
     [Fact]
+    public async Task Stop_WhileADeliveryIsBetweenCommitAndAck_WaitsAndAcknowledgesIt()
+    {
+        await using var database = new TempDatabase();
+        await using var broker = new TestBroker();
+        await database.ExecuteAsync("CREATE TABLE effects (message_id TEXT NOT NULL)");
+        await broker.DeclareConsumerAsync(Consumer);
+        var observer = new StallingObserver();
+        var message = new Message("payment.succeeded", "{}"u8.ToArray()) { Id = "pay_" + Guid.NewGuid().ToString("N") };
+
+        using (var host = await ConsumerHost.StartAsync(database, broker, observer, m => m.AddConsumer(Consumer, InsertEffectAsync)))
+        {
+            observer.Stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+            await host.Services.GetRequiredService<IMessagePublisher>().PublishAsync(message, default);
+            await observer.Reached.Task.WaitAsync(Wait);
+
+            // The handler committed and the delivery is not acknowledged yet; the host stops meanwhile. The stop must
+            // wait for the acknowledgement rather than close the channel under it (which gives the delivery back).
+            await host.StopAsync();
+        }
+
+        Assert.Equal(1, await database.CountAsync($"SELECT count(*) FROM effects WHERE message_id = '{message.Id}'"));
+        Assert.Equal(0u, await broker.ReadyAsync(broker.Queue(Consumer)));
+    }
+
+    [Fact]
     public async Task Run_BrokerRestartedMidway_EveryCommittedChangeProducesItsEventHandledExactlyOnceInOrder()
     {
         const int Changes = 90;
@@ -219,6 +244,23 @@ public sealed class RabbitMqMessagingTests
 
         command.Parameters.Add(new Microsoft.Data.Sqlite.SqliteParameter("$id", context.Message.Id));
         await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    // Holds the delivery right after its commit, before the transport settles it, until the host has been stopping a while.
+    private sealed class StallingObserver : Observer
+    {
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public CancellationToken Stopping { get; set; }
+
+        protected override void AfterCommitted(Message message)
+        {
+            Reached.TrySetResult();
+            Stopping.WaitHandle.WaitOne(Wait);
+
+            // Long enough for a stop that does not wait for this delivery to close its channel first.
+            Thread.Sleep(500);
+        }
     }
 
     private static async Task PublishAsync(TestBroker broker, Message message, bool requireRoute = false)

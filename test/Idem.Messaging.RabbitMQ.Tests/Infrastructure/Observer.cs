@@ -4,7 +4,7 @@ using Idem.Messaging.Inbox;
 namespace Idem.Messaging.RabbitMQ.Tests.Infrastructure;
 
 /// <summary>Counts what the inbox committed and skipped, and lets a test await a count (a barrier, not a sleep).</summary>
-internal sealed class Observer : IMessagingObserver
+internal class Observer : IMessagingObserver
 {
     private readonly ConcurrentQueue<string> _committed = new();
     private readonly ConcurrentQueue<string> _skipped = new();
@@ -19,6 +19,7 @@ internal sealed class Observer : IMessagingObserver
     {
         _committed.Enqueue(message.Id);
         Check();
+        AfterCommitted(message);
     }
 
     public void Skipped(string consumer, Message message)
@@ -41,6 +42,11 @@ internal sealed class Observer : IMessagingObserver
             _waiters.Add((() => done(this), reached));
             return reached.Task.WaitAsync(timeout);
         }
+    }
+
+    /// <summary>Runs on the delivery's own path, after the commit and before the transport settles it.</summary>
+    protected virtual void AfterCommitted(Message message)
+    {
     }
 
     private void Check()
