@@ -56,14 +56,7 @@ internal sealed record EntryResponse(string Id, string Account, long Amount, str
 {
     public static EntryResponse From(LedgerEntry entry)
         => new(entry.Id, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter,
-            entry.MovementType switch
-            {
-                MovementType.Transfer => "transfer",
-                MovementType.Payment => "payment",
-                MovementType.Refund => "refund",
-                _ => "deposit",
-            },
-            entry.MovementId, entry.CreatedAt.UtcDateTime);
+            MovementTypes.Name(entry.MovementType), entry.MovementId, entry.CreatedAt.UtcDateTime);
 }
 
 /// <summary>A page of entries, newest first; pass <c>next_cursor</c> as <c>starting_after</c> for the next page.</summary>

@@ -17,7 +17,7 @@ internal sealed record PaymentResponse(
             payment.CreatedAt.UtcDateTime);
 }
 
-/// <summary>A refund: <c>pending</c> while the processor is being reached, then <c>succeeded</c>.</summary>
+/// <summary>A refund: <c>pending</c> while the processor is being reached, then <c>succeeded</c>, or <c>failed</c> when it refused.</summary>
 internal sealed record RefundResponse(string Id, string Payment, long Amount, string Currency, string Status, DateTime CreatedAt)
 {
     public static RefundResponse From(Refund refund)

@@ -37,7 +37,7 @@ internal static class PaymentEndpoints
             .WithSummary("Reads a payment; status pending while its outcome is being settled.")
             .Produces<PaymentResponse>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         payments.MapPost("/{id}/refunds", RefundAsync).RequireIdempotency(p => p.Transactional())
-            .WithSummary("Refunds part or all of a succeeded payment: 201, 422 when it would exceed the payment or the account's balance, 503 while the processor has not confirmed it.")
+            .WithSummary("Refunds part or all of a succeeded payment: 201, 422 when it would exceed the payment or the account's balance or the processor refused it, 503 while the processor has not confirmed it.")
             .Produces<RefundResponse>(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -158,7 +158,13 @@ internal static class PaymentEndpoints
                 ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
             await idem.CommitPhaseAsync(RefundCreated, cancellationToken).ConfigureAwait(false);
             var result = await service.RefundAsync(refund, payment.ChargeId!, cancellationToken).ConfigureAwait(false);
-            if (result.Outcome != ProcessorOutcome.Succeeded)
+            if (result.Outcome == ProcessorOutcome.Refused)
+            {
+                // Final: the refund fails and its money goes back, in phase three's transaction with the 422 below.
+                await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
+                refund = await service.FailRefundAsync(transaction.Connection, transaction.Transaction, database.Dialect, refund, cancellationToken).ConfigureAwait(false);
+            }
+            else if (result.Outcome != ProcessorOutcome.Succeeded)
             {
                 return Problems.Create(StatusCodes.Status503ServiceUnavailable, PaymentsProblemTypes.RefundOutcomePending, "Refund outcome being settled",
                     $"Refund {refund.Id} was created and its amount taken from the account, but the card processor has not confirmed it yet. " +
@@ -166,8 +172,19 @@ internal static class PaymentEndpoints
                     new Dictionary<string, object?> { ["refund"] = refund.Id });
             }
 
-            await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
-            refund = await service.SettleRefundAsync(transaction.Connection, transaction.Transaction, database.Dialect, refund, result.Id!, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
+                refund = await service.SettleRefundAsync(transaction.Connection, transaction.Transaction, database.Dialect, refund, result.Id!, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (refund.Status == RefundStatus.Failed)
+        {
+            // Refused now, or earlier (the completer, or a request whose key record has since expired): the same answer.
+            return Problems.Create(StatusCodes.Status422UnprocessableEntity, PaymentsProblemTypes.RefundRefused, "Refund refused",
+                $"The card processor refused refund {refund.Id} for good. Its amount is back in the account; nothing was refunded.",
+                new Dictionary<string, object?> { ["refund"] = refund.Id });
         }
 
         return TypedResults.Created($"/v1/payments/{refund.PaymentId}/refunds/{refund.Id}", RefundResponse.From(refund));

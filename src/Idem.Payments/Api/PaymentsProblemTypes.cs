@@ -68,6 +68,9 @@ internal static class PaymentsProblemTypes
     /// <summary>503: the refund exists and its amount left the account, but the processor has not confirmed it yet; retry with the same key.</summary>
     public const string RefundOutcomePending = Prefix + "refund-outcome-pending";
 
+    /// <summary>The processor refused the refund for good; it is <c>failed</c> and its money is back in the account (422).</summary>
+    public const string RefundRefused = Prefix + "refund-refused";
+
     /// <summary>Only a succeeded payment can be refunded (422).</summary>
     public const string PaymentNotRefundable = Prefix + "payment-not-refundable";
 

@@ -24,10 +24,10 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
             """),
         ("no_negative_balance", "No customer account holds less than zero.",
             "SELECT id FROM accounts WHERE tenant_id = @t AND kind = 'customer' AND balance < 0"),
-        ("refunds_within_payments", "Each payment's refunds add up to its refunded amount, never more than the payment.",
+        ("refunds_within_payments", "Each payment's refunds (failed ones aside) add up to its refunded amount, never more than the payment.",
             """
             SELECT p.id FROM payments p
-            LEFT JOIN (SELECT payment_id, SUM(amount) AS total FROM refunds WHERE tenant_id = @t GROUP BY payment_id) r ON r.payment_id = p.id
+            LEFT JOIN (SELECT payment_id, SUM(amount) AS total FROM refunds WHERE tenant_id = @t AND status <> 'failed' GROUP BY payment_id) r ON r.payment_id = p.id
             WHERE p.tenant_id = @t AND (p.refunded > p.amount OR p.refunded <> COALESCE(r.total, 0))
             """),
         ("payments_posted_once", "Each succeeded payment has its two ledger entries, and no other payment has any.",
@@ -36,11 +36,12 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
             LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'payment' GROUP BY movement_id) e ON e.movement_id = p.id
             WHERE p.tenant_id = @t AND COALESCE(e.n, 0) <> CASE WHEN p.status = 'succeeded' THEN 2 ELSE 0 END
             """),
-        ("refunds_posted_once", "Each refund has its two ledger entries.",
+        ("refunds_posted_once", "Each refund has its two ledger entries, and each failed refund, and no other, the two that reverse them.",
             """
             SELECT r.id FROM refunds r
             LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'refund' GROUP BY movement_id) e ON e.movement_id = r.id
-            WHERE r.tenant_id = @t AND COALESCE(e.n, 0) <> 2
+            LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'refund_reversal' GROUP BY movement_id) v ON v.movement_id = r.id
+            WHERE r.tenant_id = @t AND (COALESCE(e.n, 0) <> 2 OR COALESCE(v.n, 0) <> CASE WHEN r.status = 'failed' THEN 2 ELSE 0 END)
             """),
     ];
 
@@ -79,10 +80,10 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
 
         var refundsByReference = processorRefunds.ToLookup(r => r.Reference, StringComparer.Ordinal);
         var refundFailures = refunds
-            .Where(r => r.Status != RefundStatus.Pending && refundsByReference[r.Id].Count() != 1)
+            .Where(r => r.Status != RefundStatus.Pending && refundsByReference[r.Id].Count() != (r.Status == RefundStatus.Succeeded ? 1 : 0))
             .Select(r => r.Id).ToList();
         results.Add(new AuditCheck("processor_refunds_match_refunds", refundFailures.Count == 0,
-            "The processor refunded each succeeded refund exactly once.", refundFailures));
+            "The processor refunded each succeeded refund exactly once, and no failed refund.", refundFailures));
 
         return new AuditResponse(results.TrueForAll(r => r.Ok), results,
             payments.Count(p => p.Status == PaymentStatus.Pending), refunds.Count(r => r.Status == RefundStatus.Pending));

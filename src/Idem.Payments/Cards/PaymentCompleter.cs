@@ -68,9 +68,13 @@ internal sealed partial class PaymentCompleter(
         foreach (var (refund, chargeId) in refunds)
         {
             var result = await service.RefundAsync(refund, chargeId, cancellationToken).ConfigureAwait(false);
-            if (result.Outcome == ProcessorOutcome.Succeeded)
+            if (result.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Refused)
             {
-                await InTransactionAsync((c, t) => service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken), cancellationToken).ConfigureAwait(false);
+                await InTransactionAsync(
+                    (c, t) => result.Outcome == ProcessorOutcome.Succeeded
+                        ? service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken)
+                        : service.FailRefundAsync(c, t, database.Dialect, refund, cancellationToken),
+                    cancellationToken).ConfigureAwait(false);
                 LogSettled(logger, refund.Id);
                 settled++;
             }

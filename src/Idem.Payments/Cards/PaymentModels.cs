@@ -13,11 +13,15 @@ internal sealed record Payment(
     string Id, string TenantId, string AccountId, long Amount, string Currency, string Source, string Status,
     string IdempotencyKey, string? ChargeId, string? DeclineCode, long Refunded, DateTimeOffset CreatedAt);
 
-/// <summary>Where a refund stands. Its money leaves the merchant account in phase one; <c>succeeded</c> once the processor refunded.</summary>
+/// <summary>
+/// Where a refund stands. Its money leaves the merchant account in phase one; <c>succeeded</c> once the processor
+/// refunded, <c>failed</c> once it refused for good (the money is then back in the merchant account).
+/// </summary>
 internal static class RefundStatus
 {
     public const string Pending = "pending";
     public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
 }
 
 /// <summary>A refund of part or all of a succeeded payment.</summary>

@@ -42,6 +42,17 @@ internal sealed class PaymentRepository(DbConnection connection, DbTransaction? 
         WHERE id = @id AND status = 'pending';
         """;
 
+    private const string FailRefundSql = """
+        UPDATE refunds SET status = 'failed', updated_at = @now
+        WHERE id = @id AND status = 'pending';
+        """;
+
+    // Gives a failed refund's reservation back; the CHECK on refunded keeps it from going below zero.
+    private const string ReleaseRefundSql = """
+        UPDATE payments SET refunded = refunded - @amount, updated_at = @now
+        WHERE id = @id AND tenant_id = @tenant_id AND refunded >= @amount;
+        """;
+
     public async Task<bool> InsertPaymentAsync(Payment payment, CancellationToken cancellationToken)
     {
         using var command = Command(InsertPaymentSql);
@@ -105,6 +116,26 @@ internal sealed class PaymentRepository(DbConnection connection, DbTransaction? 
         using var command = Command(SettleRefundSql);
         Add(command, "@id", id);
         Add(command, "@processor_refund_id", processorRefundId);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Marks a pending refund failed; false when it was not pending (someone settled or failed it first).</summary>
+    public async Task<bool> FailRefundAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(FailRefundSql);
+        Add(command, "@id", id);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Takes a failed refund's amount off the payment's refunded total.</summary>
+    public async Task<bool> ReleaseRefundAsync(string tenantId, string paymentId, long amount, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(ReleaseRefundSql);
+        Add(command, "@id", paymentId);
+        Add(command, "@tenant_id", tenantId);
+        Add(command, "@amount", amount);
         Add(command, "@now", now);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }

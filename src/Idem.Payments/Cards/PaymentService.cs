@@ -160,6 +160,31 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
             ?? throw new InvalidOperationException($"Refund {refund.Id} vanished.");
     }
 
+    /// <summary>
+    /// Phase three of a refund the processor refused for good: marks it failed unless someone settled or failed it first,
+    /// and then gives its amount back to the payment's refundable total and to the merchant account. Locks the payment,
+    /// the account and the funding account, in phase one's order.
+    /// </summary>
+    public async Task<Refund> FailRefundAsync(DbConnection connection, DbTransaction transaction, ISqlDialect dialect, Refund refund, CancellationToken cancellationToken)
+    {
+        var payments = new PaymentRepository(connection, transaction, dialect);
+        var payment = await payments.LockPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"The payment {refund.PaymentId} of refund {refund.Id} is gone.");
+        var now = Now();
+        if (await payments.FailRefundAsync(refund.Id, now, cancellationToken).ConfigureAwait(false))
+        {
+            if (!await payments.ReleaseRefundAsync(refund.TenantId, payment.Id, refund.Amount, now, cancellationToken).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException($"Payment {payment.Id} has less refunded than its pending refund {refund.Id}.");
+            }
+
+            await ledger.ReverseRefundAsync(new LedgerRepository(connection, transaction, dialect), refund.TenantId, payment.AccountId, refund.Amount, refund.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await payments.FindRefundByKeyAsync(refund.TenantId, refund.IdempotencyKey, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Refund {refund.Id} vanished.");
+    }
+
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 }
 

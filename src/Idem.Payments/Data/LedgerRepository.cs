@@ -209,7 +209,7 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
         Add(command, "@amount", entry.Amount);
         Add(command, "@currency", entry.Currency);
         Add(command, "@balance_after", entry.BalanceAfter);
-        Add(command, "@movement_type", MovementTypeName(entry.MovementType));
+        Add(command, "@movement_type", MovementTypes.Name(entry.MovementType));
         Add(command, "@movement_id", entry.MovementId);
         Add(command, "@created_at", entry.CreatedAt);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -244,7 +244,7 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
             {
                 entries.Add(new LedgerEntry(
                     reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
-                    reader.GetInt64(5), ParseMovementType(reader.GetString(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8)));
+                    reader.GetInt64(5), MovementTypes.Parse(reader.GetString(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8)));
             }
         }
 
@@ -286,20 +286,4 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
     private static string KindName(AccountKind kind) => kind == AccountKind.Funding ? "funding" : "customer";
 
     private static AccountKind ParseKind(string value) => value == "funding" ? AccountKind.Funding : AccountKind.Customer;
-
-    private static string MovementTypeName(MovementType type) => type switch
-    {
-        MovementType.Transfer => "transfer",
-        MovementType.Payment => "payment",
-        MovementType.Refund => "refund",
-        _ => "deposit",
-    };
-
-    private static MovementType ParseMovementType(string value) => value switch
-    {
-        "transfer" => MovementType.Transfer,
-        "payment" => MovementType.Payment,
-        "refund" => MovementType.Refund,
-        _ => MovementType.Deposit,
-    };
 }

@@ -150,5 +150,14 @@ internal static class PostgresSchema
             );
             CREATE INDEX IF NOT EXISTS ix_statement_lines_month ON statement_lines (tenant_id, account_id, month, occurred_at);
             """),
+
+        // Failed refunds and their reversal entries (see SqliteSchema); the CHECKs are widened in place.
+        new(6, "failed refunds", """
+            ALTER TABLE refunds DROP CONSTRAINT IF EXISTS refunds_status_check;
+            ALTER TABLE refunds ADD CONSTRAINT refunds_status_check CHECK (status IN ('pending', 'succeeded', 'failed'));
+            ALTER TABLE ledger_entries DROP CONSTRAINT IF EXISTS ledger_entries_movement_type_check;
+            ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_movement_type_check
+                CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund', 'refund_reversal'));
+            """),
     ];
 }

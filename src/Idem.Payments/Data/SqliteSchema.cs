@@ -167,5 +167,49 @@ internal static class SqliteSchema
             ) STRICT;
             CREATE INDEX IF NOT EXISTS ix_statement_lines_month ON statement_lines (tenant_id, account_id, month, occurred_at);
             """),
+
+        // A refund the processor refuses for good fails, and its money goes back to the merchant account as movement
+        // refund_reversal. SQLite cannot change a CHECK in place: refunds and ledger_entries are rebuilt, rows and
+        // sequence numbers kept.
+        new(6, "failed refunds", """
+            CREATE TABLE refunds_v6 (
+                id                  TEXT    NOT NULL PRIMARY KEY,
+                tenant_id           TEXT    NOT NULL,
+                payment_id          TEXT    NOT NULL REFERENCES payments (id),
+                amount              INTEGER NOT NULL CHECK (amount > 0),
+                currency            TEXT    NOT NULL,
+                status              TEXT    NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+                idempotency_key     TEXT    NOT NULL,
+                processor_refund_id TEXT    NULL,
+                created_at          TEXT    NOT NULL,
+                updated_at          TEXT    NOT NULL,
+                UNIQUE (tenant_id, idempotency_key)
+            ) STRICT;
+            INSERT INTO refunds_v6 (id, tenant_id, payment_id, amount, currency, status, idempotency_key, processor_refund_id, created_at, updated_at)
+                SELECT id, tenant_id, payment_id, amount, currency, status, idempotency_key, processor_refund_id, created_at, updated_at FROM refunds;
+            DROP TABLE refunds;
+            ALTER TABLE refunds_v6 RENAME TO refunds;
+            CREATE INDEX IF NOT EXISTS ix_refunds_payment ON refunds (payment_id);
+            CREATE INDEX IF NOT EXISTS ix_refunds_pending ON refunds (created_at) WHERE status = 'pending';
+
+            CREATE TABLE ledger_entries_v6 (
+                seq           INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+                id            TEXT    NOT NULL UNIQUE,
+                tenant_id     TEXT    NOT NULL,
+                account_id    TEXT    NOT NULL REFERENCES accounts (id),
+                amount        INTEGER NOT NULL CHECK (amount <> 0),
+                currency      TEXT    NOT NULL,
+                balance_after INTEGER NOT NULL,
+                movement_type TEXT    NOT NULL CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund', 'refund_reversal')),
+                movement_id   TEXT    NOT NULL,
+                created_at    TEXT    NOT NULL
+            ) STRICT;
+            INSERT INTO ledger_entries_v6 (seq, id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at)
+                SELECT seq, id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at FROM ledger_entries;
+            DROP TABLE ledger_entries;
+            ALTER TABLE ledger_entries_v6 RENAME TO ledger_entries;
+            CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
+            CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
+            """),
     ];
 }

@@ -153,6 +153,26 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
         return null;
     }
 
+    /// <summary>
+    /// Puts a refund the processor refused back into the merchant account: the two entries of
+    /// <see cref="PostRefundAsync"/> mirrored, as movement <c>refund_reversal</c> under the refund's id. Locks the account,
+    /// then the funding account, in the order every movement takes them.
+    /// </summary>
+    public async Task ReverseRefundAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"The account {accountId} of refund {refundId} is gone.");
+        var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Refund {refundId} was posted, but its tenant has no funding account in {account.Currency}.");
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Reversing refund {refundId} would take the funding account past the ledger's limit.");
+        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Reversing refund {refundId} would take account {account.Id} past the ledger's limit.");
+        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.RefundReversal, refundId, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.RefundReversal, refundId, now), cancellationToken).ConfigureAwait(false);
+    }
+
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 
     private static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)

@@ -35,6 +35,31 @@ internal enum MovementType
 
     /// <summary>A refund out of a merchant account.</summary>
     Refund,
+
+    /// <summary>A refund the processor refused for good, its money put back into the merchant account.</summary>
+    RefundReversal,
+}
+
+/// <summary>The names movement types have in the database and on the wire.</summary>
+internal static class MovementTypes
+{
+    public static string Name(MovementType type) => type switch
+    {
+        MovementType.Transfer => "transfer",
+        MovementType.Payment => "payment",
+        MovementType.Refund => "refund",
+        MovementType.RefundReversal => "refund_reversal",
+        _ => "deposit",
+    };
+
+    public static MovementType Parse(string value) => value switch
+    {
+        "transfer" => MovementType.Transfer,
+        "payment" => MovementType.Payment,
+        "refund" => MovementType.Refund,
+        "refund_reversal" => MovementType.RefundReversal,
+        _ => MovementType.Deposit,
+    };
 }
 
 /// <summary>

@@ -14,11 +14,16 @@ namespace Idem.Payments.Processor;
 /// Tokens: <c>tok_visa</c> succeeds; <c>tok_declined</c> is declined (402, stored and replayed); <c>tok_timeout</c> charges
 /// and then answers its first attempt only after <see cref="ProcessorOptions.TimeoutDelay"/>, past any sane client
 /// timeout; <c>tok_unavailable</c> answers 503 (and charges nothing) for <see cref="ProcessorOptions.UnavailableFor"/> from
-/// the first attempt of each key. <c>GET /v1/charges</c> and <c>GET /v1/refunds</c> list what really happened.
+/// the first attempt of each key; <c>tok_refund_refused</c> succeeds, but its refunds are refused for good (422), the first
+/// attempt of each refund key answering only after <see cref="ProcessorOptions.TimeoutDelay"/> (a refusal that arrives after
+/// the caller gave up). <c>GET /v1/charges</c> and <c>GET /v1/refunds</c> list what really happened.
 /// </remarks>
 internal static class ProcessorSimulator
 {
     public const string SectionName = "Processor";
+
+    /// <summary>A card that charges, and whose refunds the network refuses.</summary>
+    public const string RefundRefusedSource = "tok_refund_refused";
 
     public static WebApplication Build(string[] args)
     {
@@ -65,7 +70,7 @@ internal static class ProcessorSimulator
             return TypedResults.Problem("The card network is unavailable; nothing was charged. Retry later.", statusCode: 503, title: "Processor unavailable");
         }
 
-        var status = request.Source is "tok_visa" or "tok_timeout" or "tok_unavailable" ? "succeeded" : "declined";
+        var status = request.Source is "tok_visa" or "tok_timeout" or "tok_unavailable" or RefundRefusedSource ? "succeeded" : "declined";
         var charge = await store.ChargeAsync(key, request, status, CancellationToken.None).ConfigureAwait(false);
         if (request.Source == "tok_timeout" && faults.FirstAttempt(key))
         {
@@ -78,7 +83,8 @@ internal static class ProcessorSimulator
             : TypedResults.Json(charge, statusCode: StatusCodes.Status402PaymentRequired);
     }
 
-    private static async Task<Results<Created<RefundRecord>, ProblemHttpResult>> RefundAsync(RefundRequest request, HttpContext context, ProcessorStore store)
+    private static async Task<Results<Created<RefundRecord>, ProblemHttpResult>> RefundAsync(
+        RefundRequest request, HttpContext context, ProcessorStore store, ProcessorFaults faults, ProcessorOptions options)
     {
         if (request.Amount is not > 0 || string.IsNullOrWhiteSpace(request.Charge) || string.IsNullOrWhiteSpace(request.Reference))
         {
@@ -87,6 +93,12 @@ internal static class ProcessorSimulator
 
         var key = context.Request.Headers["Idempotency-Key"].ToString();
         var refund = await store.RefundAsync(key, request, CancellationToken.None).ConfigureAwait(false);
+        if (refund is null && faults.FirstAttempt(key))
+        {
+            // The refusal comes only after the caller has given up waiting; its retries get it at once (Idem replays it).
+            await Task.Delay(options.TimeoutDelay, CancellationToken.None).ConfigureAwait(false);
+        }
+
         return refund is null
             ? TypedResults.Problem("The charge does not exist, did not succeed, or would be refunded beyond its amount.", statusCode: 422, title: "Refund refused")
             : TypedResults.Created($"/v1/refunds/{refund.Id}", refund);
@@ -102,7 +114,7 @@ internal sealed class ProcessorOptions
     /// <summary>The simulator's own database file.</summary>
     public string ConnectionString { get; set; } = "Data Source=processor.db";
 
-    /// <summary>How long <c>tok_timeout</c>'s first attempt takes to answer.</summary>
+    /// <summary>How long <c>tok_timeout</c>'s first attempt, and the first attempt of a refund <c>tok_refund_refused</c> refuses, take to answer.</summary>
     public TimeSpan TimeoutDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long <c>tok_unavailable</c> answers 503 from each key's first attempt.</summary>

@@ -89,9 +89,9 @@ internal sealed class ProcessorStore(string connectionString, TimeProvider time)
 
             using (var update = connection.CreateCommand())
             {
-                // One conditional update keeps refunds within the charge.
+                // One conditional update keeps refunds within the charge; a card whose network refuses refunds takes none.
                 update.Transaction = transaction;
-                update.CommandText = "UPDATE charges SET refunded = refunded + $amount WHERE id = $charge AND status = 'succeeded' AND refunded + $amount <= amount;";
+                update.CommandText = $"UPDATE charges SET refunded = refunded + $amount WHERE id = $charge AND status = 'succeeded' AND refunded + $amount <= amount AND source <> '{ProcessorSimulator.RefundRefusedSource}';";
                 update.Parameters.AddWithValue("$amount", request.Amount);
                 update.Parameters.AddWithValue("$charge", request.Charge);
                 if (await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)

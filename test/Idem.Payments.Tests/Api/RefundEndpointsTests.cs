@@ -68,6 +68,62 @@ public abstract class RefundEndpointsTests(PaymentsServer server)
     }
 
     [Fact]
+    public async Task Refund_ProcessorRefusesForGood_FailsItPutsTheMoneyBackAndReplaysThe422()
+    {
+        var tenant = server.NewTenant();
+        using var processor = new ProcessorProbe(server.ProcessorAddress);
+        var account = await tenant.CreateAccountIdAsync();
+        JsonElement payment;
+        using (var paid = await tenant.PayAsync(account, 1_000, "tok_refund_refused"))
+        {
+            payment = await TenantClient.ReadJsonAsync(paid, HttpStatusCode.Created);
+        }
+
+        var id = payment.GetProperty("id").GetString()!;
+        var key = TenantClient.NewKey();
+
+        // The processor's refusal comes after the service stopped waiting: pending first, the money held back.
+        using (var first = await tenant.RefundAsync(id, 400, key))
+        {
+            await ProblemAssert.IsProblemAsync(first, HttpStatusCode.ServiceUnavailable, Problem + "refund-outcome-pending");
+        }
+
+        Assert.Equal(600, await tenant.BalanceAsync(account));
+        Assert.Equal(400, (await tenant.GetPaymentAsync(id)).GetProperty("amount_refunded").GetInt64());
+
+        // A retry with the key resumes the refund and gets the refusal: final, and everything of the refund undone.
+        using var refused = await PaymentRequests.RetryWhilePendingAsync(() => tenant.RefundAsync(id, 400, key));
+        var refusedBody = await refused.Content.ReadAsByteArrayAsync();
+        var problem = await ProblemAssert.IsProblemAsync(refused, HttpStatusCode.UnprocessableEntity, Problem + "refund-refused");
+        var refundId = problem.GetProperty("refund").GetString()!;
+        Assert.Equal(1_000, await tenant.BalanceAsync(account));
+        Assert.Equal(0, (await tenant.GetPaymentAsync(id)).GetProperty("amount_refunded").GetInt64());
+        using (var list = await tenant.GetAsync($"/v1/payments/{id}/refunds"))
+        {
+            var refund = Assert.Single((await TenantClient.ReadJsonAsync(list, HttpStatusCode.OK)).GetProperty("data").EnumerateArray());
+            Assert.Equal(refundId, refund.GetProperty("id").GetString());
+            Assert.Equal("failed", refund.GetProperty("status").GetString());
+        }
+
+        Assert.Empty(await processor.RefundsOfChargeAsync(payment.GetProperty("charge").GetString()!));
+        Assert.Equal(2, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t AND movement_type = 'refund'", refundId));
+        Assert.Equal(2, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t AND movement_type = 'refund_reversal'", refundId));
+        Assert.Equal(0, await server.Probe.CountAsync("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE movement_id = @t", refundId));
+
+        using var replay = await tenant.RefundAsync(id, 400, key);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, replay.StatusCode);
+        Assert.Equal("true", Assert.Single(replay.Headers.GetValues("Idempotent-Replayed")));
+        Assert.Equal(refusedBody, await replay.Content.ReadAsByteArrayAsync());
+        Assert.Equal(1_000, await tenant.BalanceAsync(account));
+        Assert.Equal(4, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t", refundId));
+        using var audit = await tenant.GetAsync("/v1/ledger/audit");
+        var report = await TenantClient.ReadJsonAsync(audit, HttpStatusCode.OK);
+        Assert.True(report.GetProperty("ok").GetBoolean(), report.GetRawText());
+        Assert.Equal(0, report.GetProperty("unsettled_refunds").GetInt32());
+    }
+
+    [Fact]
     public async Task Refund_MoreThanLeft_Returns422AndWritesNothing()
     {
         var tenant = server.NewTenant();

@@ -92,11 +92,11 @@ internal sealed class LedgerProbe(Func<Task<DbConnection>> open)
         return bad;
     }
 
-    /// <summary>Movements whose entries do not sum to zero.</summary>
+    /// <summary>Movements (a type and an id: a failed refund's reversal is one of its own) that are not two entries summing to zero.</summary>
     public async Task<long> UnbalancedMovementsAsync()
     {
         await using var connection = await open();
-        return await ScalarAsync(connection, "SELECT COUNT(*) FROM (SELECT movement_id FROM ledger_entries GROUP BY movement_id HAVING SUM(amount) <> 0 OR COUNT(*) <> 2) AS m");
+        return await ScalarAsync(connection, "SELECT COUNT(*) FROM (SELECT movement_id FROM ledger_entries GROUP BY movement_type, movement_id HAVING SUM(amount) <> 0 OR COUNT(*) <> 2) AS m");
     }
 
     /// <summary>Runs one statement (a writer probe only); returns the rows it changed.</summary>
