@@ -88,15 +88,8 @@ internal sealed class PaymentRepository(DbConnection connection, DbTransaction? 
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    public async Task<bool> ReserveRefundAsync(string tenantId, string paymentId, long amount, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        using var command = Command(ReserveRefundSql);
-        Add(command, "@id", paymentId);
-        Add(command, "@tenant_id", tenantId);
-        Add(command, "@amount", amount);
-        Add(command, "@now", now);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
+    public Task<bool> ReserveRefundAsync(string tenantId, string paymentId, long amount, DateTimeOffset now, CancellationToken cancellationToken)
+        => ChangeRefundedAsync(ReserveRefundSql, tenantId, paymentId, amount, now, cancellationToken);
 
     public async Task InsertRefundAsync(Refund refund, CancellationToken cancellationToken)
     {
@@ -130,15 +123,8 @@ internal sealed class PaymentRepository(DbConnection connection, DbTransaction? 
     }
 
     /// <summary>Takes a failed refund's amount off the payment's refunded total.</summary>
-    public async Task<bool> ReleaseRefundAsync(string tenantId, string paymentId, long amount, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        using var command = Command(ReleaseRefundSql);
-        Add(command, "@id", paymentId);
-        Add(command, "@tenant_id", tenantId);
-        Add(command, "@amount", amount);
-        Add(command, "@now", now);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-    }
+    public Task<bool> ReleaseRefundAsync(string tenantId, string paymentId, long amount, DateTimeOffset now, CancellationToken cancellationToken)
+        => ChangeRefundedAsync(ReleaseRefundSql, tenantId, paymentId, amount, now, cancellationToken);
 
     public async Task<Refund?> FindRefundByKeyAsync(string tenantId, string idempotencyKey, CancellationToken cancellationToken)
         => (await ReadRefundsAsync($"SELECT {RefundColumns} FROM refunds WHERE idempotency_key = @a AND tenant_id = @b", idempotencyKey, tenantId, cancellationToken).ConfigureAwait(false)).SingleOrDefault();
@@ -195,6 +181,17 @@ internal sealed class PaymentRepository(DbConnection connection, DbTransaction? 
         }
 
         return payments;
+    }
+
+    // Reserving and releasing are the same conditional update of payments.refunded, in opposite directions.
+    private async Task<bool> ChangeRefundedAsync(string sql, string tenantId, string paymentId, long amount, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(sql);
+        Add(command, "@id", paymentId);
+        Add(command, "@tenant_id", tenantId);
+        Add(command, "@amount", amount);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
     private async Task<List<Refund>> ReadRefundsAsync(string sql, object a, object? b, CancellationToken cancellationToken)
