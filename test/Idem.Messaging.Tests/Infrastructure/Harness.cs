@@ -46,7 +46,13 @@ internal sealed class Harness : IAsyncDisposable
 
     public string OutboxTable => Database.Table(Prefix, "outbox");
 
-    public static async Task<Harness> CreateAsync(TestDatabase database, Action<IIdempotentMessagingBuilder> configure, TimeProvider? time = null, Action<MessagingOptions>? options = null, string? prefix = null)
+    /// <summary>
+    /// Builds the harness. The relay publishes to <see cref="Publisher"/> unless <paramref name="ownTransport"/> is set,
+    /// when the transport <paramref name="configure"/> chose (<c>UseInProcess</c>) stays.
+    /// </summary>
+    public static async Task<Harness> CreateAsync(
+        TestDatabase database, Action<IIdempotentMessagingBuilder> configure, TimeProvider? time = null, Action<MessagingOptions>? options = null, string? prefix = null,
+        bool ownTransport = false)
     {
         prefix ??= database.NewPrefix();
         var services = new ServiceCollection();
@@ -69,7 +75,11 @@ internal sealed class Harness : IAsyncDisposable
         database.Use(builder);
         configure(builder);
         Harness? harness = null;
-        services.AddSingleton<IMessagePublisher>(_ => harness!.Publisher);
+        if (!ownTransport)
+        {
+            services.AddSingleton<IMessagePublisher>(_ => harness!.Publisher);
+        }
+
         harness = new Harness(database, prefix, services.BuildServiceProvider());
         await database.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {harness.Effects} (consumer text NOT NULL, message_id text NOT NULL, note text NULL)");
         return harness;
