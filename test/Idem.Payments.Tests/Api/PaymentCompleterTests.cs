@@ -48,6 +48,9 @@ public abstract class PaymentCompleterTests(PaymentsServer server)
         Assert.Equal(2, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t", id));
         Assert.Single(await processor.ChargesOfAsync(id));
         Assert.Equal(1, await server.Probe.CountAsync("SELECT COUNT(*) FROM payments WHERE tenant_id = @t", tenant.TenantId));
+
+        // The completer's settle wrote the payment's event with its entries; the retry added none.
+        Assert.Equal(1, await server.Probe.CountAsync("SELECT COUNT(*) FROM idem_outbox WHERE id = @t", $"payment.succeeded:{id}"));
     }
 
     [Fact]
@@ -91,5 +94,6 @@ public abstract class PaymentCompleterTests(PaymentsServer server)
         Assert.Equal(4, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t", refundId));
         Assert.Empty(await processor.RefundsOfChargeAsync(charge));
         Assert.Equal(1, await server.Probe.CountAsync("SELECT COUNT(*) FROM refunds WHERE tenant_id = @t", tenant.TenantId));
+        Assert.Equal(0, await server.Probe.CountAsync("SELECT COUNT(*) FROM idem_outbox WHERE id = @t", $"refund.succeeded:{refundId}"));
     }
 }

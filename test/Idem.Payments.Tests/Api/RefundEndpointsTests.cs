@@ -109,6 +109,7 @@ public abstract class RefundEndpointsTests(PaymentsServer server)
         Assert.Equal(2, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t AND movement_type = 'refund'", refundId));
         Assert.Equal(2, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t AND movement_type = 'refund_reversal'", refundId));
         Assert.Equal(0, await server.Probe.CountAsync("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE movement_id = @t", refundId));
+        Assert.Equal(0, await server.Probe.CountAsync("SELECT COUNT(*) FROM idem_outbox WHERE id = @t", $"refund.succeeded:{refundId}"));
 
         using var replay = await tenant.RefundAsync(id, 400, key);
 
