@@ -22,7 +22,7 @@ public abstract class InProcessTransportTests(TestDatabase database)
                 .UseInProcess(),
             ownTransport: true);
         var message = Harness.NewMessage("payment.succeeded", "acct_1");
-        await harness.InTransactionAsync((_, transaction) => harness.Outbox.EnqueueAsync(transaction, message).AsTask());
+        await CommitAsync(harness, message);
 
         var pass = await harness.Relay.RunPassAsync(default);
         var again = await harness.Relay.RunPassAsync(default);
@@ -61,11 +61,7 @@ public abstract class InProcessTransportTests(TestDatabase database)
             ownTransport: true);
         var message = Harness.NewMessage("payment.succeeded", "acct_1");
         var follower = Harness.NewMessage("payment.refunded", "acct_1");
-        await harness.InTransactionAsync(async (_, transaction) =>
-        {
-            await harness.Outbox.EnqueueAsync(transaction, message);
-            await harness.Outbox.EnqueueAsync(transaction, follower);
-        });
+        await CommitAsync(harness, message, follower);
 
         var failed = await harness.Relay.RunPassAsync(default);
 
@@ -105,11 +101,7 @@ public abstract class InProcessTransportTests(TestDatabase database)
             ownTransport: true);
         var poison = Harness.NewMessage("payment.succeeded", "acct_1");
         var next = Harness.NewMessage("payment.succeeded", "acct_1");
-        await harness.InTransactionAsync(async (_, transaction) =>
-        {
-            await harness.Outbox.EnqueueAsync(transaction, poison);
-            await harness.Outbox.EnqueueAsync(transaction, next);
-        });
+        await CommitAsync(harness, poison, next);
 
         var pass = await harness.Relay.RunPassAsync(default);
 
@@ -119,6 +111,16 @@ public abstract class InProcessTransportTests(TestDatabase database)
         Assert.Contains("not a payment", row.Error);
         Assert.Equal(0, await database.CountAsync($"SELECT count(*) FROM {harness.OutboxTable} WHERE published_at IS NULL"));
     }
+
+    // Enqueues the messages in one business transaction and commits it.
+    private static Task CommitAsync(Harness harness, params Message[] messages)
+        => harness.InTransactionAsync(async (_, transaction) =>
+        {
+            foreach (var message in messages)
+            {
+                await harness.Outbox.EnqueueAsync(transaction, message);
+            }
+        });
 
     // Counts the consumer's calls and writes its effect into the harness's table (found through the delivery's scope).
     private Func<MessageContext, CancellationToken, ValueTask> Counted(Dictionary<string, int> calls)

@@ -116,20 +116,8 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
     /// Posts a succeeded card payment: the tenant's funding account (money from outside the ledger) to the merchant
     /// account. The account was checked when the payment was created; only the balance limit can refuse it now.
     /// </summary>
-    public async Task PostPaymentAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
-    {
-        var now = Now();
-        var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"The account {accountId} of payment {paymentId} is gone.");
-        var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false)
-            ?? await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
-        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Payments in {account.Currency} have reached the ledger's limit.");
-        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Payment {paymentId} would take account {account.Id} past the ledger's limit.");
-        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Payment, paymentId, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.Payment, paymentId, now), cancellationToken).ConfigureAwait(false);
-    }
+    public Task PostPaymentAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(ledger, tenantId, accountId, amount, MovementType.Payment, paymentId, cancellationToken);
 
     /// <summary>
     /// Takes a refund out of the merchant account back to the funding account, refused (writing nothing) when the
@@ -155,22 +143,27 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
 
     /// <summary>
     /// Puts a refund the processor refused back into the merchant account: the two entries of
-    /// <see cref="PostRefundAsync"/> mirrored, as movement <c>refund_reversal</c> under the refund's id. Locks the account,
-    /// then the funding account, in the order every movement takes them.
+    /// <see cref="PostRefundAsync"/> mirrored, as movement <c>refund_reversal</c> under the refund's id.
     /// </summary>
-    public async Task ReverseRefundAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
+    public Task ReverseRefundAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(ledger, tenantId, accountId, amount, MovementType.RefundReversal, refundId, cancellationToken);
+
+    // Money from outside the ledger (the tenant's funding account, made on first use) into an account: locks the
+    // account, then the funding account, in the order every movement takes them. Only the balance limits can refuse.
+    private async Task CreditFromFundingAsync(
+        LedgerRepository ledger, string tenantId, string accountId, long amount, MovementType type, string movementId, CancellationToken cancellationToken)
     {
         var now = Now();
         var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"The account {accountId} of refund {refundId} is gone.");
+            ?? throw new InvalidOperationException($"The account {accountId} of {movementId} is gone.");
         var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Refund {refundId} was posted, but its tenant has no funding account in {account.Currency}.");
+            ?? await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
         var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Reversing refund {refundId} would take the funding account past the ledger's limit.");
+            ?? throw new InvalidOperationException($"Money from outside the ledger in {account.Currency} has reached the ledger's limit.");
         var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Reversing refund {refundId} would take account {account.Id} past the ledger's limit.");
-        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.RefundReversal, refundId, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.RefundReversal, refundId, now), cancellationToken).ConfigureAwait(false);
+            ?? throw new InvalidOperationException($"{movementId} would take account {account.Id} past the ledger's limit.");
+        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, type, movementId, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, type, movementId, now), cancellationToken).ConfigureAwait(false);
     }
 
     private DateTimeOffset Now() => time.NowToTheMillisecond();
