@@ -171,7 +171,6 @@ internal static class PaymentEndpoints
                     "Retrying with the same key is safe: it resumes this refund and never refunds twice.",
                     new Dictionary<string, object?> { ["refund"] = refund.Id });
             }
-
             else
             {
                 await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
