@@ -129,7 +129,15 @@ internal sealed class RabbitMqConsumerService(
                 default:
                     var queue = RabbitMqTopology.DeadLetterQueueName(options, consumer.Name);
                     var reason = result.Reason ?? "dead-lettered";
-                    await publisher.DeadLetterAsync(queue, consumer.Name, message ?? new Message(properties.Type ?? delivery.RoutingKey, delivery.Body.ToArray()), reason, stoppingToken).ConfigureAwait(false);
+
+                    // Decided: copy and acknowledge even while the host stops (a copy cut short by the stop would leave the
+                    // delivery to come back and be copied again). Bounded by the publish timeout, not the stop.
+                    using (var settle = new CancellationTokenSource(options.PublishTimeout, time))
+                    {
+                        await publisher.DeadLetterAsync(queue, consumer.Name, message ?? new Message(properties.Type ?? delivery.RoutingKey, delivery.Body.ToArray()), reason, settle.Token)
+                            .ConfigureAwait(false);
+                    }
+
                     Log.DeadLettered(logger, consumer.Name, properties.MessageId, queue, reason);
                     await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, CancellationToken.None).ConfigureAwait(false);
                     break;
