@@ -213,6 +213,49 @@ public sealed class RabbitMqMessagingTests
     }
 
     [Fact]
+    public async Task Stop_WhileTheBrokerHasNotConfirmedTheDeadLetterCopy_FinishesTheCopyAndAcknowledges()
+    {
+        await using var database = new TempDatabase();
+        await using var broker = new TestBroker();
+        await broker.DeclareConsumerAsync(Consumer);
+        await using var proxy = new HoldingProxy(RabbitMqServer.Uri);
+        var message = new Message("payment.succeeded", "not json"u8.ToArray()) { Id = "pay_" + Guid.NewGuid().ToString("N") };
+
+        using (var host = await ConsumerHost.StartAsync(database, broker, new Observer(), m => m.AddConsumer(
+            Consumer,
+            (_, _) =>
+            {
+                // From here the broker's answers wait: it will get the dead-letter copy, and its confirm will not come back.
+                proxy.HoldBrokerToClient();
+                throw new InvalidOperationException("account closed");
+            },
+            o =>
+            {
+                o.MaxAttempts = 1;
+                o.RetryDelay = TimeSpan.Zero;
+            }), proxy.Uri))
+        {
+            // Published through the host, so its publishing channel is open before the broker's answers are held.
+            await host.Services.GetRequiredService<IMessagePublisher>().PublishAsync(message, default);
+            await ConsumerHost.EventuallyAsync(async () => await broker.ReadyAsync(broker.DeadLetterQueue(Consumer)) == 1, Wait, "the dead-letter copy");
+
+            // The host stops while the consumer waits for the copy's confirm; the confirm arrives only after the stop began.
+            var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => stopping.TrySetResult());
+            var stop = host.StopAsync();
+            await stopping.Task.WaitAsync(Wait);
+            await Task.Delay(500);
+            proxy.Release();
+            await stop.WaitAsync(Wait);
+        }
+
+        // The delivery was acknowledged: nothing came back to the queue, and there is one copy.
+        Assert.Equal(0u, await broker.ReadyAsync(broker.Queue(Consumer)));
+        Assert.Equal(1u, await broker.ReadyAsync(broker.DeadLetterQueue(Consumer)));
+        Assert.Equal(1, await database.CountAsync($"SELECT count(*) FROM idem_inbox WHERE message_id = '{message.Id}' AND state = 2"));
+    }
+
+    [Fact]
     public async Task Publish_RequireRouteAndNoQueueBound_FailsSoTheOutboxKeepsTheMessage()
     {
         await using var broker = new TestBroker();

@@ -8,7 +8,7 @@ namespace Idem.Messaging.RabbitMQ.Tests.Infrastructure;
 /// <summary>An application host as a user builds one: messaging on a SQLite file, the RabbitMQ transport, the observer.</summary>
 internal static class ConsumerHost
 {
-    public static async Task<IHost> StartAsync(TempDatabase database, TestBroker broker, Observer observer, Action<IIdempotentMessagingBuilder> configure)
+    public static async Task<IHost> StartAsync(TempDatabase database, TestBroker broker, Observer observer, Action<IIdempotentMessagingBuilder> configure, Uri? brokerUri = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -21,7 +21,7 @@ internal static class ConsumerHost
                 o.RelayMaxRetryDelay = TimeSpan.FromSeconds(1);
             })
             .UseSqlite(database.DataSource)
-            .UseRabbitMq(RabbitMqServer.Uri, broker.Configure);
+            .UseRabbitMq(brokerUri ?? RabbitMqServer.Uri, broker.Configure);
         configure(messaging);
         var host = builder.Build();
         await host.StartAsync();
