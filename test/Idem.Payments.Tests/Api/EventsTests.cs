@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Idem.Payments.Events;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
@@ -200,11 +201,24 @@ public sealed class RabbitMqSqlitePaymentsServer : SqlitePaymentsServer
 {
     private readonly string _name = "idem.payments.test." + Guid.NewGuid().ToString("N");
 
+    private static string BrokerUri => Environment.GetEnvironmentVariable("IDEM_TEST_RABBITMQ") is { Length: > 0 } value
+        ? value
+        : throw new InvalidOperationException("IDEM_TEST_RABBITMQ is not set. These tests need a real RabbitMQ: `. artifacts/test-services.env` (eng/provision.sh writes it).");
+
     protected override string[] ExtraArguments()
+        => ["--Messaging:RabbitMq=" + BrokerUri, "--Messaging:Exchange=" + _name, "--Messaging:QueuePrefix=" + _name + "."];
+
+    // After the database, the broker's share: the durable exchange and queues this server declared would outlive the run.
+    protected override async Task DeleteDatabaseAsync()
     {
-        var uri = Environment.GetEnvironmentVariable("IDEM_TEST_RABBITMQ") is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException("IDEM_TEST_RABBITMQ is not set. These tests need a real RabbitMQ: `. artifacts/test-services.env` (eng/provision.sh writes it).");
-        return ["--Messaging:RabbitMq=" + uri, "--Messaging:Exchange=" + _name, "--Messaging:QueuePrefix=" + _name + "."];
+        await base.DeleteDatabaseAsync();
+        await using var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(BrokerUri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        foreach (var queue in new[] { $"{_name}.{StatementsHandler.ConsumerName}", $"{_name}.{StatementsHandler.ConsumerName}.dead-letter" })
+        {
+            await channel.QueueDeleteAsync(queue, ifUnused: false, ifEmpty: false);
+        }
+
+        await channel.ExchangeDeleteAsync(_name, ifUnused: false);
     }
 }
