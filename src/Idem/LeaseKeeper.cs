@@ -46,7 +46,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public static LeaseKeeper Start(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
     {
         var keeper = new LeaseKeeper(store, lease, time, logger);
-        keeper._ticker.Add(keeper, lease.LeaseDuration / 3);
+        keeper._ticker.Add(keeper);
         return keeper;
     }
 
@@ -92,8 +92,9 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     /// <summary>
     /// The keepers of one clock, in a list behind a lock, and one timer that walks it and starts the renewals that are
-    /// due. The timer ticks four times a period of the shortest lease it has seen, so a renewal comes between a third
-    /// and five twelfths of the way through its lease.
+    /// due. The timer ticks four times a period of the shortest lease in the list, so a renewal comes between a third and
+    /// five twelfths of the way through its lease. A shorter lease joining speeds it up at once; each tick sets it to the
+    /// keepers still there, so it slows down again once they left, and stops when none is left.
     /// </summary>
     private sealed class Ticker
     {
@@ -111,10 +112,10 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         public static Ticker For(TimeProvider time)
             => ReferenceEquals(time, TimeProvider.System) ? System : Others.GetValue(time, static t => new Ticker(t));
 
-        public void Add(LeaseKeeper keeper, TimeSpan period)
+        public void Add(LeaseKeeper keeper)
         {
             keeper._lastRenewal = _time.GetTimestamp();
-            var interval = period / 4;
+            var interval = Interval(keeper._period);
             lock (_gate)
             {
                 keeper._next = _head;
@@ -126,7 +127,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                 _head = keeper;
                 if (interval < _interval)
                 {
-                    _interval = interval <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : interval;
+                    _interval = interval;
                     if (_timer is null)
                     {
                         // Not the first request's execution context: renewals belong to no request in particular.
@@ -178,8 +179,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
             var now = _time.GetTimestamp();
             lock (_gate)
             {
+                var shortest = long.MaxValue;
                 for (var keeper = _head; keeper is not null; keeper = keeper._next)
                 {
+                    shortest = Math.Min(shortest, keeper._period);
+
                     // One renewal at a time; none after the lease was lost.
                     if (keeper._lost || now - keeper._lastRenewal < keeper._period || keeper._renewal is { IsCompleted: false })
                     {
@@ -194,7 +198,29 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                     // Started on the pool, so a store's synchronous work never runs under this lock.
                     due._renewal = Task.Run(() => due.RenewAsync(token), CancellationToken.None);
                 }
+
+                // Follow the keepers there are now; the next Add starts a stopped timer again.
+                var interval = shortest == long.MaxValue ? TimeSpan.MaxValue : Interval(shortest);
+                if (interval != _interval)
+                {
+                    _interval = interval;
+                    if (interval == TimeSpan.MaxValue)
+                    {
+                        _timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                    }
+                    else
+                    {
+                        _timer!.Change(interval, interval);
+                    }
+                }
             }
+        }
+
+        // A quarter of a renewal period, from the keeper's own period in timestamp units, so that Add and Tick agree.
+        private TimeSpan Interval(long period)
+        {
+            var interval = _time.GetElapsedTime(0, period) / 4;
+            return interval <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : interval;
         }
     }
 }

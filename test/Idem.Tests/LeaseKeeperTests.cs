@@ -117,6 +117,44 @@ public sealed class LeaseKeeperTests
         Assert.Empty(_logger.Entries);
     }
 
+    [Fact]
+    public async Task Ticker_ShortLeaseLeaves_TicksSlowDownAgainAndStopWhenNoKeeperIsLeft()
+    {
+        var clock = new TimerRecordingClock();
+        var store = new RecordingStore(new InMemoryIdempotencyStore(clock));
+        var longLease = TimeSpan.FromMinutes(12);
+        var shortLease = TimeSpan.FromSeconds(12);
+        async Task<LeaseKeeper> StartAsync(string key, TimeSpan lease)
+        {
+            var claim = await store.TryClaimAsync(Request(key, lease));
+            return LeaseKeeper.Start(store, claim.Lease!, clock, _logger);
+        }
+
+        // Four ticks a renewal period (a third of the lease): every minute for the long lease, every second for the short.
+        var a = await StartAsync("a", longLease);
+        var b = await StartAsync("b", shortLease);
+        Assert.Equal([TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(1)], clock.Periods);
+
+        await b.DisposeAsync();
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(TimeSpan.FromMinutes(1), clock.Periods[^1]);
+
+        // The remaining keeper is still renewed on its own period.
+        clock.Advance(longLease / 3);
+        Assert.Equal(LeaseStatus.Ok, await store.Renewals.Reader.ReadAsync().AsTask().WaitAsync(Wait));
+        Assert.Equal(["a"], store.RenewedKeys);
+
+        await a.DisposeAsync();
+        clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(Timeout.InfiniteTimeSpan, clock.Periods[^1]);
+
+        var c = await StartAsync("c", longLease);
+        Assert.Equal(TimeSpan.FromMinutes(1), clock.Periods[^1]);
+        await c.DisposeAsync();
+        Assert.Equal(1, store.RenewCalls);
+        Assert.Empty(_logger.Entries);
+    }
+
     private static ClaimRequest Request(string key, TimeSpan? lease = null) => new(key, "fp", lease ?? LeaseDuration, TimeSpan.FromHours(1));
 
     private async Task<string[]> RenewedAsync(int count)
@@ -137,6 +175,33 @@ public sealed class LeaseKeeperTests
         var result = await _store.TryClaimAsync(Request(key, lease));
         Assert.Equal(ClaimOutcome.Claimed, result.Outcome);
         return result.Lease!;
+    }
+
+    /// <summary>A fake clock that records the period of every timer it makes and of every change to one.</summary>
+    private sealed class TimerRecordingClock : FakeTimeProvider
+    {
+        private readonly ConcurrentQueue<TimeSpan> _periods = new();
+
+        public IReadOnlyList<TimeSpan> Periods => [.. _periods];
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            _periods.Enqueue(period);
+            return new Recording(base.CreateTimer(callback, state, dueTime, period), _periods);
+        }
+
+        private sealed class Recording(ITimer inner, ConcurrentQueue<TimeSpan> periods) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period)
+            {
+                periods.Enqueue(period);
+                return inner.Change(dueTime, period);
+            }
+
+            public void Dispose() => inner.Dispose();
+
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
     }
 
     /// <summary>Forwards to a real store and reports every renewal.</summary>
