@@ -217,7 +217,7 @@ public sealed class RabbitMqMessagingTests
     {
         await using var database = new TempDatabase();
         await using var broker = new TestBroker();
-        await broker.DeclareConsumerAsync(Consumer);
+        await broker.DeclareConsumerAsync(Consumer, "payment.*");
         await using var proxy = new HoldingProxy(RabbitMqServer.Uri);
         var message = new Message("payment.succeeded", "not json"u8.ToArray()) { Id = "pay_" + Guid.NewGuid().ToString("N") };
 
@@ -231,12 +231,15 @@ public sealed class RabbitMqMessagingTests
             },
             o =>
             {
+                o.MessageTypes.Add("payment.*");
                 o.MaxAttempts = 1;
                 o.RetryDelay = TimeSpan.Zero;
             }), proxy.Uri))
         {
-            // Published through the host, so its publishing channel is open before the broker's answers are held.
-            await host.Services.GetRequiredService<IMessagePublisher>().PublishAsync(message, default);
+            // The host's publishing channel is opened (and confirmed) before the broker's answers are held, by a message no
+            // queue takes. The poison message goes in over a connection of its own, so its confirm never waits on the hold.
+            await host.Services.GetRequiredService<IMessagePublisher>().PublishAsync(new Message("warmup.unrouted", "{}"u8.ToArray()), default);
+            await PublishAsync(broker, message);
             await ConsumerHost.EventuallyAsync(async () => await broker.ReadyAsync(broker.DeadLetterQueue(Consumer)) == 1, Wait, "the dead-letter copy");
 
             // The host stops while the consumer waits for the copy's confirm; the confirm arrives only after the stop began.
