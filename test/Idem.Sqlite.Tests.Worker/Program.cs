@@ -64,6 +64,9 @@ foreach (var k in order)
             result = await store.TryClaimAsync(request);
             if (result.Outcome == ClaimOutcome.Claimed)
             {
+                // The operation takes a moment outside the store, as a real one does; the write lock is free meanwhile, so a
+                // process sleeping in SQLite's busy handler finds it free when it wakes instead of starving behind this one.
+                await Task.Delay(1);
                 await using (var connection = new SqliteConnection(connectionString))
                 {
                     await connection.OpenAsync();
