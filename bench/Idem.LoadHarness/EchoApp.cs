@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -12,7 +15,8 @@ namespace Idem.LoadHarness;
 /// bare and the Idem variants share everything (builder, Kestrel settings, logging, serializer, handler); the Idem
 /// one adds exactly what a user writes: <c>AddIdempotency().AddInMemoryStore()</c>, <c>UseIdempotency()</c>,
 /// <c>RequireIdempotency()</c>. The Redis variant swaps the store for <c>AddRedisStore(configuration)</c>, with records
-/// under a prefix of its own and a retention of minutes, so a run leaves nothing behind for long.
+/// under a prefix of its own and a retention of minutes, so a run leaves nothing behind for long. The floor variant puts
+/// a few lines of middleware in Idem's place (see <see cref="UseFloor"/>).
 /// </summary>
 internal sealed class EchoApp : IAsyncDisposable
 {
@@ -30,7 +34,7 @@ internal sealed class EchoApp : IAsyncDisposable
 
     public static async Task<EchoApp> StartAsync(Variant variant, string? redis = null)
     {
-        var idempotent = variant != Variant.Bare;
+        var idempotent = variant is Variant.InMemory or Variant.Redis;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = Environments.Production });
 
         // Identical for both: no logging providers at all, so neither pays for formatting or console I/O.
@@ -48,7 +52,11 @@ internal sealed class EchoApp : IAsyncDisposable
         }
 
         var app = builder.Build();
-        if (idempotent)
+        if (variant == Variant.Floor)
+        {
+            UseFloor(app);
+        }
+        else if (idempotent)
         {
             app.UseIdempotency();
         }
@@ -72,6 +80,39 @@ internal sealed class EchoApp : IAsyncDisposable
         return new EchoApp(app, uri);
     }
 
+    /// <summary>
+    /// The floor: the least that any layer which fingerprints requests and remembers their keys has to do. It reads the
+    /// whole body (leaving it in Kestrel's pipe for the handler), hashes it with SHA-256 in one call and adds one
+    /// dictionary entry per key; a key seen before answers 409. It does none of the rest of Idem's work: no canonical JSON,
+    /// no method, route or query in the hash, no lease or owner token, no response captured, kept or held back. It is
+    /// a lower bound on what a first execution costs, not something to deploy.
+    /// </summary>
+    private static void UseFloor(WebApplication app)
+    {
+        var seen = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
+        app.Use(async (context, next) =>
+        {
+            var reader = context.Request.BodyReader;
+            var read = await reader.ReadAsync();
+            while (!read.IsCompleted)
+            {
+                reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                read = await reader.ReadAsync();
+            }
+
+            var body = read.Buffer;
+            var digest = body.IsSingleSegment ? SHA256.HashData(body.FirstSpan) : SHA256.HashData(body.ToArray());
+            reader.AdvanceTo(body.Start, body.End);
+            if (!seen.TryAdd(context.Request.Headers["Idempotency-Key"].ToString(), digest))
+            {
+                context.Response.StatusCode = StatusCodes.Status409Conflict;
+                return;
+            }
+
+            await next(context);
+        });
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
@@ -79,12 +120,13 @@ internal sealed class EchoApp : IAsyncDisposable
     }
 }
 
-/// <summary>What serves the endpoint: nothing, or Idem on one of two stores.</summary>
+/// <summary>What serves the endpoint: nothing, Idem on one of two stores, or the floor (first executions only).</summary>
 internal enum Variant
 {
     Bare,
     InMemory,
     Redis,
+    Floor,
 }
 
 internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);

@@ -22,6 +22,9 @@ internal sealed record HarnessOptions
     /// <summary>A Redis configuration string: when set, every run also serves the app on the Redis store.</summary>
     public string? Redis { get; init; }
 
+    /// <summary>Whether first executions also run behind the floor middleware (see <see cref="EchoApp"/>).</summary>
+    public bool Floor { get; init; }
+
     public const string Usage = """
         Idem.LoadHarness: requests/s of one minimal API app, bare and with Idem, over loopback.
           --duration SECONDS     measured time of each run (1-120, default 10)
@@ -32,6 +35,8 @@ internal sealed record HarnessOptions
           --replay-keys N        completed keys the replay scenario cycles through (1-1024, default 16)
           --output FILE          also write the Markdown report to FILE
           --redis CONFIG         also run the app on the Redis store at CONFIG (e.g. 127.0.0.1:6379), in the same rounds
+          --floor                also run first executions behind a floor middleware (SHA-256 of the body and one
+                                 dictionary entry per key, nothing else): a lower bound for any idempotency layer
         """;
 
     public static HarnessOptions Parse(string[] args)
@@ -43,6 +48,12 @@ internal sealed record HarnessOptions
             if (name is "-h" or "--help")
             {
                 throw new ArgumentException(Usage);
+            }
+
+            if (name == "--floor")
+            {
+                options = options with { Floor = true };
+                continue;
             }
 
             if (i + 1 == args.Length)

@@ -16,7 +16,7 @@ catch (ArgumentException ex)
 }
 
 // A hard ceiling on top of the bounded options: the whole run can never outlast it.
-var variants = options.Redis is null ? new[] { Variant.Bare, Variant.InMemory } : [Variant.Bare, Variant.InMemory, Variant.Redis];
+Variant[] variants = [Variant.Bare, Variant.InMemory, .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis], .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>()];
 var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
 using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (2 * variants.Length * options.Rounds + 2 * variants.Length) + TimeSpan.FromMinutes(1));
 
@@ -54,7 +54,8 @@ static async Task<int> RunAllAsync(Scenario[] scenarios, Variant[] variants, Har
         foreach (var scenario in scenarios)
         {
             // ABBA order (bare then Idem, then Idem then bare): a slow drift of the machine weighs on all alike.
-            var order = round % 2 == 1 ? variants : [.. variants.Reverse()];
+            var serving = Serving(variants, scenario);
+            var order = round % 2 == 1 ? serving : [.. serving.Reverse()];
             foreach (var variant in order)
             {
                 var result = await RunOnceAsync(variant, scenario, options, cancellationToken);
@@ -99,7 +100,7 @@ static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scena
         var measured = TimeSpan.Zero;
         foreach (var scenario in scenarios)
         {
-            foreach (var variant in variants)
+            foreach (var variant in Serving(variants, scenario))
             {
                 var result = await RunOnceAsync(variant, scenario, pass, cancellationToken);
                 jit += result.JitTime;
@@ -123,13 +124,18 @@ static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scena
     }
 }
 
+// The floor answers a repeated key with 409 and replays nothing: it only serves first executions.
+static Variant[] Serving(Variant[] variants, Scenario scenario)
+    => scenario == Scenario.FirstExecutions ? variants : [.. variants.Where(v => v != Variant.Floor)];
+
 static string Name(Scenario scenario) => scenario == Scenario.FirstExecutions ? "first executions" : "replays";
 
 static string VariantName(Variant variant) => variant switch
 {
     Variant.Bare => "bare",
     Variant.InMemory => "idem",
-    _ => "redis",
+    Variant.Redis => "redis",
+    _ => "floor",
 };
 
 static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
@@ -160,29 +166,14 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
 
     if (options.Redis is not null)
     {
-        text.AppendLine();
-        text.AppendLine(culture, $"The same rounds with Idem on the Redis store at {options.Redis} (in each round the three apps ran back to back, order reversed every other round):");
-        text.AppendLine();
-        text.AppendLine("| scenario | bare req/s | in-memory req/s | Redis req/s | Redis/bare | Redis/in-memory | Redis/bare per round | CPU µs/req bare → in-memory → Redis | errors | replayed by Redis |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
-        foreach (var scenario in scenarios)
-        {
-            var bare = results[(scenario, Variant.Bare)];
-            var memory = results[(scenario, Variant.InMemory)];
-            var redis = results[(scenario, Variant.Redis)];
-            var bareMean = bare.Average(r => r.RequestsPerSecond);
-            var memoryMean = memory.Average(r => r.RequestsPerSecond);
-            var redisMean = redis.Average(r => r.RequestsPerSecond);
-            var perRound = string.Join(", ", bare.Zip(redis, (b, r) => (r.RequestsPerSecond / b.RequestsPerSecond).ToString("0.00", culture)));
-            var errors = redis.Sum(r => r.Errors);
-            var replayed = redis.Sum(r => r.Replayed) * 100.0 / Math.Max(1, redis.Sum(r => r.Requests));
-            var label = scenario == Scenario.FirstExecutions ? "first executions" : $"replays ({options.ReplayKeys} keys)";
-            var cpu = $"{bare.Average(r => r.CpuMicrosecondsPerRequest):N0} → {memory.Average(r => r.CpuMicrosecondsPerRequest):N0} → {redis.Average(r => r.CpuMicrosecondsPerRequest):N0}";
-            text.AppendLine(culture, $"| {label} | {bareMean:N0} | {memoryMean:N0} | {redisMean:N0} | **{redisMean / bareMean:0.00}** | **{redisMean / memoryMean:0.00}** | {perRound} | {cpu} | {errors} | {replayed:0}% |");
-        }
-
+        Compare(text, options, scenarios, results, Variant.Redis, "Redis", $"Idem on the Redis store at {options.Redis}");
         text.AppendLine();
         text.AppendLine("CPU µs/req counts this process only; the Redis server's own CPU is not in it.");
+    }
+
+    if (options.Floor)
+    {
+        Compare(text, options, [Scenario.FirstExecutions], results, Variant.Floor, "floor", "the floor middleware (SHA-256 of the body and one dictionary entry per key, nothing else; a lower bound, not Idem)");
     }
 
     var all = results.Values.SelectMany(r => r).ToList();
@@ -190,4 +181,30 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
     text.AppendLine(culture, $"CPU µs/req is the whole process (load generator included) per request. While measuring, this process kept {all.Average(r => r.CoresBusy):0.00} cores busy on average and other processes {all.Average(r => r.OthersCoresBusy):0.00} (max {all.Max(r => r.OthersCoresBusy):0.00}).");
 
     return text.ToString();
+}
+
+// Another variant in the same rounds as the bare app and Idem on the in-memory store.
+static void Compare(StringBuilder text, HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, Variant variant, string name, string description)
+{
+    var culture = CultureInfo.InvariantCulture;
+    text.AppendLine();
+    text.AppendLine(culture, $"The same rounds with {description} (in each round the apps ran back to back, order reversed every other round):");
+    text.AppendLine();
+    text.AppendLine(culture, $"| scenario | bare req/s | in-memory req/s | {name} req/s | {name}/bare | {name}/in-memory | {name}/bare per round | CPU µs/req bare → in-memory → {name} | errors | replayed by {name} |");
+    text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    foreach (var scenario in scenarios)
+    {
+        var bare = results[(scenario, Variant.Bare)];
+        var memory = results[(scenario, Variant.InMemory)];
+        var other = results[(scenario, variant)];
+        var bareMean = bare.Average(r => r.RequestsPerSecond);
+        var memoryMean = memory.Average(r => r.RequestsPerSecond);
+        var otherMean = other.Average(r => r.RequestsPerSecond);
+        var perRound = string.Join(", ", bare.Zip(other, (b, r) => (r.RequestsPerSecond / b.RequestsPerSecond).ToString("0.00", culture)));
+        var errors = other.Sum(r => r.Errors);
+        var replayed = other.Sum(r => r.Replayed) * 100.0 / Math.Max(1, other.Sum(r => r.Requests));
+        var label = scenario == Scenario.FirstExecutions ? "first executions" : $"replays ({options.ReplayKeys} keys)";
+        var cpu = $"{bare.Average(r => r.CpuMicrosecondsPerRequest):N0} → {memory.Average(r => r.CpuMicrosecondsPerRequest):N0} → {other.Average(r => r.CpuMicrosecondsPerRequest):N0}";
+        text.AppendLine(culture, $"| {label} | {bareMean:N0} | {memoryMean:N0} | {otherMean:N0} | **{otherMean / bareMean:0.00}** | **{otherMean / memoryMean:0.00}** | {perRound} | {cpu} | {errors} | {replayed:0}% |");
+    }
 }
