@@ -1,4 +1,6 @@
 using System.Data.Common;
+using System.Security.Cryptography;
+using Idem.Storage;
 using Idem.Payments.Data;
 using Idem.Payments.Processor;
 using Microsoft.Data.Sqlite;
@@ -11,11 +13,17 @@ namespace Idem.Payments.Cards;
 /// <see cref="PaymentsOptions.AbandonedAfter"/>, asks the processor under their derived keys (which never charges
 /// twice) and records the outcome with the same conditional update the request handler uses, so a client retry racing
 /// it moves nothing twice. A client that retries later resumes at its key's recovery point, finds the outcome and gets it.
+/// Each node runs a completer; each item is claimed in the idempotency store before the processor is asked, and read
+/// again under the claim, so the nodes share the work instead of each asking the processor about every item.
 /// </summary>
 internal sealed partial class PaymentCompleter(
-    IPaymentsDatabase database, PaymentService service, PaymentsOptions options, TimeProvider time, ILogger<PaymentCompleter> logger) : BackgroundService
+    IPaymentsDatabase database, PaymentService service, IIdempotencyStore store, PaymentsOptions options, TimeProvider time, ILogger<PaymentCompleter> logger)
+    : BackgroundService
 {
     private const int BatchSize = 50;
+
+    // Every claim of the completer's is the same "request": a fingerprint is a hex SHA-256, so this one is too.
+    internal static readonly string ClaimFingerprint = Convert.ToHexStringLower(SHA256.HashData("payments-completer"u8));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -38,49 +46,114 @@ internal sealed partial class PaymentCompleter(
     {
         var before = time.GetUtcNow() - options.AbandonedAfter;
         List<Payment> payments;
-        var refunds = new List<(Refund Refund, string ChargeId)>();
+        List<Refund> refunds;
         var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var repository = new PaymentRepository(connection, null, database.Dialect);
             payments = await repository.ListPendingPaymentsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
-            foreach (var refund in await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false))
-            {
-                // A refund is only ever made of a succeeded payment, which has its charge.
-                var payment = await repository.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
-                refunds.Add((refund, payment.ChargeId!));
-            }
+            refunds = await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
         }
 
         var settled = 0;
-        foreach (var payment in payments)
+        foreach (var listed in payments)
         {
-            var charge = await service.ChargeAsync(payment, cancellationToken).ConfigureAwait(false);
-            if (charge.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Declined)
+            var lease = await TakeAsync("payment", listed.Id, cancellationToken).ConfigureAwait(false);
+            if (lease is null)
             {
-                await InTransactionAsync((c, t) => service.SettleAsync(c, t, database.Dialect, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
-                LogSettled(logger, payment.Id);
-                settled++;
+                continue;
+            }
+
+            try
+            {
+                // Read again under the claim: another node may have settled it and let go between the list and now.
+                var payment = await ReadAsync(r => r.FindPaymentAsync(listed.TenantId, listed.Id, cancellationToken), cancellationToken).ConfigureAwait(false);
+                if (payment is not { Status: PaymentStatus.Pending })
+                {
+                    continue;
+                }
+
+                var charge = await service.ChargeAsync(payment, cancellationToken).ConfigureAwait(false);
+                if (charge.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Declined)
+                {
+                    await InTransactionAsync((c, t) => service.SettleAsync(c, t, database.Dialect, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
+                    LogSettled(logger, payment.Id);
+                    settled++;
+                }
+            }
+            finally
+            {
+                await store.ReleaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
             }
         }
 
-        foreach (var (refund, chargeId) in refunds)
+        foreach (var listed in refunds)
         {
-            var result = await service.RefundAsync(refund, chargeId, cancellationToken).ConfigureAwait(false);
-            if (result.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Refused)
+            var lease = await TakeAsync("refund", listed.Id, cancellationToken).ConfigureAwait(false);
+            if (lease is null)
             {
-                await InTransactionAsync(
-                    (c, t) => result.Outcome == ProcessorOutcome.Succeeded
-                        ? service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken)
-                        : service.FailRefundAsync(c, t, database.Dialect, refund, cancellationToken),
-                    cancellationToken).ConfigureAwait(false);
-                LogSettled(logger, refund.Id);
-                settled++;
+                continue;
+            }
+
+            try
+            {
+                var refund = await ReadAsync(r => r.FindRefundByKeyAsync(listed.TenantId, listed.IdempotencyKey, cancellationToken), cancellationToken).ConfigureAwait(false);
+                if (refund is not { Status: RefundStatus.Pending })
+                {
+                    continue;
+                }
+
+                // A refund is only ever made of a succeeded payment, which has its charge.
+                var payment = await ReadAsync(r => r.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken), cancellationToken).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
+                var result = await service.RefundAsync(refund, payment.ChargeId!, cancellationToken).ConfigureAwait(false);
+                if (result.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Refused)
+                {
+                    await InTransactionAsync(
+                        (c, t) => result.Outcome == ProcessorOutcome.Succeeded
+                            ? service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken)
+                            : service.FailRefundAsync(c, t, database.Dialect, refund, cancellationToken),
+                        cancellationToken).ConfigureAwait(false);
+                    LogSettled(logger, refund.Id);
+                    settled++;
+                }
+            }
+            finally
+            {
+                await store.ReleaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
             }
         }
 
         return settled;
+    }
+
+    /// <summary>
+    /// The idempotency store's key for the completer's claim on one payment or refund. Keys the middleware writes start
+    /// with a length (<see cref="StoreKey"/>), so none of them can be one of these.
+    /// </summary>
+    internal static string ClaimKey(string kind, string id) => $"payments-completer|{kind}|{id}";
+
+    /// <summary>
+    /// Claims one item for this pass in the idempotency store, so that of several nodes' completers only one asks the
+    /// processor about it at a time; null when another holds it. The claim outlasts one processor call with all its retries
+    /// (<see cref="PaymentsOptions.ProcessorDeadline"/>) by <see cref="PaymentsOptions.AbandonedAfter"/>: a node that dies
+    /// holding it holds the item up about as long again as the request it took it over from did.
+    /// </summary>
+    private async Task<IdempotencyLease?> TakeAsync(string kind, string id, CancellationToken cancellationToken)
+    {
+        var hold = options.ProcessorDeadline + options.AbandonedAfter;
+        var claim = new ClaimRequest(ClaimKey(kind, id), ClaimFingerprint, hold, hold);
+        var result = await store.TryClaimAsync(claim, cancellationToken).ConfigureAwait(false);
+        return result.Outcome == ClaimOutcome.Claimed ? result.Lease : null;
+    }
+
+    private async Task<T> ReadAsync<T>(Func<PaymentRepository, Task<T>> read, CancellationToken cancellationToken)
+    {
+        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            return await read(new PaymentRepository(connection, null, database.Dialect)).ConfigureAwait(false);
+        }
     }
 
     private async Task InTransactionAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)

@@ -16,7 +16,8 @@ namespace Idem.Payments.Processor;
 /// timeout; <c>tok_unavailable</c> answers 503 (and charges nothing) for <see cref="ProcessorOptions.UnavailableFor"/> from
 /// the first attempt of each key; <c>tok_refund_refused</c> succeeds, but its refunds are refused for good (422), the first
 /// attempt of each refund key answering only after <see cref="ProcessorOptions.TimeoutDelay"/> (a refusal that arrives after
-/// the caller gave up). <c>GET /v1/charges</c> and <c>GET /v1/refunds</c> list what really happened.
+/// the caller gave up). <c>GET /v1/charges</c> and <c>GET /v1/refunds</c> list what really happened, and
+/// <c>GET /v1/requests/{key}</c> how many requests arrived under one idempotency key, replays included.
 /// </remarks>
 internal static class ProcessorSimulator
 {
@@ -41,16 +42,30 @@ internal static class ProcessorSimulator
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new ProcessorStore(connectionString, TimeProvider.System));
         builder.Services.AddSingleton<ProcessorFaults>();
+        builder.Services.AddSingleton<ProcessorTraffic>();
         builder.Services.AddProblemDetails();
         builder.Services.AddIdempotency().AddSqliteStore(connectionString);
 
         var app = builder.Build();
         app.UseStatusCodePages();
+
+        // Counted before Idem answers: a replay is a request the caller made too.
+        var traffic = app.Services.GetRequiredService<ProcessorTraffic>();
+        app.Use((context, next) =>
+        {
+            if (HttpMethods.IsPost(context.Request.Method))
+            {
+                traffic.Count(context.Request.Headers["Idempotency-Key"].ToString());
+            }
+
+            return next(context);
+        });
         app.UseIdempotency();
         app.MapPost("/v1/charges", ChargeAsync).RequireIdempotency();
         app.MapPost("/v1/refunds", RefundAsync).RequireIdempotency();
         app.MapGet("/v1/charges", async (ProcessorStore store, CancellationToken ct) => TypedResults.Ok(await store.ListChargesAsync(ct).ConfigureAwait(false)));
         app.MapGet("/v1/refunds", async (ProcessorStore store, CancellationToken ct) => TypedResults.Ok(await store.ListRefundsAsync(ct).ConfigureAwait(false)));
+        app.MapGet("/v1/requests/{key}", (string key) => TypedResults.Ok(new KeyRequests(key, traffic.Of(key))));
         app.MapGet("/healthz", () => TypedResults.Ok());
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<ProcessorStore>().EnsureSchema());
         return app;
@@ -136,6 +151,18 @@ internal sealed class ProcessorFaults
     public bool FirstAttempt(string key) => _attempted.TryAdd(key, 0);
 }
 
+/// <summary>How many charge and refund requests the simulator has received, per idempotency key, in memory.</summary>
+internal sealed class ProcessorTraffic
+{
+    private readonly ConcurrentDictionary<string, int> _requests = new(StringComparer.Ordinal);
+
+    public void Count(string key) => _requests.AddOrUpdate(key, 1, (_, count) => count + 1);
+
+    public int Of(string key) => _requests.TryGetValue(key, out var count) ? count : 0;
+}
+
+internal sealed record KeyRequests(string Key, int Requests);
+
 internal sealed record ChargeRequest(long? Amount, string? Currency, string? Source, string? Reference);
 
 internal sealed record RefundRequest(string? Charge, long? Amount, string? Reference);
@@ -157,4 +184,5 @@ internal sealed record RefundRecord(string Id, string Charge, string Reference, 
 [JsonSerializable(typeof(List<ChargeRecord>))]
 [JsonSerializable(typeof(List<RefundRecord>))]
 [JsonSerializable(typeof(ProcessorDocument))]
+[JsonSerializable(typeof(KeyRequests))]
 internal sealed partial class ProcessorJsonContext : JsonSerializerContext;

@@ -57,11 +57,19 @@ public abstract class PaymentsServer : IAsyncLifetime
     /// <summary>The completer's settings for a fixture that watches it work.</summary>
     public static readonly string[] FastCompleterArguments = ["--Payments:AbandonedAfter=00:00:01", "--Payments:CompleterInterval=00:00:00.200"];
 
+    /// <summary>The completer's settings for a fixture whose tests run its passes themselves: it never ticks on its own.</summary>
+    public static readonly string[] IdleCompleterArguments = ["--Payments:AbandonedAfter=00:00:01", "--Payments:CompleterInterval=01:00:00"];
+
     public static Uri AddressOf(WebApplication app)
         => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
 
     public static HttpClient NewHttpClient(Uri baseAddress)
         => new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+
+    /// <summary>A service of the running app, for tests that drive a part of it directly (e.g. one completer pass).</summary>
+    internal T GetRequiredService<T>()
+        where T : notnull
+        => (_app ?? throw new InvalidOperationException("The server has not started.")).Services.GetRequiredService<T>();
 
     /// <summary>A client for a tenant of its own (a fresh random API key).</summary>
     public TenantClient NewTenant() => new(Http, "sk_test_" + Guid.NewGuid().ToString("N"));
@@ -199,4 +207,16 @@ public sealed class SqliteCompleterServer : SqlitePaymentsServer
 public sealed class PostgresCompleterServer : PostgresPaymentsServer
 {
     protected override string[] ExtraArguments() => PaymentsServer.FastCompleterArguments;
+}
+
+/// <summary>A server whose completer never runs by itself, so a test can run its passes, several at once, as several nodes would.</summary>
+public sealed class SqliteIdleCompleterServer : SqlitePaymentsServer
+{
+    protected override string[] ExtraArguments() => PaymentsServer.IdleCompleterArguments;
+}
+
+/// <inheritdoc cref="SqliteIdleCompleterServer"/>
+public sealed class PostgresIdleCompleterServer : PostgresPaymentsServer
+{
+    protected override string[] ExtraArguments() => PaymentsServer.IdleCompleterArguments;
 }

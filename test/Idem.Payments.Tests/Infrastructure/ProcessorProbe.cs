@@ -27,6 +27,10 @@ public sealed class ProcessorProbe(Uri baseAddress) : IDisposable
     public async Task<List<JsonElement>> RefundsOfChargeAsync(string chargeId)
         => [.. (await RefundsAsync()).Where(r => r.GetProperty("charge").GetString() == chargeId)];
 
+    /// <summary>How many charge or refund requests reached the processor under one idempotency key, replays included.</summary>
+    public async Task<int> RequestsUnderAsync(string key)
+        => (await _http.GetFromJsonAsync<JsonElement>("v1/requests/" + Uri.EscapeDataString(key))).GetProperty("requests").GetInt32();
+
     /// <summary>Charges the processor directly, under a key of the test's own: a charge the payments service never asked for.</summary>
     public async Task<JsonElement> ChargeDirectlyAsync(string reference, long amount, string currency = "USD")
     {
