@@ -58,73 +58,61 @@ internal sealed partial class PaymentCompleter(
         var settled = 0;
         foreach (var listed in payments)
         {
-            var lease = await TakeAsync("payment", listed.Id, cancellationToken).ConfigureAwait(false);
-            if (lease is null)
-            {
-                continue;
-            }
-
-            try
-            {
-                // Read again under the claim: another node may have settled it and let go between the list and now.
-                var payment = await ReadAsync(r => r.FindPaymentAsync(listed.TenantId, listed.Id, cancellationToken), cancellationToken).ConfigureAwait(false);
-                if (payment is not { Status: PaymentStatus.Pending })
-                {
-                    continue;
-                }
-
-                var charge = await service.ChargeAsync(payment, cancellationToken).ConfigureAwait(false);
-                if (charge.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Declined)
-                {
-                    await InTransactionAsync((c, t) => service.SettleAsync(c, t, database.Dialect, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
-                    LogSettled(logger, payment.Id);
-                    settled++;
-                }
-            }
-            finally
-            {
-                await store.ReleaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
-            }
+            settled += await UnderClaimAsync("payment", listed.Id, () => CompletePaymentAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
         }
 
         foreach (var listed in refunds)
         {
-            var lease = await TakeAsync("refund", listed.Id, cancellationToken).ConfigureAwait(false);
-            if (lease is null)
-            {
-                continue;
-            }
-
-            try
-            {
-                var refund = await ReadAsync(r => r.FindRefundByKeyAsync(listed.TenantId, listed.IdempotencyKey, cancellationToken), cancellationToken).ConfigureAwait(false);
-                if (refund is not { Status: RefundStatus.Pending })
-                {
-                    continue;
-                }
-
-                // A refund is only ever made of a succeeded payment, which has its charge.
-                var payment = await ReadAsync(r => r.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken), cancellationToken).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
-                var result = await service.RefundAsync(refund, payment.ChargeId!, cancellationToken).ConfigureAwait(false);
-                if (result.Outcome is ProcessorOutcome.Succeeded or ProcessorOutcome.Refused)
-                {
-                    await InTransactionAsync(
-                        (c, t) => result.Outcome == ProcessorOutcome.Succeeded
-                            ? service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken)
-                            : service.FailRefundAsync(c, t, database.Dialect, refund, cancellationToken),
-                        cancellationToken).ConfigureAwait(false);
-                    LogSettled(logger, refund.Id);
-                    settled++;
-                }
-            }
-            finally
-            {
-                await store.ReleaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
-            }
+            settled += await UnderClaimAsync("refund", listed.Id, () => CompleteRefundAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
         }
 
         return settled;
+    }
+
+    // Each item is read again under the claim: another node may have settled it and let go between the list and now.
+    private async Task<bool> CompletePaymentAsync(Payment listed, CancellationToken cancellationToken)
+    {
+        var payment = await ReadAsync(r => r.FindPaymentAsync(listed.TenantId, listed.Id, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (payment is not { Status: PaymentStatus.Pending })
+        {
+            return false;
+        }
+
+        var charge = await service.ChargeAsync(payment, cancellationToken).ConfigureAwait(false);
+        if (charge.Outcome is not (ProcessorOutcome.Succeeded or ProcessorOutcome.Declined))
+        {
+            return false;
+        }
+
+        await InTransactionAsync((c, t) => service.SettleAsync(c, t, database.Dialect, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
+        LogSettled(logger, payment.Id);
+        return true;
+    }
+
+    private async Task<bool> CompleteRefundAsync(Refund listed, CancellationToken cancellationToken)
+    {
+        var refund = await ReadAsync(r => r.FindRefundByKeyAsync(listed.TenantId, listed.IdempotencyKey, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (refund is not { Status: RefundStatus.Pending })
+        {
+            return false;
+        }
+
+        // A refund is only ever made of a succeeded payment, which has its charge.
+        var payment = await ReadAsync(r => r.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken), cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
+        var result = await service.RefundAsync(refund, payment.ChargeId!, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome is not (ProcessorOutcome.Succeeded or ProcessorOutcome.Refused))
+        {
+            return false;
+        }
+
+        await InTransactionAsync(
+            (c, t) => result.Outcome == ProcessorOutcome.Succeeded
+                ? service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken)
+                : service.FailRefundAsync(c, t, database.Dialect, refund, cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        LogSettled(logger, refund.Id);
+        return true;
     }
 
     /// <summary>
@@ -134,17 +122,29 @@ internal sealed partial class PaymentCompleter(
     internal static string ClaimKey(string kind, string id) => $"payments-completer|{kind}|{id}";
 
     /// <summary>
-    /// Claims one item for this pass in the idempotency store, so that of several nodes' completers only one asks the
-    /// processor about it at a time; null when another holds it. The claim outlasts one processor call with all its retries
+    /// Runs <paramref name="complete"/> under this node's claim on one item in the idempotency store, so that of several
+    /// nodes' completers only one asks the processor about it at a time, and lets go afterwards, whatever happened. False
+    /// when another node holds the item. The claim outlasts one processor call with all its retries
     /// (<see cref="PaymentsOptions.ProcessorDeadline"/>) by <see cref="PaymentsOptions.AbandonedAfter"/>: a node that dies
     /// holding it holds the item up about as long again as the request it took it over from did.
     /// </summary>
-    private async Task<IdempotencyLease?> TakeAsync(string kind, string id, CancellationToken cancellationToken)
+    private async Task<bool> UnderClaimAsync(string kind, string id, Func<Task<bool>> complete, CancellationToken cancellationToken)
     {
         var hold = options.ProcessorDeadline + options.AbandonedAfter;
-        var claim = new ClaimRequest(ClaimKey(kind, id), ClaimFingerprint, hold, hold);
-        var result = await store.TryClaimAsync(claim, cancellationToken).ConfigureAwait(false);
-        return result.Outcome == ClaimOutcome.Claimed ? result.Lease : null;
+        var claim = await store.TryClaimAsync(new ClaimRequest(ClaimKey(kind, id), ClaimFingerprint, hold, hold), cancellationToken).ConfigureAwait(false);
+        if (claim.Outcome != ClaimOutcome.Claimed)
+        {
+            return false;
+        }
+
+        try
+        {
+            return await complete().ConfigureAwait(false);
+        }
+        finally
+        {
+            await store.ReleaseAsync(claim.Lease!, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     private async Task<T> ReadAsync<T>(Func<PaymentRepository, Task<T>> read, CancellationToken cancellationToken)
