@@ -124,7 +124,7 @@ internal sealed partial class PaymentCompleter(
     /// <summary>
     /// Runs <paramref name="complete"/> under this node's claim on one item in the idempotency store, so that of several
     /// nodes' completers only one asks the processor about it at a time, and lets go afterwards, whatever happened. False
-    /// when another node holds the item. The claim outlasts one processor call with all its retries
+    /// when another node holds the item, or when finishing it failed (logged). The claim outlasts one processor call with all its retries
     /// (<see cref="PaymentsOptions.ProcessorDeadline"/>) by <see cref="PaymentsOptions.AbandonedAfter"/>: a node that dies
     /// holding it holds the item up about as long again as the request it took it over from did.
     /// </summary>
@@ -140,6 +140,13 @@ internal sealed partial class PaymentCompleter(
         try
         {
             return await complete().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // One item that cannot be finished (its settle breaks a ledger rule, say) must not hold back the rest of the
+            // batch, pass after pass: it is logged, left pending, and tried again at the next pass.
+            LogItemFailed(logger, id, ex);
+            return false;
         }
         finally
         {
@@ -179,6 +186,9 @@ internal sealed partial class PaymentCompleter(
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "The completer's pass failed; it runs again at the next interval.")]
     private static partial void LogFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "The completer could not finish {Id}; it stays pending and is tried again at the next pass.")]
+    private static partial void LogItemFailed(ILogger logger, string id, Exception exception);
 }
 
 /// <summary>Settings of the payments service (section <c>Payments</c>).</summary>

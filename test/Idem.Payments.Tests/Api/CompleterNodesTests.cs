@@ -12,7 +12,7 @@ namespace Idem.Payments.Tests.Api;
 /// <summary>
 /// Every node runs a completer. Payments whose node died after writing them (pending, the processor never asked) are
 /// left for the completers of the nodes still up, which must share them out: the processor is asked once per payment,
-/// not once per node. The passes here are the completer's own, started by the test on a server whose completer never
+/// not once per node; and one payment that cannot be settled must not hold back the rest. The passes here are the completer's own, started by the test on a server whose completer never
 /// ticks by itself.
 /// </summary>
 public abstract class CompleterNodesTests(PaymentsServer server)
@@ -88,11 +88,42 @@ public abstract class CompleterNodesTests(PaymentsServer server)
         await AssertAuditCleanAsync(tenant);
     }
 
+    [Fact]
+    public async Task Completer_PaymentThatCannotBeSettled_DoesNotHoldBackTheOthers()
+    {
+        var tenant = server.NewTenant();
+        using var processor = new ProcessorProbe(server.ProcessorAddress);
+        var full = await tenant.CreateAccountIdAsync();
+        var other = await tenant.CreateAccountIdAsync();
+
+        // The older one comes first in the pass. Crediting it would take its account past the ledger's limit of 10^18, so
+        // its settle fails on the balance CHECK however often it is tried. (Phase one would not accept such an amount; it
+        // stands for any item whose settle keeps failing.)
+        const long Beyond = 1_000_000_000_000_000_001;
+        var stuck = Assert.Single(await AbandonPaymentsAsync(tenant, full, 1, Beyond, TimeSpan.FromMinutes(2)));
+        var fine = Assert.Single(await AbandonPaymentsAsync(tenant, other, 1, 300, TimeSpan.FromMinutes(1)));
+        var completer = server.GetRequiredService<PaymentCompleter>();
+
+        await completer.RunOnceAsync(CancellationToken.None);
+
+        Assert.Equal("succeeded", (await tenant.GetPaymentAsync(fine)).GetProperty("status").GetString());
+        Assert.Equal(300, await tenant.BalanceAsync(other));
+        Assert.Equal("pending", (await tenant.GetPaymentAsync(stuck)).GetProperty("status").GetString());
+        Assert.Equal(0, await tenant.BalanceAsync(full));
+        Assert.Equal(0, await server.Probe.CountAsync("SELECT COUNT(*) FROM ledger_entries WHERE movement_id = @t", stuck));
+
+        // Its claim was let go: the next pass tries it again (and fails again), asking the processor under the same key.
+        await completer.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(2, await processor.RequestsUnderAsync(ProcessorClient.ChargeKey(stuck)));
+        Assert.Single(await processor.ChargesOfAsync(stuck));
+        Assert.Equal("pending", (await tenant.GetPaymentAsync(stuck)).GetProperty("status").GetString());
+    }
+
     /// <summary>
     /// Payments as a node leaves them when it dies between phase one (the pending payment committed) and asking the
     /// processor: pending, a minute old, nothing charged.
     /// </summary>
-    private async Task<List<string>> AbandonPaymentsAsync(TenantClient tenant, string account, int count, long amount)
+    private async Task<List<string>> AbandonPaymentsAsync(TenantClient tenant, string account, int count, long amount, TimeSpan? age = null)
     {
         var database = server.GetRequiredService<IPaymentsDatabase>();
         var ids = new List<string>();
@@ -102,7 +133,7 @@ public abstract class CompleterNodesTests(PaymentsServer server)
         {
             var payment = new Payment(
                 Ids.New(Ids.Payment), tenant.TenantId, account, amount, "USD", "tok_visa", PaymentStatus.Pending, TenantClient.NewKey(),
-                null, null, 0, DateTimeOffset.UtcNow.AddMinutes(-1));
+                null, null, 0, DateTimeOffset.UtcNow - (age ?? TimeSpan.FromMinutes(1)));
             Assert.True(await repository.InsertPaymentAsync(payment, CancellationToken.None));
             ids.Add(payment.Id);
         }
