@@ -96,8 +96,8 @@ public abstract class CompleterNodesTests(PaymentsServer server)
         var full = await tenant.CreateAccountIdAsync();
         var other = await tenant.CreateAccountIdAsync();
 
-        // The older one comes first in the pass. Crediting it would take its account past the ledger's limit of 10^18, so
-        // its settle fails on the balance CHECK however often it is tried. (Phase one would not accept such an amount; it
+        // The older one comes first in the pass. Crediting it would take the money in the ledger past its limit of 10^18,
+        // so its settle fails however often it is tried. (Phase one would not accept such an amount; it
         // stands for any item whose settle keeps failing.)
         const long Beyond = 1_000_000_000_000_000_001;
         var stuck = Assert.Single(await AbandonPaymentsAsync(tenant, full, 1, Beyond, TimeSpan.FromMinutes(2)));
