@@ -143,7 +143,7 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
 
         cancellationToken.ThrowIfCancellationRequested();
         var result = await EvaluateAsync(
-            RedisScripts.SetRecoveryPoint,
+            RedisScripts.Renew,
             lease.StoreKey,
             [lease.OwnerToken, Milliseconds(lease.LeaseDuration), _grace, recoveryPoint]).ConfigureAwait(false);
         return Status(result);

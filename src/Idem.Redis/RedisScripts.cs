@@ -58,6 +58,16 @@ internal static class RedisScripts
 
         """;
 
+    // The owner's scripts start alike: read the record, and answer 0 unless ARGV[1], the owner token, still holds it.
+    private const string HeldPrelude = Prelude + """
+        local v = redis.call('GET', KEYS[1])
+        if not v then return 0 end
+        local version, state, created, lease, expires, fingerprint, owner, point = parse(v)
+        if type(version) == 'table' then return version end
+        if not held(state, owner) then return 0 end
+
+        """;
+
     /// <summary>
     /// ARGV: fingerprint, owner token, lease ms, retention ms, grace ms. Returns <c>{3, point}</c> claimed (with the
     /// given owner; point is the recovery point of a record taken over, '' when none), <c>{2, ms}</c> in progress for ms
@@ -93,12 +103,7 @@ internal static class RedisScripts
     /// holds the key. An owner past its lease that nobody took over may still complete: nobody else ran. The recovery
     /// point stays in the completed record.
     /// </summary>
-    public static readonly RedisScript Complete = new("complete", Prelude + """
-        local v = redis.call('GET', KEYS[1])
-        if not v then return 0 end
-        local version, state, created, lease, expires, fingerprint, owner, point = parse(v)
-        if type(version) == 'table' then return version end
-        if not held(state, owner) then return 0 end
+    public static readonly RedisScript Complete = new("complete", HeldPrelude + """
         local now = clock()
         local expires = now + tonumber(ARGV[2])
         redis.call('SET', KEYS[1], record(1, created, 0, expires, fingerprint, '', point) .. ARGV[4], 'PXAT', expires + tonumber(ARGV[3]))
@@ -110,12 +115,7 @@ internal static class RedisScripts
     /// lease ended now, expiry kept) so the next claim with its fingerprint takes it over at once. 1 when released, 0 when
     /// the owner no longer holds it.
     /// </summary>
-    public static readonly RedisScript Release = new("release", Prelude + """
-        local v = redis.call('GET', KEYS[1])
-        if not v then return 0 end
-        local version, state, created, lease, expires, fingerprint, owner, point = parse(v)
-        if type(version) == 'table' then return version end
-        if not held(state, owner) then return 0 end
+    public static readonly RedisScript Release = new("release", HeldPrelude + """
         if point == '' then
           redis.call('DEL', KEYS[1])
         else
@@ -125,36 +125,14 @@ internal static class RedisScripts
         """);
 
     /// <summary>
-    /// ARGV: owner token, lease ms, grace ms. Moves the lease to now + lease, and the expiry with it when it would
-    /// otherwise come first; 1 when renewed, 0 when the owner no longer holds the key.
+    /// ARGV: owner token, lease ms, grace ms, and a recovery point when the operation records one. Moves the lease to now +
+    /// lease, and the expiry with it when it would otherwise come first, and records the point if given; 1 when done, 0
+    /// when the owner no longer holds the key (taken over, or completed).
     /// </summary>
-    public static readonly RedisScript Renew = new("renew", Prelude + """
-        local v = redis.call('GET', KEYS[1])
-        if not v then return 0 end
-        local version, state, created, lease, expires, fingerprint, owner, point = parse(v)
-        if type(version) == 'table' then return version end
-        if not held(state, owner) then return 0 end
-        local now = clock()
-        local lease = now + tonumber(ARGV[2])
+    public static readonly RedisScript Renew = new("renew", HeldPrelude + """
+        local lease = clock() + tonumber(ARGV[2])
         expires = math.max(expires, lease)
-        redis.call('SET', KEYS[1], record(0, created, lease, expires, fingerprint, owner, point), 'PXAT', expires + tonumber(ARGV[3]))
-        return 1
-        """);
-
-    /// <summary>
-    /// ARGV: owner token, lease ms, grace ms, recovery point. Records the point and renews the lease as
-    /// <see cref="Renew"/> does; 1 when recorded, 0 when the owner no longer holds the key (taken over, or completed).
-    /// </summary>
-    public static readonly RedisScript SetRecoveryPoint = new("recovery-point", Prelude + """
-        local v = redis.call('GET', KEYS[1])
-        if not v then return 0 end
-        local version, state, created, lease, expires, fingerprint, owner = parse(v)
-        if type(version) == 'table' then return version end
-        if not held(state, owner) then return 0 end
-        local now = clock()
-        local lease = now + tonumber(ARGV[2])
-        expires = math.max(expires, lease)
-        redis.call('SET', KEYS[1], record(0, created, lease, expires, fingerprint, owner, ARGV[4]), 'PXAT', expires + tonumber(ARGV[3]))
+        redis.call('SET', KEYS[1], record(0, created, lease, expires, fingerprint, owner, ARGV[4] or point), 'PXAT', expires + tonumber(ARGV[3]))
         return 1
         """);
 
@@ -187,7 +165,7 @@ internal static class RedisScripts
         """);
 
     /// <summary>Every script, for tests and for loading them ahead of use.</summary>
-    public static IReadOnlyList<RedisScript> All { get; } = [Claim, Complete, Release, Renew, SetRecoveryPoint, Get, Purge];
+    public static IReadOnlyList<RedisScript> All { get; } = [Claim, Complete, Release, Renew, Get, Purge];
 }
 
 /// <summary>A script's source and the SHA-1 Redis names it by (what <c>EVALSHA</c> sends instead of the source).</summary>

@@ -810,6 +810,24 @@ public abstract class StoreConformanceTests
     }
 
     [Fact]
+    public async Task Renew_AfterRecoveryPoint_KeepsThePoint()
+    {
+        var store = await CreateStoreAsync();
+        var key = NewKey();
+        var lease = await ClaimAsync(store, key);
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(lease, "payment_created"));
+        await AdvanceTimeAsync(Tick + Tick);
+        var before = StoreNow;
+
+        Assert.Equal(LeaseStatus.Ok, await store.RenewAsync(lease));
+
+        var record = await store.GetAsync(key);
+        Assert.NotNull(record);
+        Assert.Equal("payment_created", record.RecoveryPoint);
+        Assert.True(record.LeaseExpiresAt >= before + Lease - Tick, "A renewal moves the lease from now.");
+    }
+
+    [Fact]
     public async Task SetRecoveryPoint_StaleOwnerAfterTakeover_ReturnsLeaseLostAndKeepsNewOwnersPoint()
     {
         var store = await CreateStoreAsync();
