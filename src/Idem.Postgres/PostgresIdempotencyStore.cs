@@ -70,7 +70,7 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
     /// <inheritdoc/>
     public async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
-        ValidateRequest(request);
+        ClaimRequest.ThrowIfInvalid(request);
         cancellationToken.ThrowIfCancellationRequested();
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
@@ -205,7 +205,7 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
     /// <inheritdoc/>
     public async ValueTask<TransactionalClaim> BeginTransactionalAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
-        ValidateRequest(request);
+        ClaimRequest.ThrowIfInvalid(request);
         cancellationToken.ThrowIfCancellationRequested();
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         NpgsqlTransaction? transaction = null;
@@ -543,11 +543,4 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
     private static NpgsqlParameter<Guid> Uuid(Guid value) => new() { NpgsqlDbType = NpgsqlDbType.Uuid, TypedValue = value };
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
-
-    private static void ValidateRequest(ClaimRequest request)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(request.StoreKey, nameof(request));
-        ArgumentException.ThrowIfNullOrEmpty(request.Fingerprint, nameof(request));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.LeaseDuration, TimeSpan.Zero, nameof(request));
-    }
 }

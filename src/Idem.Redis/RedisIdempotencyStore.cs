@@ -353,10 +353,7 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
 
     private static void ValidateRequest(ClaimRequest request)
     {
-        ArgumentException.ThrowIfNullOrEmpty(request.StoreKey, nameof(request));
-        ArgumentException.ThrowIfNullOrEmpty(request.Fingerprint, nameof(request));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.LeaseDuration, TimeSpan.Zero, nameof(request));
-        ArgumentOutOfRangeException.ThrowIfLessThan(request.Retention, TimeSpan.Zero, nameof(request));
+        ClaimRequest.ThrowIfInvalid(request);
         if (Encoding.UTF8.GetByteCount(request.Fingerprint) > MaxFingerprintBytes)
         {
             throw new ArgumentException($"A fingerprint is at most {MaxFingerprintBytes} bytes.", nameof(request));

@@ -81,7 +81,7 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
     /// <inheritdoc/>
     public async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
-        ValidateRequest(request);
+        ClaimRequest.ThrowIfInvalid(request);
         await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -203,7 +203,7 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
     /// <inheritdoc/>
     public async ValueTask<TransactionalClaim> BeginTransactionalAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
-        ValidateRequest(request);
+        ClaimRequest.ThrowIfInvalid(request);
         await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
         SqliteConnection? connection = null;
         SqliteTransaction? transaction = null;
@@ -529,12 +529,4 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
             : body.ToArray();
 
     private static long Milliseconds(TimeSpan duration) => (long)duration.TotalMilliseconds;
-
-
-    private static void ValidateRequest(ClaimRequest request)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(request.StoreKey, nameof(request));
-        ArgumentException.ThrowIfNullOrEmpty(request.Fingerprint, nameof(request));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.LeaseDuration, TimeSpan.Zero, nameof(request));
-    }
 }

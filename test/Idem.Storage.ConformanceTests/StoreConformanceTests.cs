@@ -140,6 +140,26 @@ public abstract class StoreConformanceTests
         Assert.Equal(ClaimOutcome.Claimed, other.Outcome);
     }
 
+    [Theory]
+    [InlineData("", "fingerprint", 60, 60)]
+    [InlineData("key", "", 60, 60)]
+    [InlineData("key", null, 60, 60)]
+    [InlineData("key", "fingerprint", 0, 60)]
+    [InlineData("key", "fingerprint", 60, -1)]
+    public async Task TryClaim_InvalidRequest_ThrowsAndStoresNothing(string storeKey, string? fingerprint, int leaseSeconds, int retentionSeconds)
+    {
+        var store = await CreateStoreAsync();
+        var key = storeKey.Length == 0 ? storeKey : NewKey();
+        var request = new ClaimRequest(key, fingerprint!, TimeSpan.FromSeconds(leaseSeconds), TimeSpan.FromSeconds(retentionSeconds));
+
+        await Assert.ThrowsAnyAsync<ArgumentException>(async () => await store.TryClaimAsync(request));
+
+        if (key.Length > 0)
+        {
+            Assert.Null(await store.GetAsync(key));
+        }
+    }
+
     [Fact]
     public async Task TryClaim_CancelledToken_Throws()
     {

@@ -80,7 +80,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
     public ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ArgumentNullException.ThrowIfNull(request.StoreKey);
+        ClaimRequest.ThrowIfInvalid(request);
         var key = new Probe(request.StoreKey);
         var shard = ShardOf(key);
         byte[]? replay;
@@ -479,10 +479,10 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             return recoveryPoint is null ? lease : lease with { RecoveryPoint = recoveryPoint };
         }
 
-        public bool FingerprintMatches(in Record record, string? fingerprint)
+        public bool FingerprintMatches(in Record record, string fingerprint)
             => record.FingerprintLength < 0
                 ? Digest.TryParse(fingerprint, out var digest) && digest.Equals(record.Fingerprint)
-                : Chars(record.DataChunk, record.DataOffset, record.FingerprintLength).SequenceEqual(fingerprint ?? string.Empty);
+                : Chars(record.DataChunk, record.DataOffset, record.FingerprintLength).SequenceEqual(fingerprint);
 
         public string? FingerprintText(in Record record)
             => record.FingerprintLength < 0 ? null : new string(Chars(record.DataChunk, record.DataOffset, record.FingerprintLength));
@@ -559,8 +559,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
             ResponseLength = -1,
         };
 
-        // The usual hex digest goes in the record itself; any other fingerprint is kept as text in the arena (a null one
-        // as empty text, so that a retry with null matches it, as it did when records kept the string).
+        // The usual hex digest goes in the record itself; any other fingerprint is kept as text in the arena.
         private static string? FingerprintTextOf(in ClaimRequest request, ref Record record)
         {
             if (Digest.TryParse(request.Fingerprint, out var digest))
@@ -569,7 +568,7 @@ public sealed class InMemoryIdempotencyStore : IIdempotencyStore
                 return null;
             }
 
-            return request.Fingerprint ?? string.Empty;
+            return request.Fingerprint;
         }
 
         private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
