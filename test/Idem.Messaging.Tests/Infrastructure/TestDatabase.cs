@@ -2,6 +2,7 @@ using System.Data.Common;
 using Idem.Messaging.Data;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Idem.Testing;
 using Npgsql;
 
 namespace Idem.Messaging.Tests.Infrastructure;
@@ -29,27 +30,13 @@ public abstract class TestDatabase : IAsyncLifetime
 
     public string Table(string prefix, string name) => this is PostgresTestDatabase ? $"\"{Schema}\".\"{prefix}{name}\"" : $"\"{prefix}{name}\"";
 
-    public async Task ExecuteAsync(string sql)
-    {
-        await using var connection = await DataSource.OpenConnectionAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync();
-    }
+    public Task ExecuteAsync(string sql) => DataSource.ExecuteAsync(sql);
 
-    public async Task<long> CountAsync(string sql)
-    {
-        await using var connection = await DataSource.OpenConnectionAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    public Task<long> CountAsync(string sql) => DataSource.CountAsync(sql);
 
     public async Task<List<object?[]>> RowsAsync(string sql)
     {
-        await using var connection = await DataSource.OpenConnectionAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
+        await using var command = DataSource.CreateCommand(sql);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<object?[]>();
         while (await reader.ReadAsync())
@@ -73,19 +60,9 @@ public abstract class TestDatabase : IAsyncLifetime
 
 public sealed class SqliteTestDatabase : TestDatabase
 {
-    private readonly string _path;
-    private readonly string _connectionString;
+    private readonly SqliteTempFile _file = new("idem-messaging-tests");
 
-    public SqliteTestDatabase()
-    {
-        var folder = Path.Combine(Path.GetTempPath(), "idem-messaging-tests");
-        Directory.CreateDirectory(folder);
-        _path = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".db");
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = _path, DefaultTimeout = 60 }.ToString();
-        DataSource = SqliteFactory.Instance.CreateDataSource(_connectionString);
-    }
-
-    public override DbDataSource DataSource { get; }
+    public override DbDataSource DataSource => _file.DataSource;
 
     public override IIdempotentMessagingBuilder Use(IIdempotentMessagingBuilder builder) => builder.UseSqlite(DataSource);
 
@@ -93,19 +70,7 @@ public sealed class SqliteTestDatabase : TestDatabase
 
     public override Task InitializeAsync() => Task.CompletedTask;
 
-    public override async Task DisposeAsync()
-    {
-        await DataSource.DisposeAsync();
-        using (var connection = new SqliteConnection(_connectionString))
-        {
-            SqliteConnection.ClearPool(connection);
-        }
-
-        foreach (var suffix in new[] { "", "-wal", "-shm" })
-        {
-            File.Delete(_path + suffix);
-        }
-    }
+    public override async Task DisposeAsync() => await _file.DisposeAsync();
 }
 
 public sealed class PostgresTestDatabase : TestDatabase
