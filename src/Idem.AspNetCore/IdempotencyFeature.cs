@@ -1,5 +1,6 @@
 using Idem.Storage;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace Idem.AspNetCore;
 
@@ -9,7 +10,12 @@ internal sealed class IdempotencyFeature : IIdempotencyContext
     private readonly IIdempotencyStore _store;
     private readonly IdempotencyLease _lease;
     private readonly TransactionalClaim? _claim;
+    private readonly TimeProvider? _time;
+    private readonly ILogger? _logger;
     private string? _recoveryPoint;
+
+    // Between two phases of a transactional request no transaction holds the key, only the lease: this renews it.
+    private LeaseKeeper? _keeper;
 
     /// <summary>A standalone request: the store records recovery points.</summary>
     public IdempotencyFeature(string key, IIdempotencyStore store, IdempotencyLease lease)
@@ -20,10 +26,14 @@ internal sealed class IdempotencyFeature : IIdempotencyContext
         _recoveryPoint = lease.RecoveryPoint;
     }
 
-    /// <summary>A transactional request: its claim commits phases.</summary>
-    public IdempotencyFeature(string key, IIdempotencyStore store, TransactionalClaim claim)
+    /// <summary>A transactional request: its claim commits phases, and the lease is renewed while the handler is between two.</summary>
+    public IdempotencyFeature(string key, IIdempotencyStore store, TransactionalClaim claim, TimeProvider time, ILogger logger)
         : this(key, store, claim.Result.Lease!)
-        => _claim = claim;
+    {
+        _claim = claim;
+        _time = time;
+        _logger = logger;
+    }
 
     public bool HandlerRan { get; set; }
 
@@ -43,10 +53,17 @@ internal sealed class IdempotencyFeature : IIdempotencyContext
         }
 
         _recoveryPoint = recoveryPoint;
+        if (_claim is not null)
+        {
+            // The handler now works outside any transaction (an outside call, typically) until it begins the next phase.
+            await StopRenewingAsync().ConfigureAwait(false);
+            _keeper = LeaseKeeper.Start(_store, _lease, _time!, _logger!);
+        }
     }
 
     public async ValueTask BeginPhaseAsync(CancellationToken cancellationToken = default)
     {
+        await StopRenewingAsync().ConfigureAwait(false);
         var status = _claim is null
             ? await _store.RenewAsync(_lease, cancellationToken).ConfigureAwait(false)
             : await _claim.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
@@ -54,6 +71,14 @@ internal sealed class IdempotencyFeature : IIdempotencyContext
         {
             throw LeaseLost();
         }
+    }
+
+    /// <summary>Stops renewing the lease between phases, waiting for a renewal under way; the request's end calls it too.</summary>
+    public ValueTask StopRenewingAsync()
+    {
+        var keeper = _keeper;
+        _keeper = null;
+        return keeper?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 
     public static void MarkHandlerRan(HttpContext context)

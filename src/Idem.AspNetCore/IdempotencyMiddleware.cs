@@ -235,7 +235,7 @@ internal sealed class IdempotencyMiddleware
         {
             IdemTelemetry.Claims.Add(1);
             run.Activity?.SetTag("idem.outcome", "claimed");
-            var feature = new IdempotencyFeature(run.Key, _store, held);
+            var feature = new IdempotencyFeature(run.Key, _store, held, _time, _logger);
             context.Features.Set(feature);
             var accessor = context.RequestServices.GetRequiredService<IdempotencyTransactionAccessor>();
             accessor.Current = held.Transaction;
@@ -246,7 +246,16 @@ internal sealed class IdempotencyMiddleware
             using var capture = ResponseCapture.Buffered(context, _options.MaxResponseBodyBytes);
             try
             {
-                await _next(context).ConfigureAwait(false);
+                try
+                {
+                    await _next(context).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // No renewal may run once the claim commits or rolls back: it would find the key no longer held.
+                    await feature.StopRenewingAsync().ConfigureAwait(false);
+                }
+
                 await capture.DetachAsync().ConfigureAwait(false);
             }
             catch (IdempotencyLeaseLostException ex)

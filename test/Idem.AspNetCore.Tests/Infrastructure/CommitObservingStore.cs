@@ -5,9 +5,10 @@ namespace Idem.AspNetCore.Tests.Infrastructure;
 
 /// <summary>
 /// Wraps a transactional store and notes, at the moment each claim commits, whether the response had already started
-/// and what the test's probe saw (for instance whether the handler's row was visible from another connection).
+/// and what the test's probe saw (for instance whether the handler's row was visible from another connection). With
+/// <see cref="FailRenewals"/> set, every renewal fails, as for a node that has lost its way to the store.
 /// </summary>
-internal sealed class CommitObservingStore(ITransactionalIdempotencyStore inner, IHttpContextAccessor accessor, Func<object?>? probe = null) : ITransactionalIdempotencyStore
+internal sealed class CommitObservingStore(ITransactionalIdempotencyStore inner, IHttpContextAccessor? accessor = null, Func<object?>? probe = null) : ITransactionalIdempotencyStore
 {
     private readonly Lock _gate = new();
     private readonly List<(bool ResponseStarted, object? Probe)> _commits = [];
@@ -32,7 +33,10 @@ internal sealed class CommitObservingStore(ITransactionalIdempotencyStore inner,
 
     public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.ReleaseAsync(lease, cancellationToken);
 
-    public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.RenewAsync(lease, cancellationToken);
+    public bool FailRenewals { get; init; }
+
+    public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default)
+        => FailRenewals ? ValueTask.FromException<LeaseStatus>(new TimeoutException("The store could not be reached.")) : inner.RenewAsync(lease, cancellationToken);
 
     public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default) => inner.SetRecoveryPointAsync(lease, recoveryPoint, cancellationToken);
 
@@ -42,6 +46,11 @@ internal sealed class CommitObservingStore(ITransactionalIdempotencyStore inner,
 
     private void OnCommitting()
     {
+        if (accessor is null)
+        {
+            return;
+        }
+
         var started = accessor.HttpContext?.Response.HasStarted ?? throw new InvalidOperationException("No HttpContext at commit.");
         var seen = probe?.Invoke();
         lock (_gate)

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Idem.AspNetCore.Tests.Sqlite;
 
@@ -115,6 +116,42 @@ public sealed class RecoveryPointTests : IDisposable
     }
 
     [Fact]
+    public async Task Transactional_OutsideCallLongerThanTheLease_KeepsTheKeyAndADuplicateGets409()
+    {
+        var firstOutside = new Signal();
+        var releaseFirst = new Signal();
+        _outside = async attempt =>
+        {
+            if (attempt == 1)
+            {
+                firstOutside.Set();
+                await releaseFirst.WaitAsync();
+            }
+
+            return true;
+        };
+        await using var sut = await CreateSut(transactional: true, lease: TimeSpan.FromSeconds(2));
+
+        var first = sut.Client.PostAsync("/payments", "k-1", Body);
+        await firstOutside.WaitAsync();
+        await Task.Delay(TimeSpan.FromMilliseconds(2600)); // longer than the lease: only renewals (every ~0.7 s) keep the key held
+        var duplicate = await sut.Client.PostAsync("/payments", "k-1", Body);
+        releaseFirst.Set();
+        var done = await first;
+        var replay = await sut.Client.PostAsync("/payments", "k-1", Body);
+
+        Assert.Equal(409, duplicate.Status);
+        Assert.Equal(IdempotencyProblemTypes.RequestInProgress, duplicate.Problem().Type);
+        Assert.Equal(201, done.Status);
+        Assert.Equal("first-run", done.Header("X-Phase"));
+        Assert.True(replay.IsReplayed);
+        Assert.Equal(done.Body, replay.Body);
+        Assert.Equal(1, _phaseOnes.Count);
+        Assert.Equal(1, _outsideCalls.Count);
+        Assert.Equal(2, _db.Rows);
+    }
+
+    [Fact]
     public async Task Transactional_LeaseTakenOverBetweenPhases_FirstGets409AndOnlyTheTakeoverFinishes()
     {
         var firstOutside = new Signal();
@@ -129,11 +166,14 @@ public sealed class RecoveryPointTests : IDisposable
 
             return true;
         };
-        await using var sut = await CreateSut(transactional: true, lease: TimeSpan.FromSeconds(1));
+
+        // The node cannot renew (it has lost its way to the store), so the first request's lease runs out while it waits
+        // outside, and the retry takes the key over.
+        await using var sut = await CreateSut(transactional: true, lease: TimeSpan.FromSeconds(1), failRenewals: true);
 
         var first = sut.Client.PostAsync("/payments", "k-1", Body);
         await firstOutside.WaitAsync();
-        await Task.Delay(TimeSpan.FromMilliseconds(1300)); // the first request's lease runs out while it waits outside
+        await Task.Delay(TimeSpan.FromMilliseconds(1300));
         var takeover = await sut.Client.PostAsync("/payments", "k-1", Body);
         releaseFirst.Set();
         var late = await first;
@@ -181,7 +221,7 @@ public sealed class RecoveryPointTests : IDisposable
         Assert.True(second.IsReplayed);
     }
 
-    private Task<TestApp> CreateSut(bool transactional, TimeSpan? lease = null, bool storeServerErrors = false)
+    private Task<TestApp> CreateSut(bool transactional, TimeSpan? lease = null, bool storeServerErrors = false, bool failRenewals = false)
         => TestApp.StartAsync(
             app => app.MapPost("/payments", async (Payment payment, IIdempotencyContext idem, IServiceProvider services) =>
             {
@@ -219,7 +259,14 @@ public sealed class RecoveryPointTests : IDisposable
                     p.Lease(duration);
                 }
             }),
-            store: b => b.AddSqliteStore(_db.ConnectionString));
+            store: b => b.AddSqliteStore(_db.ConnectionString),
+            services: failRenewals
+                ? s =>
+                {
+                    s.RemoveAll<IIdempotencyStore>();
+                    s.AddSingleton<IIdempotencyStore>(sp => new CommitObservingStore(sp.GetRequiredService<ITransactionalIdempotencyStore>()) { FailRenewals = true });
+                }
+                : null);
 
     private async Task InsertAsync(IServiceProvider services, bool transactional, int amount)
     {
