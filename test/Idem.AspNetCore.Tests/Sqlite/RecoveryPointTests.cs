@@ -85,18 +85,7 @@ public sealed class RecoveryPointTests : IDisposable
     [Fact]
     public async Task Transactional_DuplicateWhileOutsideCallRuns_Is409AtOnceNotBlocked()
     {
-        var outsideStarted = new Signal();
-        var finishOutside = new Signal();
-        _outside = async attempt =>
-        {
-            if (attempt == 1)
-            {
-                outsideStarted.Set();
-                await finishOutside.WaitAsync();
-            }
-
-            return true;
-        };
+        var (outsideStarted, finishOutside) = HoldFirstOutsideCall();
         await using var sut = await CreateSut(transactional: true);
 
         var first = sut.Client.PostAsync("/payments", "k-1", Body);
@@ -118,18 +107,7 @@ public sealed class RecoveryPointTests : IDisposable
     [Fact]
     public async Task Transactional_OutsideCallLongerThanTheLease_KeepsTheKeyAndADuplicateGets409()
     {
-        var firstOutside = new Signal();
-        var releaseFirst = new Signal();
-        _outside = async attempt =>
-        {
-            if (attempt == 1)
-            {
-                firstOutside.Set();
-                await releaseFirst.WaitAsync();
-            }
-
-            return true;
-        };
+        var (firstOutside, releaseFirst) = HoldFirstOutsideCall();
         await using var sut = await CreateSut(transactional: true, lease: TimeSpan.FromSeconds(2));
 
         var first = sut.Client.PostAsync("/payments", "k-1", Body);
@@ -154,18 +132,7 @@ public sealed class RecoveryPointTests : IDisposable
     [Fact]
     public async Task Transactional_LeaseTakenOverBetweenPhases_FirstGets409AndOnlyTheTakeoverFinishes()
     {
-        var firstOutside = new Signal();
-        var releaseFirst = new Signal();
-        _outside = async attempt =>
-        {
-            if (attempt == 1)
-            {
-                firstOutside.Set();
-                await releaseFirst.WaitAsync();
-            }
-
-            return true;
-        };
+        var (firstOutside, releaseFirst) = HoldFirstOutsideCall();
 
         // The node cannot renew (it has lost its way to the store), so the first request's lease runs out while it waits
         // outside, and the retry takes the key over.
@@ -219,6 +186,24 @@ public sealed class RecoveryPointTests : IDisposable
 
         Assert.Equal(503, first.Status);
         Assert.True(second.IsReplayed);
+    }
+
+    /// <summary>The first outside call signals that it started, then waits for the test to let it go; later ones succeed.</summary>
+    private (Signal Started, Signal Release) HoldFirstOutsideCall()
+    {
+        var started = new Signal();
+        var release = new Signal();
+        _outside = async attempt =>
+        {
+            if (attempt == 1)
+            {
+                started.Set();
+                await release.WaitAsync();
+            }
+
+            return true;
+        };
+        return (started, release);
     }
 
     private Task<TestApp> CreateSut(bool transactional, TimeSpan? lease = null, bool storeServerErrors = false, bool failRenewals = false)
