@@ -14,7 +14,7 @@ namespace Idem;
 /// content type) and the whole body. A JSON body is canonicalised first, so member order and insignificant whitespace
 /// do not change it (BEHAVIOUR §3). Every part is length-prefixed, so no two different requests can hash the same input.
 /// </summary>
-public sealed class RequestFingerprint : IDisposable
+public sealed partial class RequestFingerprint : IDisposable
 {
     private static readonly JsonWriterOptions CanonicalWriterOptions = new()
     {
