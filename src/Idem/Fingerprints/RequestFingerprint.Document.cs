@@ -89,7 +89,8 @@ public sealed partial class RequestFingerprint
 
     /// <summary>
     /// Members sorted by name (ordinal), duplicate names in the order sent. Pooled arrays rather than a list and a LINQ
-    /// sort per object, which made a 64 KiB body allocate 23 times its size; members already in order are not sorted.
+    /// sort per object, so that a large body does not allocate many times its size; members already in order are not
+    /// sorted.
     /// </summary>
     private static void WriteCanonicalObject(JsonElement element, Utf8JsonWriter writer)
     {

@@ -13,8 +13,8 @@ public sealed partial class RequestFingerprint
     private static Workspace? t_workspace;
 
     /// <summary>
-    /// The fast path's working memory, one per thread: on the stack it was over a kilobyte and a half cleared on every
-    /// call, a sixth of the time a small body took.
+    /// The fast path's working memory, one per thread rather than on the stack, where all of it would be cleared on
+    /// every call.
     /// </summary>
     private sealed class Workspace
     {
@@ -140,7 +140,7 @@ public sealed partial class RequestFingerprint
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
-    // One writer per thread, reset onto each output: a Utf8JsonWriter per fingerprint was an allocation per request.
+    // One writer per thread, reset onto each output, so that a fingerprint does not allocate a Utf8JsonWriter.
     private static Utf8JsonWriter RentWriter(IBufferWriter<byte> output)
     {
         var writer = t_writer;
