@@ -54,5 +54,5 @@ public class FingerprintBenchmarks
 
     // What the middleware runs per request: the above plus route values, query and content-type parsing.
     [Benchmark(Description = "middleware ComputeFingerprint")]
-    public string MiddlewareFingerprint() => IdempotencyMiddleware.ComputeFingerprint(_context, "POST", "/v1/transfers", _body, null);
+    public string MiddlewareFingerprint() => HttpRequestFingerprint.Compute(_context, "POST", "/v1/transfers", _body, null);
 }

@@ -34,9 +34,8 @@ public class MiddlewareBenchmarks
 
     private const int StoreRecycle = 16 * 1024;
 
-    // Request services as ASP.NET Core gives them: a scope per request (the middleware resolves a scoped accessor).
-    private readonly IServiceScopeFactory _scopes = new ServiceCollection().AddScoped<IdempotencyTransactionAccessor>().BuildServiceProvider()
-        .GetRequiredService<IServiceScopeFactory>();
+    // Request services as ASP.NET Core gives them: a scope per request.
+    private readonly IServiceScopeFactory _scopes = new ServiceCollection().BuildServiceProvider().GetRequiredService<IServiceScopeFactory>();
 
     private Endpoint _endpoint = null!;
     private IdempotencyMiddleware _middleware = null!;
@@ -77,7 +76,7 @@ public class MiddlewareBenchmarks
     /// <summary>For the driver: the fingerprint step alone.</summary>
     public Task Fingerprint()
     {
-        IdempotencyMiddleware.ComputeFingerprint(_fingerprintContext ??= CreateContext("key"), "POST", "/v1/echo", RequestBody, null);
+        HttpRequestFingerprint.Compute(_fingerprintContext ??= CreateContext("key"), "POST", "/v1/echo", RequestBody, null);
         return Task.CompletedTask;
     }
 
@@ -103,7 +102,8 @@ public class MiddlewareBenchmarks
     {
         var options = Options.Create(new IdempotencyOptions());
         var store = new InMemoryIdempotencyStore(TimeProvider.System);
-        return new IdempotencyMiddleware(_handler, store, new DefaultScopeResolver(options), options, TimeProvider.System, NullLogger<IdempotencyMiddleware>.Instance);
+        var executor = new IdempotentExecutor(store, options, TimeProvider.System, NullLogger<IdempotentExecutor>.Instance, IdempotencyMetrics.Shared);
+        return new IdempotencyMiddleware(_handler, executor, new DefaultScopeResolver(options), options, NullLogger<IdempotencyMiddleware>.Instance);
     }
 
     // Both sides build the same request, key and service scope included, so only Idem's own work differs.

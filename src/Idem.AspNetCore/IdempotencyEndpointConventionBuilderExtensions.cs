@@ -25,7 +25,7 @@ public static class IdempotencyEndpointConventionBuilderExtensions
                 metadata.TracksHandlerRun = true;
                 return invocation =>
                 {
-                    IdempotencyFeature.MarkHandlerRan(invocation.HttpContext);
+                    IdempotentRequest.MarkHandlerRan(invocation.HttpContext);
                     return next(invocation);
                 };
             });

@@ -45,7 +45,7 @@ public sealed class IdempotentAttribute : Attribute, IIdempotencyMetadata, IAsyn
     /// <inheritdoc/>
     public Task OnActionExecutionAsync(ActionExecutingContext context, ActionExecutionDelegate next)
     {
-        IdempotencyFeature.MarkHandlerRan(context.HttpContext);
+        IdempotentRequest.MarkHandlerRan(context.HttpContext);
         return next();
     }
 }

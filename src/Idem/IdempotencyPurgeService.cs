@@ -3,7 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Idem.AspNetCore;
+namespace Idem;
 
 /// <summary>Deletes records past their retention in batches, every <see cref="IdempotencyOptions.PurgeInterval"/>.</summary>
 internal sealed class IdempotencyPurgeService(IServiceProvider services, IOptions<IdempotencyOptions> options, TimeProvider time, ILogger<IdempotencyPurgeService> logger) : BackgroundService

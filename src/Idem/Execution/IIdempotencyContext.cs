@@ -1,9 +1,11 @@
-namespace Idem.AspNetCore;
+using Idem.Storage;
+
+namespace Idem;
 
 /// <summary>
-/// The claimed idempotency key of the request a handler runs for: where an earlier attempt left off, and how to record
-/// progress. Resolve it from DI inside an endpoint protected by <c>RequireIdempotency()</c> or <c>[Idempotent]</c>
-/// while its key is claimed.
+/// The claimed idempotency key of the operation that runs: where an earlier attempt left off, and how to record
+/// progress. <see cref="IIdempotentExecutor"/> hands it to the operation; inside an ASP.NET Core endpoint protected by
+/// <c>RequireIdempotency()</c> or <c>[Idempotent]</c> it is resolved from DI while the request's key is claimed.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -16,16 +18,22 @@ namespace Idem.AspNetCore;
 /// the outside service with a key of your own derived from what the first phase created, never the client's key.
 /// </para>
 /// <para>
-/// On a transactional endpoint, <see cref="CommitPhaseAsync"/> commits the request's transaction
-/// (<see cref="Idem.Storage.IIdempotencyTransaction"/>) with the point and leaves no transaction open, so nothing is locked
-/// while the outside call runs; <see cref="BeginPhaseAsync"/> opens the next one. On a standalone endpoint the handler's
+/// In transactional mode, <see cref="CommitPhaseAsync"/> commits the request's transaction
+/// (<see cref="Transaction"/>) with the point and leaves no transaction open, so nothing is locked
+/// while the outside call runs; <see cref="BeginPhaseAsync"/> opens the next one. In standalone mode the operation's
 /// writes are its own business, and <see cref="CommitPhaseAsync"/> records the point in the store.
 /// </para>
 /// </remarks>
 public interface IIdempotencyContext
 {
-    /// <summary>The client's idempotency key.</summary>
+    /// <summary>The idempotency key, as the caller gave it (never the whole store key).</summary>
     string Key { get; }
+
+    /// <summary>
+    /// The connection and transaction of a transactional operation, which every write of the operation must join; null
+    /// in standalone mode. Between two phases it is there, but holds no open transaction until <see cref="BeginPhaseAsync"/>.
+    /// </summary>
+    IIdempotencyTransaction? Transaction { get; }
 
     /// <summary>
     /// The last recovery point recorded for this key: by an earlier attempt that stopped there (a failure, a crash) or by
@@ -35,15 +43,15 @@ public interface IIdempotencyContext
 
     /// <summary>
     /// Records that the operation reached <paramref name="recoveryPoint"/>, a short name of your choosing such as
-    /// <c>payment_created</c>; on a transactional endpoint, commits the writes so far together with it. Throws
-    /// <see cref="Idem.Storage.IdempotencyLeaseLostException"/> when another request has taken the key over (the lease
+    /// <c>payment_created</c>; in transactional mode, commits the writes so far together with it. Throws
+    /// <see cref="IdempotencyLeaseLostException"/> when another request has taken the key over (the lease
     /// ran out): stop, that request finishes the operation.
     /// </summary>
     ValueTask CommitPhaseAsync(string recoveryPoint, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Opens the next phase's transaction after <see cref="CommitPhaseAsync"/> on a transactional endpoint (on a
-    /// standalone one, only checks the key is still held). Throws <see cref="Idem.Storage.IdempotencyLeaseLostException"/>
+    /// Opens the next phase's transaction after <see cref="CommitPhaseAsync"/> in transactional mode (on a
+    /// standalone one, only checks the key is still held). Throws <see cref="IdempotencyLeaseLostException"/>
     /// when another request has taken the key over.
     /// </summary>
     ValueTask BeginPhaseAsync(CancellationToken cancellationToken = default);

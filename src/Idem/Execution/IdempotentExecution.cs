@@ -1,0 +1,135 @@
+using Idem.Storage;
+
+namespace Idem;
+
+/// <summary>What became of an operation run through <see cref="IIdempotentExecutor"/>.</summary>
+public enum IdempotentOutcome
+{
+    /// <summary>The operation ran now, under the key (or, failing open, without it).</summary>
+    Executed,
+
+    /// <summary>The operation had already run: its stored result is in the execution, and nothing ran now.</summary>
+    Replayed,
+
+    /// <summary>Another caller holds the key and has not finished; nothing ran. Retry with the same key later.</summary>
+    InProgress,
+
+    /// <summary>The key belongs to a different operation (another fingerprint); nothing ran. Never retry with this key.</summary>
+    Mismatch,
+
+    /// <summary>
+    /// The store could not be reached or could not record the result. Before the operation ran (the usual case), nothing
+    /// ran; in transactional mode a failed commit kept nothing either. A retry with the same key is safe.
+    /// </summary>
+    StoreUnavailable,
+
+    /// <summary>
+    /// The operation's lease ran out while it ran and another caller took the key over; that caller finishes it, and this
+    /// one's result was not stored.
+    /// </summary>
+    LeaseLost,
+}
+
+/// <summary>The result of <see cref="IIdempotentExecutor.ExecuteAsync{TState}"/>.</summary>
+public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
+{
+    private IdempotentExecution(IdempotentOutcome outcome, IdempotencyResponse? response, TimeSpan retryAfter, Exception? exception, string? recoveryPoint, bool ran, bool guarded)
+    {
+        Outcome = outcome;
+        Response = response;
+        RetryAfter = retryAfter;
+        Exception = exception;
+        RecoveryPoint = recoveryPoint;
+        OperationRan = ran;
+        Guarded = guarded;
+    }
+
+    /// <summary>What became of the operation.</summary>
+    public IdempotentOutcome Outcome { get; }
+
+    /// <summary>
+    /// For <see cref="IdempotentOutcome.Replayed"/>: the stored result. For <see cref="IdempotentOutcome.Executed"/>: the
+    /// result the operation produced and the store kept, or null when the operation asked for its key to be released.
+    /// </summary>
+    public IdempotencyResponse? Response { get; }
+
+    /// <summary>For <see cref="IdempotentOutcome.InProgress"/>: how long until the holder's lease ends, as the store estimates it.</summary>
+    public TimeSpan RetryAfter { get; }
+
+    /// <summary>For <see cref="IdempotentOutcome.StoreUnavailable"/> and <see cref="IdempotentOutcome.LeaseLost"/>: what the store or the operation threw.</summary>
+    public Exception? Exception { get; }
+
+    /// <summary>The last recovery point the operation recorded, when it ran; a retry with the same key resumes there.</summary>
+    public string? RecoveryPoint { get; }
+
+    /// <summary>True when the operation ran in this call (whatever became of its result).</summary>
+    public bool OperationRan { get; }
+
+    /// <summary>False when the operation ran without its key because the store was down and it fails open.</summary>
+    public bool Guarded { get; }
+
+    internal static IdempotentExecution Executed(IdempotencyResponse? response, string? recoveryPoint, bool guarded = true) => new(IdempotentOutcome.Executed, response, default, null, recoveryPoint, true, guarded);
+
+    internal static IdempotentExecution Replayed(IdempotencyResponse response) => new(IdempotentOutcome.Replayed, response, default, null, null, false, true);
+
+    internal static IdempotentExecution InProgress(TimeSpan retryAfter) => new(IdempotentOutcome.InProgress, null, retryAfter, null, null, false, true);
+
+    internal static IdempotentExecution Mismatch() => new(IdempotentOutcome.Mismatch, null, default, null, null, false, true);
+
+    internal static IdempotentExecution StoreUnavailable(Exception exception, bool ran, string? recoveryPoint) => new(IdempotentOutcome.StoreUnavailable, null, default, exception, recoveryPoint, ran, true);
+
+    internal static IdempotentExecution LeaseLost(IdempotencyLeaseLostException exception) => new(IdempotentOutcome.LeaseLost, null, default, exception, null, true, true);
+
+    /// <inheritdoc/>
+    public bool Equals(IdempotentExecution other)
+        => Outcome == other.Outcome && ReferenceEquals(Response, other.Response) && RetryAfter == other.RetryAfter && ReferenceEquals(Exception, other.Exception)
+           && RecoveryPoint == other.RecoveryPoint && OperationRan == other.OperationRan && Guarded == other.Guarded;
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => obj is IdempotentExecution other && Equals(other);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Outcome, Response, RetryAfter, Exception, RecoveryPoint, OperationRan, Guarded);
+
+    /// <summary>Equality.</summary>
+    public static bool operator ==(IdempotentExecution left, IdempotentExecution right) => left.Equals(right);
+
+    /// <summary>Inequality.</summary>
+    public static bool operator !=(IdempotentExecution left, IdempotentExecution right) => !left.Equals(right);
+
+    /// <inheritdoc/>
+    public override string ToString() => Outcome.ToString();
+}
+
+/// <summary>What an operation run through <see cref="IIdempotentExecutor.ExecuteAsync{TState}"/> asks to be done with its key.</summary>
+public readonly struct OperationResult : IEquatable<OperationResult>
+{
+    private OperationResult(IdempotencyResponse? response) => Response = response;
+
+    /// <summary>The result to store, or null to release the key.</summary>
+    public IdempotencyResponse? Response { get; }
+
+    /// <summary>The operation finished: store <paramref name="response"/> and replay it to every retry with the key.</summary>
+    public static OperationResult Complete(IdempotencyResponse response) => new(response ?? throw new ArgumentNullException(nameof(response)));
+
+    /// <summary>
+    /// The operation did not take effect (or should run again): give the key up so a retry runs afresh, or, past a
+    /// recovery point, resumes there. In transactional mode its writes roll back.
+    /// </summary>
+    public static OperationResult Release() => default;
+
+    /// <inheritdoc/>
+    public bool Equals(OperationResult other) => ReferenceEquals(Response, other.Response);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => obj is OperationResult other && Equals(other);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => Response?.GetHashCode() ?? 0;
+
+    /// <summary>Equality.</summary>
+    public static bool operator ==(OperationResult left, OperationResult right) => left.Equals(right);
+
+    /// <summary>Inequality.</summary>
+    public static bool operator !=(OperationResult left, OperationResult right) => !left.Equals(right);
+}
