@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Idem;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -19,7 +20,10 @@ public static class IdempotentExecutorServiceCollectionExtensions
     public static IIdempotencyBuilder AddIdempotentExecutor(this IServiceCollection services, Action<IdempotencyOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.SectionName).ValidateOnStart();
+        // A host's configuration binds when there is one; a bare ServiceCollection (a console job, a test) has none.
+        var options = services.AddOptions<IdempotencyOptions>()
+            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection(IdempotencyOptions.SectionName).Bind(o))
+            .ValidateOnStart();
         if (configure is not null)
         {
             options.Configure(configure);

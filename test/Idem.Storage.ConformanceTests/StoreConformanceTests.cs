@@ -14,7 +14,7 @@ namespace Idem.Storage.ConformanceTests;
 /// and overrides the three durations with short ones (say 2 s, 8 s and 200 ms), keeping
 /// <c>Retention &gt;= 3 * Lease</c> and <c>Lease &gt;= 6 * Tick</c>.
 /// </remarks>
-public abstract class StoreConformanceTests
+public abstract partial class StoreConformanceTests
 {
     /// <summary>How many claimers race for one key in the concurrency tests.</summary>
     protected const int Racers = 64;

@@ -7,7 +7,7 @@ namespace Idem.Storage.ConformanceTests;
 /// the handler's own writes and the stored response commit or roll back together, and a concurrent duplicate waits for
 /// the first transaction. A SQL store's test project inherits this class instead of <see cref="StoreConformanceTests"/>.
 /// </summary>
-public abstract class TransactionalStoreConformanceTests : StoreConformanceTests
+public abstract partial class TransactionalStoreConformanceTests : StoreConformanceTests
 {
     /// <summary>A fresh store that shares no records with any other test.</summary>
     protected abstract ValueTask<ITransactionalIdempotencyStore> CreateTransactionalStoreAsync();
