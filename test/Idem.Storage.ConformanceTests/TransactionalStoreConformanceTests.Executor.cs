@@ -6,7 +6,7 @@ namespace Idem.Storage.ConformanceTests;
 public abstract partial class TransactionalStoreConformanceTests
 {
     private static IdempotentOperation NewTransactionalOperation()
-        => new(NewKey(), FingerprintA) { Transactional = true };
+        => NewOperation() with { Transactional = true };
 
     [Fact]
     public async Task RunAsync_TransactionalParallelCallersOfOneKey_OneEffectAndTheRestReplay()

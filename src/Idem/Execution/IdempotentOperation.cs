@@ -13,7 +13,7 @@ namespace Idem;
 /// not an HTTP request: a background job, a message handler, a scheduled task. Fronts such as the ASP.NET Core middleware
 /// compose their own store key and fingerprint and use the constructor.
 /// </remarks>
-public sealed class IdempotentOperation
+public sealed record IdempotentOperation
 {
     /// <summary>The longest key <see cref="Create(string, string, string?)"/> takes.</summary>
     public const int MaxKeyLength = 4096;
