@@ -43,8 +43,7 @@ internal static class AccountEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var repository = new LedgerRepository(transaction.Connection, transaction.Transaction, database.Dialect);
-        var account = await ledger.OpenAccountAsync(repository, Tenants.Of(user), currency, cancellationToken).ConfigureAwait(false);
+        var account = await ledger.OpenAccountAsync(database.Join(transaction), Tenants.Of(user), currency, cancellationToken).ConfigureAwait(false);
         response.Headers.ETag = ETagOf(account);
         return TypedResults.Created($"/v1/accounts/{account.Id}", AccountResponse.From(account));
     }
@@ -52,10 +51,10 @@ internal static class AccountEndpoints
     private static async Task<Results<Ok<AccountResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
         string id, ClaimsPrincipal user, IPaymentsDatabase database, HttpRequest request, HttpResponse response, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var account = await new LedgerRepository(connection, null, database.Dialect).FindAccountAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
+            var account = await new LedgerRepository(work).FindAccountAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             if (account is null)
             {
                 return Problems.AccountNotFound(id);
@@ -104,10 +103,10 @@ internal static class AccountEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var repository = new LedgerRepository(connection, null, database.Dialect);
+            var repository = new LedgerRepository(work);
             var tenant = Tenants.Of(user);
 
             // A weak tag never matches (If-Match compares strongly), nor does one that is no version of ours.
@@ -141,8 +140,7 @@ internal static class AccountEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var repository = new LedgerRepository(transaction.Connection, transaction.Transaction, database.Dialect);
-        var result = await ledger.DepositAsync(repository, Tenants.Of(user), id, amount, cancellationToken).ConfigureAwait(false);
+        var result = await ledger.DepositAsync(database.Join(transaction), Tenants.Of(user), id, amount, cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             return Problems.From(error);
@@ -164,10 +162,10 @@ internal static class AccountEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var repository = new LedgerRepository(connection, null, database.Dialect);
+            var repository = new LedgerRepository(work);
             var account = await repository.FindAccountAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             if (account is null)
             {

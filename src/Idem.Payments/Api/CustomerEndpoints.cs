@@ -40,10 +40,10 @@ internal static class CustomerEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var (customer, created) = await new CustomerRepository(connection)
+            var (customer, created) = await new CustomerRepository(work)
                 .UpsertAsync(Tenants.Of(user), id, name!, email, metadata!, time.NowToTheMillisecond(), cancellationToken).ConfigureAwait(false);
             var body = CustomerResponse.From(customer);
             return created ? TypedResults.Created($"/v1/customers/{id}", body) : TypedResults.Ok(body);
@@ -59,10 +59,10 @@ internal static class CustomerEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var customer = await new CustomerRepository(connection).FindAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
+            var customer = await new CustomerRepository(work).FindAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             return customer is null ? NotFound(id) : TypedResults.Ok(CustomerResponse.From(customer));
         }
     }
@@ -76,10 +76,10 @@ internal static class CustomerEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            return await new CustomerRepository(connection).DeleteAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false)
+            return await new CustomerRepository(work).DeleteAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false)
                 ? TypedResults.NoContent()
                 : NotFound(id);
         }

@@ -65,11 +65,12 @@ internal static class PaymentEndpoints
         }
 
         var tenant = Tenants.Of(user);
+        var work = database.Join(transaction);
         Payment payment;
         if (idem.RecoveryPoint is null)
         {
             // Phase 1: everything that can refuse the payment is decided, then the pending payment commits with the point.
-            var created = await service.CreateAsync(transaction.Connection, transaction.Transaction, database.Dialect, tenant, idem.Key, account, amount, currency!, source, cancellationToken)
+            var created = await service.CreateAsync(work, tenant, idem.Key, account, amount, currency!, source, cancellationToken)
                 .ConfigureAwait(false);
             if (created.Error is { } error)
             {
@@ -87,7 +88,7 @@ internal static class PaymentEndpoints
         else
         {
             // An earlier attempt committed phase 1 and stopped; the payment it made is this request's payment.
-            payment = await new PaymentRepository(transaction.Connection, transaction.Transaction, database.Dialect)
+            payment = await new PaymentRepository(work)
                 .FindPaymentByKeyAsync(tenant, idem.Key, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"Key '{idem.Key}' is at {idem.RecoveryPoint} but has no payment.");
         }
@@ -109,7 +110,7 @@ internal static class PaymentEndpoints
 
             // Phase 3: the outcome, its ledger entries and the stored response commit together.
             await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
-            payment = await service.SettleAsync(transaction.Connection, transaction.Transaction, database.Dialect, payment, charge, cancellationToken).ConfigureAwait(false);
+            payment = await service.SettleAsync(work, payment, charge, cancellationToken).ConfigureAwait(false);
         }
 
         return Respond(payment);
@@ -133,11 +134,12 @@ internal static class PaymentEndpoints
         }
 
         var tenant = Tenants.Of(user);
-        var payments = new PaymentRepository(transaction.Connection, transaction.Transaction, database.Dialect);
+        var work = database.Join(transaction);
+        var payments = new PaymentRepository(work);
         Refund refund;
         if (idem.RecoveryPoint is null)
         {
-            var created = await service.CreateRefundAsync(transaction.Connection, transaction.Transaction, database.Dialect, tenant, idem.Key, id, amount, cancellationToken)
+            var created = await service.CreateRefundAsync(work, tenant, idem.Key, id, amount, cancellationToken)
                 .ConfigureAwait(false);
             if (created.Error is { } error)
             {
@@ -162,7 +164,7 @@ internal static class PaymentEndpoints
             {
                 // Final: the refund fails and its money goes back, in phase three's transaction with the 422 below.
                 await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
-                refund = await service.FailRefundAsync(transaction.Connection, transaction.Transaction, database.Dialect, refund, cancellationToken).ConfigureAwait(false);
+                refund = await service.FailRefundAsync(work, refund, cancellationToken).ConfigureAwait(false);
             }
             else if (result.Outcome != ProcessorOutcome.Succeeded)
             {
@@ -174,7 +176,7 @@ internal static class PaymentEndpoints
             else
             {
                 await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
-                refund = await service.SettleRefundAsync(transaction.Connection, transaction.Transaction, database.Dialect, refund, result.Id!, cancellationToken).ConfigureAwait(false);
+                refund = await service.SettleRefundAsync(work, refund, result.Id!, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -205,10 +207,10 @@ internal static class PaymentEndpoints
 
     private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IPaymentsDatabase database, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var payment = await new PaymentRepository(connection, null, database.Dialect).FindPaymentAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
+            var payment = await new PaymentRepository(work).FindPaymentAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             return payment is null
                 ? Problems.Create(StatusCodes.Status404NotFound, PaymentsProblemTypes.PaymentNotFound, "Payment not found", $"No payment {id} exists.")
                 : TypedResults.Ok(PaymentResponse.From(payment));
@@ -217,10 +219,10 @@ internal static class PaymentEndpoints
 
     private static async Task<IResult> ListRefundsAsync(string id, ClaimsPrincipal user, IPaymentsDatabase database, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var repository = new PaymentRepository(connection, null, database.Dialect);
+            var repository = new PaymentRepository(work);
             var tenant = Tenants.Of(user);
             if (await repository.FindPaymentAsync(tenant, id, cancellationToken).ConfigureAwait(false) is null)
             {

@@ -36,16 +36,16 @@ internal static class StatementEndpoints
         }
 
         var tenant = Tenants.Of(user);
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var account = await new LedgerRepository(connection, null, database.Dialect).FindAccountAsync(tenant, id, cancellationToken).ConfigureAwait(false);
+            var account = await new LedgerRepository(work).FindAccountAsync(tenant, id, cancellationToken).ConfigureAwait(false);
             if (account is null)
             {
                 return Problems.AccountNotFound(id);
             }
 
-            var lines = await new StatementRepository(connection, null).ListAsync(tenant, account.Id, month, cancellationToken).ConfigureAwait(false);
+            var lines = await new StatementRepository(work).ListAsync(tenant, account.Id, month, cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok(new StatementResponse(
                 account.Id, month, account.Currency, lines.Sum(l => l.Amount),
                 [.. lines.Select(l => new StatementLineResponse(l.EventId, l.Type, l.Amount, l.Currency, l.OccurredAt.UtcDateTime))]));

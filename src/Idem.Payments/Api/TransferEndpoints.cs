@@ -37,8 +37,7 @@ internal static class TransferEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var repository = new LedgerRepository(transaction.Connection, transaction.Transaction, database.Dialect);
-        var result = await ledger.TransferAsync(repository, Tenants.Of(user), from, to, amount, currency!, cancellationToken).ConfigureAwait(false);
+        var result = await ledger.TransferAsync(database.Join(transaction), Tenants.Of(user), from, to, amount, currency!, cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             return Problems.From(error);
@@ -51,10 +50,10 @@ internal static class TransferEndpoints
     private static async Task<Results<Ok<TransferResponse>, ProblemHttpResult>> GetAsync(
         string id, ClaimsPrincipal user, IPaymentsDatabase database, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var transfer = await new LedgerRepository(connection, null, database.Dialect).FindTransferAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
+            var transfer = await new LedgerRepository(work).FindTransferAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             return transfer is null
                 ? Problems.Create(StatusCodes.Status404NotFound, PaymentsProblemTypes.TransferNotFound, "Transfer not found", $"No transfer {id} exists.")
                 : TypedResults.Ok(TransferResponse.From(transfer));

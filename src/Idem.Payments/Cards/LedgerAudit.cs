@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Net.Http.Json;
 using Idem.Payments.Api;
 using Idem.Payments.Data;
@@ -50,16 +49,16 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
         var results = new List<AuditCheck>();
         List<Payment> payments;
         List<Refund> refunds;
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
             foreach (var (name, description, sql) in Checks)
             {
-                var failures = await ListAsync(connection, sql, tenantId, cancellationToken).ConfigureAwait(false);
+                var failures = await ListAsync(work, sql, tenantId, cancellationToken).ConfigureAwait(false);
                 results.Add(new AuditCheck(name, failures.Count == 0, description, failures));
             }
 
-            var repository = new PaymentRepository(connection, null, database.Dialect);
+            var repository = new PaymentRepository(work);
             payments = await repository.ListPaymentsAsync(tenantId, cancellationToken).ConfigureAwait(false);
             refunds = await repository.ListAllRefundsAsync(tenantId, cancellationToken).ConfigureAwait(false);
         }
@@ -89,10 +88,9 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
             payments.Count(p => p.Status == PaymentStatus.Pending), refunds.Count(r => r.Status == RefundStatus.Pending));
     }
 
-    private static async Task<List<string>> ListAsync(DbConnection connection, string sql, string tenantId, CancellationToken cancellationToken)
+    private static async Task<List<string>> ListAsync(UnitOfWork work, string sql, string tenantId, CancellationToken cancellationToken)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
+        using var command = work.Command(sql);
         var parameter = command.CreateParameter();
         parameter.ParameterName = "@t";
         parameter.Value = tenantId;

@@ -1,9 +1,7 @@
-using System.Data.Common;
 using System.Security.Cryptography;
 using Idem.Storage;
 using Idem.Payments.Data;
 using Idem.Payments.Processor;
-using Microsoft.Data.Sqlite;
 
 namespace Idem.Payments.Cards;
 
@@ -47,10 +45,10 @@ internal sealed partial class PaymentCompleter(
         var before = time.GetUtcNow() - options.AbandonedAfter;
         List<Payment> payments;
         List<Refund> refunds;
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            var repository = new PaymentRepository(connection, null, database.Dialect);
+            var repository = new PaymentRepository(work);
             payments = await repository.ListPendingPaymentsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
             refunds = await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
         }
@@ -84,7 +82,7 @@ internal sealed partial class PaymentCompleter(
             return false;
         }
 
-        await InTransactionAsync((c, t) => service.SettleAsync(c, t, database.Dialect, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
+        await InTransactionAsync(work => service.SettleAsync(work, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
         LogSettled(logger, payment.Id);
         return true;
     }
@@ -107,9 +105,9 @@ internal sealed partial class PaymentCompleter(
         }
 
         await InTransactionAsync(
-            (c, t) => result.Outcome == ProcessorOutcome.Succeeded
-                ? service.SettleRefundAsync(c, t, database.Dialect, refund, result.Id!, cancellationToken)
-                : service.FailRefundAsync(c, t, database.Dialect, refund, cancellationToken),
+            work => result.Outcome == ProcessorOutcome.Succeeded
+                ? service.SettleRefundAsync(work, refund, result.Id!, cancellationToken)
+                : service.FailRefundAsync(work, refund, cancellationToken),
             cancellationToken).ConfigureAwait(false);
         LogSettled(logger, refund.Id);
         return true;
@@ -156,28 +154,21 @@ internal sealed partial class PaymentCompleter(
 
     private async Task<T> ReadAsync<T>(Func<PaymentRepository, Task<T>> read, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            return await read(new PaymentRepository(connection, null, database.Dialect)).ConfigureAwait(false);
+            return await read(new PaymentRepository(work)).ConfigureAwait(false);
         }
     }
 
-    private async Task InTransactionAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
+    // A write transaction of its own (on SQLite it takes the write lock first, BEGIN IMMEDIATE).
+    private async Task InTransactionAsync<T>(Func<UnitOfWork, Task<T>> settle, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var work = await database.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
         {
-            // On SQLite, take the write lock first (BEGIN IMMEDIATE): a deferred transaction that reads and then writes may
-            // be refused if another writer committed in between.
-            var transaction = connection is SqliteConnection sqlite
-                ? sqlite.BeginTransaction(deferred: false)
-                : await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (transaction.ConfigureAwait(false))
-            {
-                await work(connection, transaction).ConfigureAwait(false);
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await settle(work).ConfigureAwait(false);
+            await work.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -4,10 +4,10 @@ using Idem.Payments.Data;
 namespace Idem.Payments.Cards;
 
 /// <summary>
-/// Payments and refunds, on a connection it is given. Every state change is one conditional statement, so a request
+/// Payments and refunds, in the unit of work it is given. Every state change is one conditional statement, so a request
 /// resuming a payment and the background completer can race on it and only one of them moves it.
 /// </summary>
-internal sealed class PaymentRepository(DbConnection connection, DbTransaction? transaction, ISqlDialect dialect) : Repository(connection, transaction)
+internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
 {
     private const string PaymentColumns = "id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at";
 
@@ -72,7 +72,7 @@ internal sealed class PaymentRepository(DbConnection connection, DbTransaction? 
 
     /// <summary>The payment, its row locked until the transaction ends (on PostgreSQL; SQLite's write transaction holds everything).</summary>
     public Task<Payment?> LockPaymentAsync(string tenantId, string id, CancellationToken cancellationToken)
-        => ReadPaymentAsync($"SELECT {PaymentColumns} FROM payments WHERE id = @a AND tenant_id = @b{dialect.LockRowsSuffix}", id, tenantId, cancellationToken);
+        => ReadPaymentAsync($"SELECT {PaymentColumns} FROM payments WHERE id = @a AND tenant_id = @b{Dialect.LockRowsSuffix}", id, tenantId, cancellationToken);
 
     public Task<Payment?> FindPaymentByKeyAsync(string tenantId, string idempotencyKey, CancellationToken cancellationToken)
         => ReadPaymentAsync($"SELECT {PaymentColumns} FROM payments WHERE idempotency_key = @a AND tenant_id = @b", idempotencyKey, tenantId, cancellationToken);

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using Idem.Payments.Data;
 using Idem.Payments.Events;
 using Idem.Payments.Ledger;
@@ -20,10 +19,10 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
 
     /// <summary>Phase one of a payment: decides everything that can refuse it, then inserts it, pending.</summary>
     public async Task<PaymentResult> CreateAsync(
-        DbConnection connection, DbTransaction transaction, ISqlDialect dialect, string tenantId, string key, string accountId, long amount, Currency currency, string source,
+        UnitOfWork work, string tenantId, string key, string accountId, long amount, Currency currency, string source,
         CancellationToken cancellationToken)
     {
-        var accounts = new LedgerRepository(connection, transaction, dialect);
+        var accounts = new LedgerRepository(work);
         var account = await accounts.FindAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false);
         if (account is null)
         {
@@ -42,7 +41,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
                 $"The payment would take the balance of account {account.Id} past the ledger's limit of {Money.MaxBalance} minor units.", "amount");
         }
 
-        var payments = new PaymentRepository(connection, transaction, dialect);
+        var payments = new PaymentRepository(work);
         var payment = new Payment(Ids.New(Ids.Payment), tenantId, account.Id, amount, currency.Code, source, PaymentStatus.Pending, key, null, null, 0, Now());
         if (await payments.InsertPaymentAsync(payment, cancellationToken).ConfigureAwait(false))
         {
@@ -65,18 +64,18 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
     /// Phase three of a payment: records the processor's final answer and posts the ledger entries of a success, unless
     /// someone recorded it first. Returns the payment as it now stands.
     /// </summary>
-    public async Task<Payment> SettleAsync(DbConnection connection, DbTransaction transaction, ISqlDialect dialect, Payment payment, ProcessorResult result, CancellationToken cancellationToken)
+    public async Task<Payment> SettleAsync(UnitOfWork work, Payment payment, ProcessorResult result, CancellationToken cancellationToken)
     {
-        var payments = new PaymentRepository(connection, transaction, dialect);
+        var payments = new PaymentRepository(work);
         var status = result.Outcome == ProcessorOutcome.Succeeded ? PaymentStatus.Succeeded : PaymentStatus.Declined;
         var now = Now();
         if (await payments.SettlePaymentAsync(payment.Id, status, result.Outcome == ProcessorOutcome.Succeeded ? result.Id : null, result.DeclineCode, now, cancellationToken).ConfigureAwait(false)
             && status == PaymentStatus.Succeeded)
         {
-            await ledger.PostPaymentAsync(new LedgerRepository(connection, transaction, dialect), payment.TenantId, payment.AccountId, payment.Amount, payment.Id, cancellationToken).ConfigureAwait(false);
+            await ledger.PostPaymentAsync(work, payment.TenantId, payment.AccountId, payment.Amount, payment.Id, cancellationToken).ConfigureAwait(false);
 
             // Only the call that moved the payment to succeeded gets here, in the transaction that did it.
-            await events.EnqueueAsync(transaction, new PaymentEvent(
+            await events.EnqueueAsync(work, new PaymentEvent(
                 payment.Id, PaymentEvents.PaymentSucceeded, payment.TenantId, payment.AccountId, payment.Amount, payment.Currency, now), cancellationToken).ConfigureAwait(false);
         }
 
@@ -90,9 +89,9 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
     /// funding account, all in the phase's transaction.
     /// </summary>
     public async Task<RefundResult> CreateRefundAsync(
-        DbConnection connection, DbTransaction transaction, ISqlDialect dialect, string tenantId, string key, string paymentId, long amount, CancellationToken cancellationToken)
+        UnitOfWork work, string tenantId, string key, string paymentId, long amount, CancellationToken cancellationToken)
     {
-        var payments = new PaymentRepository(connection, transaction, dialect);
+        var payments = new PaymentRepository(work);
         var existing = await payments.FindRefundByKeyAsync(tenantId, key, cancellationToken).ConfigureAwait(false);
         if (existing is not null)
         {
@@ -115,7 +114,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
             return RefundResult.Failed(RefundError.ExceedsPayment, (payment.Amount - payment.Refunded).ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        var accounts = new LedgerRepository(connection, transaction, dialect);
+        var accounts = new LedgerRepository(work);
         var account = await accounts.LockAccountAsync(tenantId, payment.AccountId, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"The account of payment {payment.Id} is gone.");
         if (account.Balance < amount)
@@ -131,7 +130,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
 
         var refund = new Refund(Ids.New(Ids.Refund), tenantId, payment.Id, amount, payment.Currency, RefundStatus.Pending, key, null, now);
         await payments.InsertRefundAsync(refund, cancellationToken).ConfigureAwait(false);
-        if (await ledger.PostRefundAsync(accounts, account, amount, refund.Id, cancellationToken).ConfigureAwait(false) is { } error)
+        if (await ledger.PostRefundAsync(work, account, amount, refund.Id, cancellationToken).ConfigureAwait(false) is { } error)
         {
             throw new InvalidOperationException(error.Detail);
         }
@@ -144,15 +143,15 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
         => Processor.RefundAsync(refund.Id, chargeId, refund.Amount, cancellationToken);
 
     /// <summary>Phase three of a refund: marks it succeeded unless someone did first.</summary>
-    public async Task<Refund> SettleRefundAsync(DbConnection connection, DbTransaction transaction, ISqlDialect dialect, Refund refund, string processorRefundId, CancellationToken cancellationToken)
+    public async Task<Refund> SettleRefundAsync(UnitOfWork work, Refund refund, string processorRefundId, CancellationToken cancellationToken)
     {
-        var payments = new PaymentRepository(connection, transaction, dialect);
+        var payments = new PaymentRepository(work);
         var now = Now();
         if (await payments.SettleRefundAsync(refund.Id, processorRefundId, now, cancellationToken).ConfigureAwait(false))
         {
             var payment = await payments.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"The payment {refund.PaymentId} of refund {refund.Id} is gone.");
-            await events.EnqueueAsync(transaction, new PaymentEvent(
+            await events.EnqueueAsync(work, new PaymentEvent(
                 refund.Id, PaymentEvents.RefundSucceeded, refund.TenantId, payment.AccountId, refund.Amount, refund.Currency, now), cancellationToken).ConfigureAwait(false);
         }
 
@@ -165,9 +164,9 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
     /// and then gives its amount back to the payment's refundable total and to the merchant account. Locks the payment,
     /// the account and the funding account, in phase one's order.
     /// </summary>
-    public async Task<Refund> FailRefundAsync(DbConnection connection, DbTransaction transaction, ISqlDialect dialect, Refund refund, CancellationToken cancellationToken)
+    public async Task<Refund> FailRefundAsync(UnitOfWork work, Refund refund, CancellationToken cancellationToken)
     {
-        var payments = new PaymentRepository(connection, transaction, dialect);
+        var payments = new PaymentRepository(work);
         var payment = await payments.LockPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"The payment {refund.PaymentId} of refund {refund.Id} is gone.");
         var now = Now();
@@ -178,7 +177,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
                 throw new InvalidOperationException($"Payment {payment.Id} has less refunded than its pending refund {refund.Id}.");
             }
 
-            await ledger.ReverseRefundAsync(new LedgerRepository(connection, transaction, dialect), refund.TenantId, payment.AccountId, refund.Amount, refund.Id, cancellationToken).ConfigureAwait(false);
+            await ledger.ReverseRefundAsync(work, refund.TenantId, payment.AccountId, refund.Amount, refund.Id, cancellationToken).ConfigureAwait(false);
         }
 
         return await payments.FindRefundByKeyAsync(refund.TenantId, refund.IdempotencyKey, cancellationToken).ConfigureAwait(false)

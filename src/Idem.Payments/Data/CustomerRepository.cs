@@ -7,7 +7,7 @@ namespace Idem.Payments.Data;
 /// Customers, each a single statement that commits on its own: a <c>PUT</c> or <c>DELETE</c> is idempotent by its
 /// meaning, so it needs no key and no transaction around it.
 /// </summary>
-internal sealed class CustomerRepository(DbConnection connection) : Repository(connection, null)
+internal sealed class CustomerRepository(UnitOfWork work) : Repository(work)
 {
     private const string Columns = "tenant_id, id, name, email, metadata, version, created_at, updated_at";
 

@@ -4,10 +4,10 @@ using Idem.Payments.Ledger;
 namespace Idem.Payments.Data;
 
 /// <summary>
-/// The ledger's SQL, on a connection it is given: the request's transaction for writes (never one it opens itself),
+/// The ledger's SQL, in the unit of work it is given: the request's transaction for writes (never one it opens itself),
 /// a read connection for reads. Portable SQL; what differs per database comes from the <see cref="ISqlDialect"/>.
 /// </summary>
-internal sealed class LedgerRepository(DbConnection connection, DbTransaction? transaction, ISqlDialect dialect) : Repository(connection, transaction)
+internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
 {
     private const string AccountColumns = "id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata";
 
@@ -88,11 +88,11 @@ internal sealed class LedgerRepository(DbConnection connection, DbTransaction? t
 
     /// <summary>Reads a tenant's customer account and holds it until the transaction ends.</summary>
     public Task<Account?> LockAccountAsync(string tenantId, string id, CancellationToken cancellationToken)
-        => ReadAccountAsync(FindCustomerAccountSql + dialect.LockRowsSuffix + ";", cancellationToken, ("@id", id), ("@tenant_id", tenantId));
+        => ReadAccountAsync(FindCustomerAccountSql + Dialect.LockRowsSuffix + ";", cancellationToken, ("@id", id), ("@tenant_id", tenantId));
 
     /// <summary>Reads the tenant's funding account for a currency, if it exists, and holds it until the transaction ends.</summary>
     public Task<Account?> LockFundingAccountAsync(string tenantId, string currency, CancellationToken cancellationToken)
-        => ReadAccountAsync(FindFundingAccountSql + dialect.LockRowsSuffix + ";", cancellationToken, ("@tenant_id", tenantId), ("@currency", currency));
+        => ReadAccountAsync(FindFundingAccountSql + Dialect.LockRowsSuffix + ";", cancellationToken, ("@tenant_id", tenantId), ("@currency", currency));
 
     /// <summary>Creates the tenant's funding account for a currency unless it exists, then locks and returns it.</summary>
     public async Task<Account> CreateFundingAccountAsync(string tenantId, string currency, DateTimeOffset now, CancellationToken cancellationToken)

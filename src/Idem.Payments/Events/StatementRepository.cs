@@ -7,7 +7,7 @@ namespace Idem.Payments.Events;
 internal sealed record StatementLine(string TenantId, string AccountId, string Month, string EventId, string Type, long Amount, string Currency, DateTimeOffset OccurredAt);
 
 /// <summary>The statements consumer's own table, <c>statement_lines</c>.</summary>
-internal sealed class StatementRepository(DbConnection connection, DbTransaction? transaction) : Repository(connection, transaction)
+internal sealed class StatementRepository(UnitOfWork work) : Repository(work)
 {
     private const string InsertSql = """
         INSERT INTO statement_lines (tenant_id, account_id, month, event_id, type, amount, currency, occurred_at)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Idem.Messaging;
+using Idem.Payments.Data;
 
 namespace Idem.Payments.Events;
 
@@ -8,7 +9,7 @@ namespace Idem.Payments.Events;
 /// the accounts it touched (a transfer: one line on each side). It writes only through the inbox's connection and
 /// transaction, so the lines of one event commit exactly once, together with the inbox record.
 /// </summary>
-internal sealed class StatementsHandler : IMessageHandler
+internal sealed class StatementsHandler(IPaymentsDatabase database) : IMessageHandler
 {
     public const string ConsumerName = "statements";
 
@@ -20,7 +21,7 @@ internal sealed class StatementsHandler : IMessageHandler
         var @event = PaymentEvents.Read(context.Message)
             ?? throw new InvalidOperationException($"Message {context.Message.Id} has no event in its body.");
         var month = MonthOf(@event.OccurredAt);
-        var lines = new StatementRepository(context.Connection, context.Transaction);
+        var lines = new StatementRepository(database.Join(context));
         switch (context.Message.Type)
         {
             case PaymentEvents.PaymentSucceeded:

@@ -14,16 +14,18 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
 {
     public const string TransferSucceeded = "succeeded";
 
-    public async Task<Account> OpenAccountAsync(LedgerRepository ledger, string tenantId, Currency currency, CancellationToken cancellationToken)
+    public async Task<Account> OpenAccountAsync(UnitOfWork work, string tenantId, Currency currency, CancellationToken cancellationToken)
     {
+        var ledger = new LedgerRepository(work);
         var account = new Account(Ids.New(Ids.Account), tenantId, AccountKind.Customer, currency.Code, Balance: 0, Version: 1, Now());
         await ledger.InsertAccountAsync(account, cancellationToken).ConfigureAwait(false);
         return account;
     }
 
     /// <summary>Moves money from outside the ledger (the tenant's funding account) into an account.</summary>
-    public async Task<LedgerResult<Deposit>> DepositAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, CancellationToken cancellationToken)
+    public async Task<LedgerResult<Deposit>> DepositAsync(UnitOfWork work, string tenantId, string accountId, long amount, CancellationToken cancellationToken)
     {
+        var ledger = new LedgerRepository(work);
         var now = Now();
         var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false);
         if (account is null)
@@ -59,8 +61,9 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
 
     /// <summary>Moves money between two accounts of one tenant, in one currency.</summary>
     public async Task<LedgerResult<Transfer>> TransferAsync(
-        LedgerRepository ledger, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, CancellationToken cancellationToken)
+        UnitOfWork work, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, CancellationToken cancellationToken)
     {
+        var ledger = new LedgerRepository(work);
         var now = Now();
 
         // Lock both accounts in id order, whichever is debited. SQLite's write transaction already holds the whole
@@ -107,7 +110,7 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
         await ledger.InsertTransferAsync(transfer, cancellationToken).ConfigureAwait(false);
         await ledger.InsertEntryAsync(Entry(tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
         await ledger.InsertEntryAsync(Entry(tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
-        await events.EnqueueAsync(ledger.Transaction, new PaymentEvent(
+        await events.EnqueueAsync(work, new PaymentEvent(
             transfer.Id, PaymentEvents.TransferSucceeded, tenantId, from.Id, amount, currency.Code, now, ToAccount: to.Id), cancellationToken).ConfigureAwait(false);
         return transfer;
     }
@@ -116,15 +119,16 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
     /// Posts a succeeded card payment: the tenant's funding account (money from outside the ledger) to the merchant
     /// account. The account was checked when the payment was created; only the balance limit can refuse it now.
     /// </summary>
-    public Task PostPaymentAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
-        => CreditFromFundingAsync(ledger, tenantId, accountId, amount, MovementType.Payment, paymentId, cancellationToken);
+    public Task PostPaymentAsync(UnitOfWork work, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.Payment, paymentId, cancellationToken);
 
     /// <summary>
     /// Takes a refund out of the merchant account back to the funding account, refused (writing nothing) when the
     /// account holds less than the refund. The account must already be locked by the caller.
     /// </summary>
-    public async Task<LedgerError?> PostRefundAsync(LedgerRepository ledger, Account account, long amount, string refundId, CancellationToken cancellationToken)
+    public async Task<LedgerError?> PostRefundAsync(UnitOfWork work, Account account, long amount, string refundId, CancellationToken cancellationToken)
     {
+        var ledger = new LedgerRepository(work);
         var now = Now();
         var balance = await ledger.DebitAsync(account.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
         if (balance is null)
@@ -145,14 +149,15 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
     /// Puts a refund the processor refused back into the merchant account: the two entries of
     /// <see cref="PostRefundAsync"/> mirrored, as movement <c>refund_reversal</c> under the refund's id.
     /// </summary>
-    public Task ReverseRefundAsync(LedgerRepository ledger, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
-        => CreditFromFundingAsync(ledger, tenantId, accountId, amount, MovementType.RefundReversal, refundId, cancellationToken);
+    public Task ReverseRefundAsync(UnitOfWork work, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.RefundReversal, refundId, cancellationToken);
 
     // Money from outside the ledger (the tenant's funding account, made on first use) into an account: locks the
     // account, then the funding account, in the order every movement takes them. Only the balance limits can refuse.
     private async Task CreditFromFundingAsync(
-        LedgerRepository ledger, string tenantId, string accountId, long amount, MovementType type, string movementId, CancellationToken cancellationToken)
+        UnitOfWork work, string tenantId, string accountId, long amount, MovementType type, string movementId, CancellationToken cancellationToken)
     {
+        var ledger = new LedgerRepository(work);
         var now = Now();
         var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"The account {accountId} of {movementId} is gone.");

@@ -127,8 +127,8 @@ public abstract class CompleterNodesTests(PaymentsServer server)
     {
         var database = server.GetRequiredService<IPaymentsDatabase>();
         var ids = new List<string>();
-        await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
-        var repository = new PaymentRepository(connection, null, database.Dialect);
+        await using var work = await database.OpenAsync(CancellationToken.None);
+        var repository = new PaymentRepository(work);
         for (var i = 0; i < count; i++)
         {
             var payment = new Payment(
