@@ -1,10 +1,14 @@
-using Idem.Payments.Api;
+using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
+using Idem.Payments.CardPayments;
+using Idem.Payments.Customers;
 using Idem.Payments.Data;
 using Idem.Payments.Events;
-using Idem.Payments.Ledger;
-using Idem.Payments.Cards;
+using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Processor;
+using Idem.Payments.Statements;
+using Idem.Payments.Transfers;
+using Idem.Payments.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;

@@ -1,10 +1,10 @@
 using System.Net;
-using Idem.Payments.Cards;
+using Idem.Payments.Accounts;
+using Idem.Payments.CardPayments;
 using Idem.Payments.Data;
-using Idem.Payments.Ledger;
 using Idem.Payments.Processor;
-using Idem.Storage;
 using Idem.Payments.Tests.Infrastructure;
+using Idem.Storage;
 using Xunit;
 
 namespace Idem.Payments.Tests.Api;

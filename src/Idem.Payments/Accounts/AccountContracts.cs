@@ -1,0 +1,62 @@
+
+namespace Idem.Payments.Accounts;
+
+// The wire shapes, snake_case through PaymentsJsonContext. Amounts are integer minor units; times are UTC
+// ("2025-01-31T12:00:00.123Z"). Request members are
+// nullable so that a missing member is reported by name (400 invalid-request) rather than as unreadable JSON.
+
+internal sealed record CreateAccountRequest(string? Currency);
+
+internal sealed record CreateDepositRequest(long? Amount);
+
+internal sealed record CreateTransferRequest(string? FromAccount, string? ToAccount, long? Amount, string? Currency);
+
+internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, string? Nickname, Dictionary<string, string> Metadata, DateTime CreatedAt)
+{
+    public static AccountResponse From(Account account)
+        => new(account.Id, account.Currency, account.Balance, account.Version, account.Nickname, Web.Metadata.Parse(account.Metadata), account.CreatedAt.UtcDateTime);
+}
+
+/// <summary>
+/// The body of <c>PATCH /v1/accounts/{id}</c>, for the OpenAPI document: members left out are left alone, null clears.
+/// The handler reads the JSON itself to tell a missing member from a null one.
+/// </summary>
+internal sealed record UpdateAccountRequest(string? Nickname, Dictionary<string, string>? Metadata);
+
+/// <summary>The body of <c>PUT /v1/customers/{id}</c>: the whole customer (a member left out is cleared).</summary>
+internal sealed record PutCustomerRequest(string? Name, string? Email, Dictionary<string, string?>? Metadata);
+
+internal sealed record CustomerResponse(string Id, string Name, string? Email, Dictionary<string, string> Metadata, long Version, DateTime CreatedAt, DateTime UpdatedAt)
+{
+    public static CustomerResponse From(Customer customer)
+        => new(customer.Id, customer.Name, customer.Email, Web.Metadata.Parse(customer.Metadata), customer.Version, customer.CreatedAt.UtcDateTime, customer.UpdatedAt.UtcDateTime);
+}
+
+/// <summary>
+/// What Idem holds for one of the tenant's idempotency keys, without the stored body. <c>recovery_point</c> is where a
+/// multi-step request got to (e.g. <c>payment_created</c>), null for a request with no phases.
+/// </summary>
+internal sealed record IdempotencyKeyResponse(
+    string Key, string Method, string Route, string State, string? RecoveryPoint, int? ResponseStatus, DateTime CreatedAt, DateTime ExpiresAt);
+
+internal sealed record DepositResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, DateTime CreatedAt)
+{
+    public static DepositResponse From(Deposit deposit) => new(deposit.Id, deposit.AccountId, deposit.Amount, deposit.Currency, deposit.BalanceAfter, deposit.CreatedAt.UtcDateTime);
+}
+
+internal sealed record TransferResponse(string Id, string Status, string FromAccount, string ToAccount, long Amount, string Currency, DateTime CreatedAt)
+{
+    public static TransferResponse From(Transfer transfer)
+        => new(transfer.Id, transfer.Status, transfer.FromAccountId, transfer.ToAccountId, transfer.Amount, transfer.Currency, transfer.CreatedAt.UtcDateTime);
+}
+
+/// <summary>One ledger entry: <c>amount</c> is signed (negative: money left the account), <c>movement</c> the deposit or transfer id.</summary>
+internal sealed record EntryResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, string Type, string Movement, DateTime CreatedAt)
+{
+    public static EntryResponse From(LedgerEntry entry)
+        => new(entry.Id, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter,
+            MovementTypes.Name(entry.MovementType), entry.MovementId, entry.CreatedAt.UtcDateTime);
+}
+
+/// <summary>A page of entries, newest first; pass <c>next_cursor</c> as <c>starting_after</c> for the next page.</summary>
+internal sealed record EntryListResponse(IReadOnlyList<EntryResponse> Data, bool HasMore, string? NextCursor);
