@@ -61,6 +61,7 @@ internal static class PaymentsApp
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<LedgerService>();
+        services.AddSingleton<TransferService>();
 
         // Payments:Database picks SQLite (default) or PostgreSQL. Either way Idem's keys live in the ledger's database, so
         // a POST's key, its ledger rows and its response commit in one transaction; the schema migration is registered

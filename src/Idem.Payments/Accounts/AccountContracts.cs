@@ -9,8 +9,6 @@ internal sealed record CreateAccountRequest(string? Currency);
 
 internal sealed record CreateDepositRequest(long? Amount);
 
-internal sealed record CreateTransferRequest(string? FromAccount, string? ToAccount, long? Amount, string? Currency);
-
 internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, string? Nickname, Dictionary<string, string> Metadata, DateTime CreatedAt)
 {
     public static AccountResponse From(Account account)
@@ -23,31 +21,9 @@ internal sealed record AccountResponse(string Id, string Currency, long Balance,
 /// </summary>
 internal sealed record UpdateAccountRequest(string? Nickname, Dictionary<string, string>? Metadata);
 
-/// <summary>The body of <c>PUT /v1/customers/{id}</c>: the whole customer (a member left out is cleared).</summary>
-internal sealed record PutCustomerRequest(string? Name, string? Email, Dictionary<string, string?>? Metadata);
-
-internal sealed record CustomerResponse(string Id, string Name, string? Email, Dictionary<string, string> Metadata, long Version, DateTime CreatedAt, DateTime UpdatedAt)
-{
-    public static CustomerResponse From(Customer customer)
-        => new(customer.Id, customer.Name, customer.Email, Web.Metadata.Parse(customer.Metadata), customer.Version, customer.CreatedAt.UtcDateTime, customer.UpdatedAt.UtcDateTime);
-}
-
-/// <summary>
-/// What Idem holds for one of the tenant's idempotency keys, without the stored body. <c>recovery_point</c> is where a
-/// multi-step request got to (e.g. <c>payment_created</c>), null for a request with no phases.
-/// </summary>
-internal sealed record IdempotencyKeyResponse(
-    string Key, string Method, string Route, string State, string? RecoveryPoint, int? ResponseStatus, DateTime CreatedAt, DateTime ExpiresAt);
-
 internal sealed record DepositResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, DateTime CreatedAt)
 {
     public static DepositResponse From(Deposit deposit) => new(deposit.Id, deposit.AccountId, deposit.Amount, deposit.Currency, deposit.BalanceAfter, deposit.CreatedAt.UtcDateTime);
-}
-
-internal sealed record TransferResponse(string Id, string Status, string FromAccount, string ToAccount, long Amount, string Currency, DateTime CreatedAt)
-{
-    public static TransferResponse From(Transfer transfer)
-        => new(transfer.Id, transfer.Status, transfer.FromAccountId, transfer.ToAccountId, transfer.Amount, transfer.Currency, transfer.CreatedAt.UtcDateTime);
 }
 
 /// <summary>One ledger entry: <c>amount</c> is signed (negative: money left the account), <c>movement</c> the deposit or transfer id.</summary>

@@ -17,12 +17,7 @@ internal enum AccountKind
 internal sealed record Account(
     string Id, string TenantId, AccountKind Kind, string Currency, long Balance, long Version, DateTimeOffset CreatedAt, string? Nickname = null, string Metadata = "{}");
 
-/// <summary>A tenant's customer, named by the tenant. <paramref name="Metadata"/> is canonical JSON.</summary>
-internal sealed record Customer(string TenantId, string Id, string Name, string? Email, string Metadata, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
-
 internal sealed record Deposit(string Id, string TenantId, string AccountId, long Amount, string Currency, long BalanceAfter, DateTimeOffset CreatedAt);
-
-internal sealed record Transfer(string Id, string TenantId, string FromAccountId, string ToAccountId, long Amount, string Currency, string Status, DateTimeOffset CreatedAt);
 
 /// <summary>What kind of movement an entry belongs to.</summary>
 internal enum MovementType

@@ -46,16 +46,6 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @created_at);
         """;
 
-    private const string InsertTransferSql = """
-        INSERT INTO transfers (id, tenant_id, from_account_id, to_account_id, amount, currency, status, created_at)
-        VALUES (@id, @tenant_id, @from_account_id, @to_account_id, @amount, @currency, @status, @created_at);
-        """;
-
-    private const string FindTransferSql = """
-        SELECT id, tenant_id, from_account_id, to_account_id, amount, currency, status, created_at
-        FROM transfers WHERE id = @id AND tenant_id = @tenant_id;
-        """;
-
     private const string InsertEntrySql = """
         INSERT INTO ledger_entries (id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at)
         VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @movement_type, @movement_id, @created_at);
@@ -165,39 +155,6 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         Add(command, "@balance_after", deposit.BalanceAfter);
         Add(command, "@created_at", deposit.CreatedAt);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async Task InsertTransferAsync(Transfer transfer, CancellationToken cancellationToken)
-    {
-        using var command = Command(InsertTransferSql);
-        Add(command, "@id", transfer.Id);
-        Add(command, "@tenant_id", transfer.TenantId);
-        Add(command, "@from_account_id", transfer.FromAccountId);
-        Add(command, "@to_account_id", transfer.ToAccountId);
-        Add(command, "@amount", transfer.Amount);
-        Add(command, "@currency", transfer.Currency);
-        Add(command, "@status", transfer.Status);
-        Add(command, "@created_at", transfer.CreatedAt);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async Task<Transfer?> FindTransferAsync(string tenantId, string id, CancellationToken cancellationToken)
-    {
-        using var command = Command(FindTransferSql);
-        Add(command, "@id", id);
-        Add(command, "@tenant_id", tenantId);
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
-        {
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return null;
-            }
-
-            return new Transfer(
-                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4),
-                reader.GetString(5), reader.GetString(6), reader.GetFieldValue<DateTimeOffset>(7));
-        }
     }
 
     public async Task InsertEntryAsync(LedgerEntry entry, CancellationToken cancellationToken)

@@ -1,5 +1,4 @@
 using Idem.Payments.Data;
-using Idem.Payments.Events;
 
 namespace Idem.Payments.Accounts;
 
@@ -10,10 +9,8 @@ namespace Idem.Payments.Accounts;
 /// cycle when the database has row locks. Every refusal is decided before the first write, so a refused movement
 /// leaves nothing behind even though its transaction commits (the idempotency record of the refusal goes with it).
 /// </summary>
-internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
+internal sealed class LedgerService(TimeProvider time)
 {
-    public const string TransferSucceeded = "succeeded";
-
     public async Task<Account> OpenAccountAsync(UnitOfWork work, string tenantId, Currency currency, CancellationToken cancellationToken)
     {
         var ledger = new LedgerRepository(work);
@@ -57,62 +54,6 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
         await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
         await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
         return deposit;
-    }
-
-    /// <summary>Moves money between two accounts of one tenant, in one currency.</summary>
-    public async Task<LedgerResult<Transfer>> TransferAsync(
-        UnitOfWork work, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, CancellationToken cancellationToken)
-    {
-        var ledger = new LedgerRepository(work);
-        var now = Now();
-
-        // Lock both accounts in id order, whichever is debited. SQLite's write transaction already holds the whole
-        // database; on PostgreSQL these are SELECT … FOR UPDATE, and the fixed order rules out deadlocks between
-        // opposite transfers (A→B beside B→A).
-        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
-        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
-        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
-        var (from, to) = fromFirst ? (first, second) : (second, first);
-        if (from is null)
-        {
-            return NotFound(fromAccountId, "from_account");
-        }
-
-        if (to is null)
-        {
-            return NotFound(toAccountId, "to_account");
-        }
-
-        if (from.Currency != currency.Code || to.Currency != currency.Code)
-        {
-            return new LedgerError(LedgerErrorKind.CurrencyMismatch,
-                $"The transfer is in {currency.Code}, but account {from.Id} holds {from.Currency} and account {to.Id} holds {to.Currency}. Both accounts must hold the transfer's currency.",
-                from.Currency != currency.Code ? "from_account" : "to_account");
-        }
-
-        if (to.Balance > Money.MaxBalance - amount)
-        {
-            return BalanceLimit(to.Id);
-        }
-
-        // The conditional debit is the funds check: it changes nothing when the balance is short.
-        var fromBalance = await ledger.DebitAsync(from.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
-        if (fromBalance is null)
-        {
-            return new LedgerError(LedgerErrorKind.InsufficientFunds,
-                $"Account {from.Id} holds less than the {amount} {currency.Code} minor units to transfer. Nothing was moved.", "amount");
-        }
-
-        var toBalance = await ledger.CreditAsync(to.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
-            ?? throw LockBroken(to.Id);
-
-        var transfer = new Transfer(Ids.New(Ids.Transfer), tenantId, from.Id, to.Id, amount, currency.Code, TransferSucceeded, now);
-        await ledger.InsertTransferAsync(transfer, cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
-        await events.EnqueueAsync(work, new PaymentEvent(
-            transfer.Id, PaymentEvents.TransferSucceeded, tenantId, from.Id, amount, currency.Code, now, ToAccount: to.Id), cancellationToken).ConfigureAwait(false);
-        return transfer;
     }
 
     /// <summary>
@@ -173,17 +114,17 @@ internal sealed class LedgerService(PaymentEvents events, TimeProvider time)
 
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 
-    private static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)
+    internal static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)
         => new(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, balanceAfter, type, movementId, now);
 
-    private static LedgerError NotFound(string accountId, string member)
+    internal static LedgerError NotFound(string accountId, string member)
         => new(LedgerErrorKind.AccountNotFound, $"No account {accountId} exists.", member);
 
-    private static LedgerError BalanceLimit(string accountId)
+    internal static LedgerError BalanceLimit(string accountId)
         => new(LedgerErrorKind.BalanceLimitExceeded, $"The movement would take the balance of account {accountId} past the ledger's limit of {Money.MaxBalance} minor units.", "amount");
 
     // The rows were locked and checked a moment ago; a refused update now means the locking is broken. Throwing rolls
     // the whole request back.
-    private static InvalidOperationException LockBroken(string accountId)
+    internal static InvalidOperationException LockBroken(string accountId)
         => new($"The balance of account {accountId} changed while it was locked.");
 }

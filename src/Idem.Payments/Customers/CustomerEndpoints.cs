@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
 using Idem.Payments.Data;
 using Idem.Payments.Web;

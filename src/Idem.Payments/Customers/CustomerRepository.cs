@@ -1,5 +1,4 @@
 using System.Data.Common;
-using Idem.Payments.Accounts;
 using Idem.Payments.Data;
 
 namespace Idem.Payments.Customers;

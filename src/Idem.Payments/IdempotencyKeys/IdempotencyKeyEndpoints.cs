@@ -1,5 +1,4 @@
 using Idem.AspNetCore;
-using Idem.Payments.Accounts;
 using Idem.Payments.Web;
 using Idem.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -80,3 +79,10 @@ internal static class IdempotencyKeyEndpoints
         }
     }
 }
+
+/// <summary>
+/// What Idem holds for one of the tenant's idempotency keys, without the stored body. <c>recovery_point</c> is where a
+/// multi-step request got to (e.g. <c>payment_created</c>), null for a request with no phases.
+/// </summary>
+internal sealed record IdempotencyKeyResponse(
+    string Key, string Method, string Route, string State, string? RecoveryPoint, int? ResponseStatus, DateTime CreatedAt, DateTime ExpiresAt);

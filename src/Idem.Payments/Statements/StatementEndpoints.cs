@@ -3,7 +3,6 @@ using System.Security.Claims;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
 using Idem.Payments.Data;
-using Idem.Payments.Events;
 using Idem.Payments.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
 using Idem.Payments.Data;
 using Idem.Payments.Web;
@@ -20,7 +19,7 @@ internal static class TransferEndpoints
     }
 
     private static async Task<Results<Created<TransferResponse>, ProblemHttpResult>> CreateAsync(
-        CreateTransferRequest request, ClaimsPrincipal user, IIdempotencyTransaction transaction, IPaymentsDatabase database, LedgerService ledger,
+        CreateTransferRequest request, ClaimsPrincipal user, IIdempotencyTransaction transaction, IPaymentsDatabase database, TransferService transfers,
         CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
@@ -38,7 +37,7 @@ internal static class TransferEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var result = await ledger.TransferAsync(database.Join(transaction), Tenants.Of(user), from, to, amount, currency!, cancellationToken).ConfigureAwait(false);
+        var result = await transfers.TransferAsync(database.Join(transaction), Tenants.Of(user), from, to, amount, currency!, cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             return Problems.From(error);
@@ -54,7 +53,7 @@ internal static class TransferEndpoints
         var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (work.ConfigureAwait(false))
         {
-            var transfer = await new LedgerRepository(work).FindTransferAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
+            var transfer = await new TransferRepository(work).FindAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             return transfer is null
                 ? Problems.Create(StatusCodes.Status404NotFound, PaymentsProblemTypes.TransferNotFound, "Transfer not found", $"No transfer {id} exists.")
                 : TypedResults.Ok(TransferResponse.From(transfer));

@@ -2,7 +2,10 @@ using System.Text.Json.Serialization;
 using System.Text.Json;
 using Idem.Payments.Accounts;
 using Idem.Payments.CardPayments;
+using Idem.Payments.Customers;
+using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Statements;
+using Idem.Payments.Transfers;
 
 namespace Idem.Payments.Web;
 
