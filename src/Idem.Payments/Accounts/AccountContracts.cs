@@ -1,9 +1,9 @@
 
 namespace Idem.Payments.Accounts;
 
-// The wire shapes, snake_case through PaymentsJsonContext. Amounts are integer minor units; times are UTC
-// ("2025-01-31T12:00:00.123Z"). Request members are
-// nullable so that a missing member is reported by name (400 invalid-request) rather than as unreadable JSON.
+// Accounts, deposits and entries on the wire, snake_case through PaymentsJsonContext. Amounts are integer minor units;
+// times are UTC ("2025-01-31T12:00:00.123Z"). Request members are nullable so that a missing member is reported by name
+// (400 invalid-request) rather than as unreadable JSON.
 
 internal sealed record CreateAccountRequest(string? Currency);
 
