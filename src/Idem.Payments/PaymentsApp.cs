@@ -1,10 +1,14 @@
-using Idem.Payments.Api;
+using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
+using Idem.Payments.CardPayments;
+using Idem.Payments.Customers;
 using Idem.Payments.Data;
 using Idem.Payments.Events;
-using Idem.Payments.Ledger;
-using Idem.Payments.Cards;
+using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Processor;
+using Idem.Payments.Statements;
+using Idem.Payments.Transfers;
+using Idem.Payments.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
@@ -57,6 +61,7 @@ internal static class PaymentsApp
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<LedgerService>();
+        services.AddSingleton<TransferService>();
 
         // Payments:Database picks SQLite (default) or PostgreSQL. Either way Idem's keys live in the ledger's database, so
         // a POST's key, its ledger rows and its response commit in one transaction; the schema migration is registered

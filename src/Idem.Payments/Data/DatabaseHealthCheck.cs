@@ -9,11 +9,10 @@ internal sealed class DatabaseHealthCheck(IPaymentsDatabase database) : IHealthC
     {
         try
         {
-            var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
+            var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using (work.ConfigureAwait(false))
             {
-                using var command = connection.CreateCommand();
-                command.CommandText = "SELECT 1;";
+                using var command = work.Command("SELECT 1;");
                 await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
                 return HealthCheckResult.Healthy();
             }

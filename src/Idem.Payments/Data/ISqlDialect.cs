@@ -2,7 +2,7 @@ namespace Idem.Payments.Data;
 
 /// <summary>
 /// The few places where the ledger's SQL differs between databases. Everything else is portable SQL
-/// (<c>RETURNING</c>, <c>ON CONFLICT</c>, named parameters) and lives once, in <see cref="LedgerRepository"/>.
+/// (<c>RETURNING</c>, <c>ON CONFLICT</c>, named parameters) and lives once, in the repository of the feature that runs it.
 /// </summary>
 internal interface ISqlDialect
 {

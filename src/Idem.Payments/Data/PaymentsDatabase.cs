@@ -1,11 +1,12 @@
 using System.Data.Common;
 using System.Globalization;
+using Idem.Storage;
 
 namespace Idem.Payments.Data;
 
 /// <summary>
-/// What every provider's database shares: the migration runner. A provider supplies its connections, its append-only
-/// list of migrations and the one thing that keeps two nodes from applying a migration at once.
+/// What every provider's database shares: its units of work and the migration runner. A provider supplies its
+/// connections, its append-only list of migrations and the one thing that keeps two nodes from applying a migration at once.
 /// </summary>
 internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migration> migrations, string createMigrationsTableSql, TimeProvider time, ILogger logger)
     : IPaymentsDatabase
@@ -20,6 +21,25 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
     public IReadOnlyList<Migration> Migrations { get; } = migrations;
 
     public abstract ValueTask<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);
+
+    public UnitOfWork Join(IIdempotencyTransaction transaction) => UnitOfWork.Join(transaction, Dialect);
+
+    public async ValueTask<UnitOfWork> OpenAsync(CancellationToken cancellationToken)
+        => UnitOfWork.Own(await OpenConnectionAsync(cancellationToken).ConfigureAwait(false), null, Dialect);
+
+    public async ValueTask<UnitOfWork> BeginAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return UnitOfWork.Own(connection, await BeginWriteAsync(connection, cancellationToken).ConfigureAwait(false), Dialect);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 
     public async Task<int> MigrateAsync(CancellationToken cancellationToken)
     {
@@ -46,6 +66,10 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
     /// <summary>Runs once before the migrations, on their connection, outside any transaction.</summary>
     protected virtual Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Begins a transaction that reads and then writes.</summary>
+    protected virtual async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken)
+        => await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+
     /// <summary>
     /// Begins the transaction one migration runs in, already holding what keeps every other node's migration out until
     /// it ends (SQLite's write lock, a PostgreSQL advisory lock).
@@ -60,8 +84,9 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
         var transaction = await BeginExclusiveAsync(connection, cancellationToken).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
-            await ExecuteAsync(connection, transaction, createMigrationsTableSql, cancellationToken).ConfigureAwait(false);
-            using (var check = Command(connection, transaction, IsAppliedSql))
+            var work = UnitOfWork.On(connection, transaction, Dialect);
+            await ExecuteAsync(work, createMigrationsTableSql, cancellationToken).ConfigureAwait(false);
+            using (var check = work.Command(IsAppliedSql))
             {
                 Add(check, "@version", migration.Version);
                 if (Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) > 0)
@@ -70,8 +95,8 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
                 }
             }
 
-            await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken).ConfigureAwait(false);
-            using (var mark = Command(connection, transaction, MarkAppliedSql))
+            await ExecuteAsync(work, migration.Sql, cancellationToken).ConfigureAwait(false);
+            using (var mark = work.Command(MarkAppliedSql))
             {
                 Add(mark, "@version", migration.Version);
                 Add(mark, "@name", migration.Name);
@@ -84,18 +109,10 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
         }
     }
 
-    protected static async Task ExecuteAsync(DbConnection connection, DbTransaction? transaction, string sql, CancellationToken cancellationToken)
+    protected static async Task ExecuteAsync(UnitOfWork work, string sql, CancellationToken cancellationToken)
     {
-        using var command = Command(connection, transaction, sql);
+        using var command = work.Command(sql);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    protected static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        return command;
     }
 
     protected static void Add(DbCommand command, string name, object value)

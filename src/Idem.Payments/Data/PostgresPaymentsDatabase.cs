@@ -23,7 +23,7 @@ internal sealed class PostgresPaymentsDatabase(NpgsqlDataSource dataSource, Time
         var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using var command = Command(connection, transaction, "SELECT pg_advisory_xact_lock(@key);");
+            using var command = UnitOfWork.On(connection, transaction, Dialect).Command("SELECT pg_advisory_xact_lock(@key);");
             Add(command, "@key", MigrationLockKey);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return transaction;

@@ -135,7 +135,7 @@ internal static class PostgresSchema
                 CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund'));
             """),
 
-        // Owned by the statements consumer (Events/StatementsHandler); see SqliteSchema.
+        // Owned by the statements consumer (Statements/StatementsHandler); see SqliteSchema.
         new(5, "statement lines", """
             CREATE TABLE IF NOT EXISTS statement_lines (
                 tenant_id   text        NOT NULL,

@@ -3,21 +3,13 @@ using System.Data.Common;
 namespace Idem.Payments.Data;
 
 /// <summary>
-/// What every repository shares: commands on a connection it is given (and, for the writes of a keyed request, its
-/// transaction), with named parameters that both providers bind.
+/// What every repository shares: commands in the unit of work it is given, with named parameters that both providers bind.
 /// </summary>
-internal abstract class Repository(DbConnection connection, DbTransaction? transaction)
+internal abstract class Repository(UnitOfWork work)
 {
-    /// <summary>The transaction the commands join (null for reads on a connection of their own).</summary>
-    public DbTransaction? Transaction => transaction;
+    protected ISqlDialect Dialect => work.Dialect;
 
-    protected DbCommand Command(string sql)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        return command;
-    }
+    protected DbCommand Command(string sql) => work.Command(sql);
 
     protected static void Add(DbCommand command, string name, object? value)
     {

@@ -26,9 +26,14 @@ internal sealed class SqlitePaymentsDatabase(string connectionString, TimeProvid
 
     // WAL lets reads run beside the one writer. It is a property of the file: setting it again is a no-op.
     protected override Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken)
-        => ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL;", cancellationToken);
+        => ExecuteAsync(UnitOfWork.On(connection, null, Dialect), "PRAGMA journal_mode = WAL;", cancellationToken);
 
-    // BEGIN IMMEDIATE takes the database's single write lock at once; another process waits for it (busy timeout).
-    protected override Task<DbTransaction> BeginExclusiveAsync(DbConnection connection, CancellationToken cancellationToken)
+    // BEGIN IMMEDIATE takes the database's single write lock at once; another writer waits for it (busy timeout). A
+    // deferred transaction that reads and then writes could instead be refused if another writer committed in between.
+    protected override Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken)
         => Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+
+    // The write lock is exclusive already: one migration at a time, across processes too.
+    protected override Task<DbTransaction> BeginExclusiveAsync(DbConnection connection, CancellationToken cancellationToken)
+        => BeginWriteAsync(connection, cancellationToken);
 }

@@ -151,7 +151,7 @@ internal static class SqliteSchema
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
             """),
 
-        // Owned by the statements consumer (Events/StatementsHandler), written only through its inbox transaction: one
+        // Owned by the statements consumer (Statements/StatementsHandler), written only through its inbox transaction: one
         // line per event per account, so the primary key makes a second line for one event fail loudly.
         new(5, "statement lines", """
             CREATE TABLE IF NOT EXISTS statement_lines (

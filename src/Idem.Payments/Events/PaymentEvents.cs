@@ -1,7 +1,7 @@
-using System.Data.Common;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Idem.Messaging;
+using Idem.Payments.Data;
 
 namespace Idem.Payments.Events;
 
@@ -29,9 +29,10 @@ internal sealed class PaymentEvents(IOutbox outbox)
     public const string RefundSucceeded = "refund.succeeded";
     public const string TransferSucceeded = "transfer.succeeded";
 
-    public Task EnqueueAsync(DbTransaction? transaction, PaymentEvent @event, CancellationToken cancellationToken)
+    public Task EnqueueAsync(UnitOfWork work, PaymentEvent @event, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(transaction, nameof(transaction));
+        ArgumentNullException.ThrowIfNull(work);
+        var transaction = work.RequireTransaction();
         var message = new Message(@event.Type, JsonSerializer.SerializeToUtf8Bytes(@event, PaymentEventsJsonContext.Default.PaymentEvent))
         {
             Id = $"{@event.Type}:{@event.Id}",

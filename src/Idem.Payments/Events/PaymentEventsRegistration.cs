@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Idem.Payments.Data;
+using Idem.Payments.Statements;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 

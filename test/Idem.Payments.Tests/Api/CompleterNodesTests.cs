@@ -1,10 +1,10 @@
 using System.Net;
-using Idem.Payments.Cards;
+using Idem.Payments.Accounts;
+using Idem.Payments.CardPayments;
 using Idem.Payments.Data;
-using Idem.Payments.Ledger;
 using Idem.Payments.Processor;
-using Idem.Storage;
 using Idem.Payments.Tests.Infrastructure;
+using Idem.Storage;
 using Xunit;
 
 namespace Idem.Payments.Tests.Api;
@@ -127,8 +127,8 @@ public abstract class CompleterNodesTests(PaymentsServer server)
     {
         var database = server.GetRequiredService<IPaymentsDatabase>();
         var ids = new List<string>();
-        await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
-        var repository = new PaymentRepository(connection, null, database.Dialect);
+        await using var work = await database.OpenAsync(CancellationToken.None);
+        var repository = new PaymentRepository(work);
         for (var i = 0; i < count; i++)
         {
             var payment = new Payment(

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Idem.Payments.Events;
+using Idem.Payments.Statements;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 

@@ -1,0 +1,38 @@
+
+namespace Idem.Payments.Accounts;
+
+// Accounts, deposits and entries on the wire, snake_case through PaymentsJsonContext. Amounts are integer minor units;
+// times are UTC ("2025-01-31T12:00:00.123Z"). Request members are nullable so that a missing member is reported by name
+// (400 invalid-request) rather than as unreadable JSON.
+
+internal sealed record CreateAccountRequest(string? Currency);
+
+internal sealed record CreateDepositRequest(long? Amount);
+
+internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, string? Nickname, Dictionary<string, string> Metadata, DateTime CreatedAt)
+{
+    public static AccountResponse From(Account account)
+        => new(account.Id, account.Currency, account.Balance, account.Version, account.Nickname, Web.Metadata.Parse(account.Metadata), account.CreatedAt.UtcDateTime);
+}
+
+/// <summary>
+/// The body of <c>PATCH /v1/accounts/{id}</c>, for the OpenAPI document: members left out are left alone, null clears.
+/// The handler reads the JSON itself to tell a missing member from a null one.
+/// </summary>
+internal sealed record UpdateAccountRequest(string? Nickname, Dictionary<string, string>? Metadata);
+
+internal sealed record DepositResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, DateTime CreatedAt)
+{
+    public static DepositResponse From(Deposit deposit) => new(deposit.Id, deposit.AccountId, deposit.Amount, deposit.Currency, deposit.BalanceAfter, deposit.CreatedAt.UtcDateTime);
+}
+
+/// <summary>One ledger entry: <c>amount</c> is signed (negative: money left the account), <c>movement</c> the deposit or transfer id.</summary>
+internal sealed record EntryResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, string Type, string Movement, DateTime CreatedAt)
+{
+    public static EntryResponse From(LedgerEntry entry)
+        => new(entry.Id, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter,
+            MovementTypes.Name(entry.MovementType), entry.MovementId, entry.CreatedAt.UtcDateTime);
+}
+
+/// <summary>A page of entries, newest first; pass <c>next_cursor</c> as <c>starting_after</c> for the next page.</summary>
+internal sealed record EntryListResponse(IReadOnlyList<EntryResponse> Data, bool HasMore, string? NextCursor);

@@ -1,0 +1,246 @@
+using System.Data.Common;
+using Idem.Payments.Data;
+
+namespace Idem.Payments.Accounts;
+
+/// <summary>
+/// The ledger's SQL, in the unit of work it is given: the request's transaction for writes (never one it opens itself),
+/// a read connection for reads. Portable SQL; what differs per database comes from the <see cref="ISqlDialect"/>.
+/// </summary>
+internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
+{
+    private const string AccountColumns = "id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata";
+
+    private const string InsertAccountSql = """
+        INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at)
+        VALUES (@id, @tenant_id, @kind, @currency, @balance, @version, @created_at);
+        """;
+
+    // Concurrent first deposits of one tenant and currency may race to create the funding account: one row wins.
+    private const string InsertFundingAccountSql = """
+        INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at)
+        VALUES (@id, @tenant_id, 'funding', @currency, 0, 1, @created_at)
+        ON CONFLICT DO NOTHING;
+        """;
+
+    private const string FindCustomerAccountSql = $"SELECT {AccountColumns} FROM accounts WHERE id = @id AND tenant_id = @tenant_id AND kind = 'customer'";
+
+    private const string FindFundingAccountSql = $"SELECT {AccountColumns} FROM accounts WHERE tenant_id = @tenant_id AND currency = @currency AND kind = 'funding'";
+
+    // The conditions are the rules themselves: a debit that would take the balance below its floor, or a credit that
+    // would take it above its ceiling, changes nothing and returns no row.
+    private const string DebitSql = """
+        UPDATE accounts SET balance = balance - @amount, version = version + 1
+        WHERE id = @id AND balance >= @floor_plus_amount
+        RETURNING balance;
+        """;
+
+    private const string CreditSql = """
+        UPDATE accounts SET balance = balance + @amount, version = version + 1
+        WHERE id = @id AND balance <= @ceiling_minus_amount
+        RETURNING balance;
+        """;
+
+    private const string InsertDepositSql = """
+        INSERT INTO deposits (id, tenant_id, account_id, amount, currency, balance_after, created_at)
+        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @created_at);
+        """;
+
+    private const string InsertEntrySql = """
+        INSERT INTO ledger_entries (id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at)
+        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @movement_type, @movement_id, @created_at);
+        """;
+
+    private const string EntryColumns = "id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at";
+
+    private const string FindEntrySeqSql = "SELECT seq FROM ledger_entries WHERE id = @id AND account_id = @account_id;";
+
+    private const string ListEntriesSql = $"SELECT {EntryColumns} FROM ledger_entries WHERE account_id = @account_id ORDER BY seq DESC LIMIT @limit;";
+
+    private const string ListEntriesBeforeSql = $"SELECT {EntryColumns} FROM ledger_entries WHERE account_id = @account_id AND seq < @before ORDER BY seq DESC LIMIT @limit;";
+
+    public async Task InsertAccountAsync(Account account, CancellationToken cancellationToken)
+    {
+        using var command = Command(InsertAccountSql);
+        Add(command, "@id", account.Id);
+        Add(command, "@tenant_id", account.TenantId);
+        Add(command, "@kind", KindName(account.Kind));
+        Add(command, "@currency", account.Currency);
+        Add(command, "@balance", account.Balance);
+        Add(command, "@version", account.Version);
+        Add(command, "@created_at", account.CreatedAt);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a tenant's customer account without locking it.</summary>
+    public Task<Account?> FindAccountAsync(string tenantId, string id, CancellationToken cancellationToken)
+        => ReadAccountAsync(FindCustomerAccountSql + ";", cancellationToken, ("@id", id), ("@tenant_id", tenantId));
+
+    /// <summary>Reads a tenant's customer account and holds it until the transaction ends.</summary>
+    public Task<Account?> LockAccountAsync(string tenantId, string id, CancellationToken cancellationToken)
+        => ReadAccountAsync(FindCustomerAccountSql + Dialect.LockRowsSuffix + ";", cancellationToken, ("@id", id), ("@tenant_id", tenantId));
+
+    /// <summary>Reads the tenant's funding account for a currency, if it exists, and holds it until the transaction ends.</summary>
+    public Task<Account?> LockFundingAccountAsync(string tenantId, string currency, CancellationToken cancellationToken)
+        => ReadAccountAsync(FindFundingAccountSql + Dialect.LockRowsSuffix + ";", cancellationToken, ("@tenant_id", tenantId), ("@currency", currency));
+
+    /// <summary>Creates the tenant's funding account for a currency unless it exists, then locks and returns it.</summary>
+    public async Task<Account> CreateFundingAccountAsync(string tenantId, string currency, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using (var command = Command(InsertFundingAccountSql))
+        {
+            Add(command, "@id", Ids.New(Ids.Account));
+            Add(command, "@tenant_id", tenantId);
+            Add(command, "@currency", currency);
+            Add(command, "@created_at", now);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await LockFundingAccountAsync(tenantId, currency, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("The funding account was neither created nor found.");
+    }
+
+    /// <summary>
+    /// Sets the nickname and/or metadata of a tenant's customer account if its version is still
+    /// <paramref name="expectedVersion"/>, moving the version on. Null when the account is missing or has moved on.
+    /// </summary>
+    public Task<Account?> UpdateAccountDetailsAsync(
+        string tenantId, string id, long expectedVersion, Optional<string?> nickname, Optional<string> metadata, CancellationToken cancellationToken)
+    {
+        var sets = new List<string>(2);
+        var parameters = new List<(string, object?)> { ("@id", id), ("@tenant_id", tenantId), ("@expected_version", expectedVersion) };
+        if (nickname.IsSet)
+        {
+            sets.Add("nickname = @nickname");
+            parameters.Add(("@nickname", nickname.Value));
+        }
+
+        if (metadata.IsSet)
+        {
+            sets.Add("metadata = @metadata");
+            parameters.Add(("@metadata", metadata.Value!));
+        }
+
+        if (sets.Count == 0)
+        {
+            throw new ArgumentException("Nothing to change.", nameof(nickname));
+        }
+
+        // Optimistic concurrency in one statement: the change applies only to the version the client read; otherwise
+        // nothing changes and no row comes back. The SET list is built from column names only.
+        var sql = $"""
+            UPDATE accounts SET {string.Join(", ", sets)}, version = version + 1
+            WHERE id = @id AND tenant_id = @tenant_id AND kind = 'customer' AND version = @expected_version
+            RETURNING {AccountColumns};
+            """;
+        return ReadAccountAsync(sql, cancellationToken, [.. parameters]);
+    }
+
+    /// <summary>Takes <paramref name="amount"/> from an account unless that would leave less than <paramref name="floor"/>. Returns the new balance, or null when refused.</summary>
+    public Task<long?> DebitAsync(string accountId, long amount, long floor, CancellationToken cancellationToken)
+        => ChangeBalanceAsync(DebitSql, accountId, amount, "@floor_plus_amount", floor + amount, cancellationToken);
+
+    /// <summary>Adds <paramref name="amount"/> to an account unless that would leave more than <paramref name="ceiling"/>. Returns the new balance, or null when refused.</summary>
+    public Task<long?> CreditAsync(string accountId, long amount, long ceiling, CancellationToken cancellationToken)
+        => ChangeBalanceAsync(CreditSql, accountId, amount, "@ceiling_minus_amount", ceiling - amount, cancellationToken);
+
+    public async Task InsertDepositAsync(Deposit deposit, CancellationToken cancellationToken)
+    {
+        using var command = Command(InsertDepositSql);
+        Add(command, "@id", deposit.Id);
+        Add(command, "@tenant_id", deposit.TenantId);
+        Add(command, "@account_id", deposit.AccountId);
+        Add(command, "@amount", deposit.Amount);
+        Add(command, "@currency", deposit.Currency);
+        Add(command, "@balance_after", deposit.BalanceAfter);
+        Add(command, "@created_at", deposit.CreatedAt);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task InsertEntryAsync(LedgerEntry entry, CancellationToken cancellationToken)
+    {
+        using var command = Command(InsertEntrySql);
+        Add(command, "@id", entry.Id);
+        Add(command, "@tenant_id", entry.TenantId);
+        Add(command, "@account_id", entry.AccountId);
+        Add(command, "@amount", entry.Amount);
+        Add(command, "@currency", entry.Currency);
+        Add(command, "@balance_after", entry.BalanceAfter);
+        Add(command, "@movement_type", MovementTypes.Name(entry.MovementType));
+        Add(command, "@movement_id", entry.MovementId);
+        Add(command, "@created_at", entry.CreatedAt);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The position of an entry of the account, for paging; null when the account has no such entry.</summary>
+    public async Task<long?> FindEntryPositionAsync(string accountId, string entryId, CancellationToken cancellationToken)
+    {
+        using var command = Command(FindEntrySeqSql);
+        Add(command, "@id", entryId);
+        Add(command, "@account_id", accountId);
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The account's entries, newest first, strictly older than <paramref name="beforePosition"/> when given.</summary>
+    public async Task<List<LedgerEntry>> ListEntriesAsync(string accountId, long? beforePosition, int limit, CancellationToken cancellationToken)
+    {
+        using var command = Command(beforePosition is null ? ListEntriesSql : ListEntriesBeforeSql);
+        Add(command, "@account_id", accountId);
+        Add(command, "@limit", limit);
+        if (beforePosition is { } before)
+        {
+            Add(command, "@before", before);
+        }
+
+        var entries = new List<LedgerEntry>(limit);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                entries.Add(new LedgerEntry(
+                    reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
+                    reader.GetInt64(5), MovementTypes.Parse(reader.GetString(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8)));
+            }
+        }
+
+        return entries;
+    }
+
+    private async Task<long?> ChangeBalanceAsync(string sql, string accountId, long amount, string limitName, long limit, CancellationToken cancellationToken)
+    {
+        using var command = Command(sql);
+        Add(command, "@id", accountId);
+        Add(command, "@amount", amount);
+        Add(command, limitName, limit);
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private async Task<Account?> ReadAccountAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql);
+        foreach (var (name, value) in parameters)
+        {
+            Add(command, name, value);
+        }
+
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            return new Account(
+                reader.GetString(0), reader.GetString(1), ParseKind(reader.GetString(2)), reader.GetString(3), reader.GetInt64(4),
+                reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6), reader.IsDBNull(7) ? null : reader.GetString(7), reader.GetString(8));
+        }
+    }
+
+    private static string KindName(AccountKind kind) => kind == AccountKind.Funding ? "funding" : "customer";
+
+    private static AccountKind ParseKind(string value) => value == "funding" ? AccountKind.Funding : AccountKind.Customer;
+}

@@ -1,0 +1,130 @@
+using Idem.Payments.Data;
+
+namespace Idem.Payments.Accounts;
+
+/// <summary>
+/// The ledger's rules. Every movement writes entries that sum to zero and changes balances with conditional updates
+/// that bump the account's version. Accounts are locked before they are read for a decision, always in one order:
+/// customer accounts by id, then the tenant's funding account last; so two movements never wait on each other in a
+/// cycle when the database has row locks. Every refusal is decided before the first write, so a refused movement
+/// leaves nothing behind even though its transaction commits (the idempotency record of the refusal goes with it).
+/// </summary>
+internal sealed class LedgerService(TimeProvider time)
+{
+    public async Task<Account> OpenAccountAsync(UnitOfWork work, string tenantId, Currency currency, CancellationToken cancellationToken)
+    {
+        var ledger = new LedgerRepository(work);
+        var account = new Account(Ids.New(Ids.Account), tenantId, AccountKind.Customer, currency.Code, Balance: 0, Version: 1, Now());
+        await ledger.InsertAccountAsync(account, cancellationToken).ConfigureAwait(false);
+        return account;
+    }
+
+    /// <summary>Moves money from outside the ledger (the tenant's funding account) into an account.</summary>
+    public async Task<LedgerResult<Deposit>> DepositAsync(UnitOfWork work, string tenantId, string accountId, long amount, CancellationToken cancellationToken)
+    {
+        var ledger = new LedgerRepository(work);
+        var now = Now();
+        var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false);
+        if (account is null)
+        {
+            return NotFound(accountId, "account");
+        }
+
+        if (account.Balance > Money.MaxBalance - amount)
+        {
+            return BalanceLimit(account.Id);
+        }
+
+        var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false);
+        if (funding is not null && funding.Balance < amount - Money.MaxBalance)
+        {
+            return new LedgerError(LedgerErrorKind.BalanceLimitExceeded, $"Deposits in {account.Currency} have reached the ledger's limit.", "amount");
+        }
+
+        // Created on the first deposit in a currency; by now nothing can refuse the deposit.
+        funding ??= await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
+
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw LockBroken(funding.Id);
+        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw LockBroken(account.Id);
+
+        var deposit = new Deposit(Ids.New(Ids.Deposit), tenantId, account.Id, amount, account.Currency, balance, now);
+        await ledger.InsertDepositAsync(deposit, cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
+        return deposit;
+    }
+
+    /// <summary>
+    /// Posts a succeeded card payment: the tenant's funding account (money from outside the ledger) to the merchant
+    /// account. The account was checked when the payment was created; only the balance limit can refuse it now.
+    /// </summary>
+    public Task PostPaymentAsync(UnitOfWork work, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.Payment, paymentId, cancellationToken);
+
+    /// <summary>
+    /// Takes a refund out of the merchant account back to the funding account, refused (writing nothing) when the
+    /// account holds less than the refund. The account must already be locked by the caller.
+    /// </summary>
+    public async Task<LedgerError?> PostRefundAsync(UnitOfWork work, Account account, long amount, string refundId, CancellationToken cancellationToken)
+    {
+        var ledger = new LedgerRepository(work);
+        var now = Now();
+        var balance = await ledger.DebitAsync(account.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
+        if (balance is null)
+        {
+            return new LedgerError(LedgerErrorKind.InsufficientFunds,
+                $"Account {account.Id} holds less than the {amount} {account.Currency} minor units to refund. Nothing was refunded.", "amount");
+        }
+
+        var funding = await ledger.LockFundingAccountAsync(account.TenantId, account.Currency, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Account {account.Id} has money but its tenant has no funding account in {account.Currency}.");
+        var fundingBalance = await ledger.CreditAsync(funding.Id, amount, 0, cancellationToken).ConfigureAwait(false) ?? throw LockBroken(funding.Id);
+        await ledger.InsertEntryAsync(Entry(account.TenantId, account.Id, -amount, account.Currency, balance.Value, MovementType.Refund, refundId, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(account.TenantId, funding.Id, amount, account.Currency, fundingBalance, MovementType.Refund, refundId, now), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>
+    /// Puts a refund the processor refused back into the merchant account: the two entries of
+    /// <see cref="PostRefundAsync"/> mirrored, as movement <c>refund_reversal</c> under the refund's id.
+    /// </summary>
+    public Task ReverseRefundAsync(UnitOfWork work, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.RefundReversal, refundId, cancellationToken);
+
+    // Money from outside the ledger (the tenant's funding account, made on first use) into an account: locks the
+    // account, then the funding account, in the order every movement takes them. Only the balance limits can refuse.
+    private async Task CreditFromFundingAsync(
+        UnitOfWork work, string tenantId, string accountId, long amount, MovementType type, string movementId, CancellationToken cancellationToken)
+    {
+        var ledger = new LedgerRepository(work);
+        var now = Now();
+        var account = await ledger.LockAccountAsync(tenantId, accountId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"The account {accountId} of {movementId} is gone.");
+        var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false)
+            ?? await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Money from outside the ledger in {account.Currency} has reached the ledger's limit.");
+        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"{movementId} would take account {account.Id} past the ledger's limit.");
+        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, type, movementId, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, type, movementId, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    private DateTimeOffset Now() => time.NowToTheMillisecond();
+
+    internal static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)
+        => new(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, balanceAfter, type, movementId, now);
+
+    internal static LedgerError NotFound(string accountId, string member)
+        => new(LedgerErrorKind.AccountNotFound, $"No account {accountId} exists.", member);
+
+    internal static LedgerError BalanceLimit(string accountId)
+        => new(LedgerErrorKind.BalanceLimitExceeded, $"The movement would take the balance of account {accountId} past the ledger's limit of {Money.MaxBalance} minor units.", "amount");
+
+    // The rows were locked and checked a moment ago; a refused update now means the locking is broken. Throwing rolls
+    // the whole request back.
+    internal static InvalidOperationException LockBroken(string accountId)
+        => new($"The balance of account {accountId} changed while it was locked.");
+}

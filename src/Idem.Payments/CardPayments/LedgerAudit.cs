@@ -1,0 +1,109 @@
+using System.Net.Http.Json;
+using Idem.Payments.Data;
+using Idem.Payments.Processor;
+
+namespace Idem.Payments.CardPayments;
+
+/// <summary>
+/// Checks every invariant of a tenant's ledger against its own rows and against the processor's record of what it
+/// really charged and refunded, and says which fails.
+/// </summary>
+internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory clients)
+{
+    private static readonly (string Name, string Description, string Sql)[] Checks =
+    [
+        ("entries_sum_to_zero", "The entries of each currency sum to zero.",
+            "SELECT currency FROM ledger_entries WHERE tenant_id = @t GROUP BY currency HAVING SUM(amount) <> 0"),
+        ("balances_match_entries", "Each account's balance equals the sum of its entries.",
+            """
+            SELECT a.id FROM accounts a
+            LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries WHERE tenant_id = @t GROUP BY account_id) e ON e.account_id = a.id
+            WHERE a.tenant_id = @t AND a.balance <> COALESCE(e.total, 0)
+            """),
+        ("no_negative_balance", "No customer account holds less than zero.",
+            "SELECT id FROM accounts WHERE tenant_id = @t AND kind = 'customer' AND balance < 0"),
+        ("refunds_within_payments", "Each payment's refunds (failed ones aside) add up to its refunded amount, never more than the payment.",
+            """
+            SELECT p.id FROM payments p
+            LEFT JOIN (SELECT payment_id, SUM(amount) AS total FROM refunds WHERE tenant_id = @t AND status <> 'failed' GROUP BY payment_id) r ON r.payment_id = p.id
+            WHERE p.tenant_id = @t AND (p.refunded > p.amount OR p.refunded <> COALESCE(r.total, 0))
+            """),
+        ("payments_posted_once", "Each succeeded payment has its two ledger entries, and no other payment has any.",
+            """
+            SELECT p.id FROM payments p
+            LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'payment' GROUP BY movement_id) e ON e.movement_id = p.id
+            WHERE p.tenant_id = @t AND COALESCE(e.n, 0) <> CASE WHEN p.status = 'succeeded' THEN 2 ELSE 0 END
+            """),
+        ("refunds_posted_once", "Each refund has its two ledger entries, and each failed refund, and no other, the two that reverse them.",
+            """
+            SELECT r.id FROM refunds r
+            LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'refund' GROUP BY movement_id) e ON e.movement_id = r.id
+            LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'refund_reversal' GROUP BY movement_id) v ON v.movement_id = r.id
+            WHERE r.tenant_id = @t AND (COALESCE(e.n, 0) <> 2 OR COALESCE(v.n, 0) <> CASE WHEN r.status = 'failed' THEN 2 ELSE 0 END)
+            """),
+    ];
+
+    public async Task<AuditResponse> RunAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var results = new List<AuditCheck>();
+        List<Payment> payments;
+        List<Refund> refunds;
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
+        {
+            foreach (var (name, description, sql) in Checks)
+            {
+                var failures = await ListAsync(work, sql, tenantId, cancellationToken).ConfigureAwait(false);
+                results.Add(new AuditCheck(name, failures.Count == 0, description, failures));
+            }
+
+            var repository = new PaymentRepository(work);
+            payments = await repository.ListPaymentsAsync(tenantId, cancellationToken).ConfigureAwait(false);
+            refunds = await repository.ListAllRefundsAsync(tenantId, cancellationToken).ConfigureAwait(false);
+        }
+
+        var http = clients.CreateClient(ProcessorClient.HttpClientName);
+        var charges = await http.GetFromJsonAsync("v1/charges", ProcessorJsonContext.Default.ListChargeRecord, cancellationToken).ConfigureAwait(false) ?? [];
+        var processorRefunds = await http.GetFromJsonAsync("v1/refunds", ProcessorJsonContext.Default.ListRefundRecord, cancellationToken).ConfigureAwait(false) ?? [];
+
+        // One to one: a succeeded payment has exactly one succeeded charge, its own; a declined one none. A pending
+        // payment's charge may exist (its outcome is being settled) and is not a failure.
+        var chargesByPayment = charges.Where(c => c.Status == "succeeded").ToLookup(c => c.Reference, StringComparer.Ordinal);
+        var chargeFailures = payments
+            .Where(p => p.Status != PaymentStatus.Pending && chargesByPayment[p.Id].Count() != (p.Status == PaymentStatus.Succeeded ? 1 : 0)
+                || p.Status == PaymentStatus.Succeeded && chargesByPayment[p.Id].SingleOrDefault()?.Id != p.ChargeId)
+            .Select(p => p.Id).ToList();
+        results.Add(new AuditCheck("processor_charges_match_payments", chargeFailures.Count == 0,
+            "The processor charged each succeeded payment exactly once, and no declined payment.", chargeFailures));
+
+        var refundsByReference = processorRefunds.ToLookup(r => r.Reference, StringComparer.Ordinal);
+        var refundFailures = refunds
+            .Where(r => r.Status != RefundStatus.Pending && refundsByReference[r.Id].Count() != (r.Status == RefundStatus.Succeeded ? 1 : 0))
+            .Select(r => r.Id).ToList();
+        results.Add(new AuditCheck("processor_refunds_match_refunds", refundFailures.Count == 0,
+            "The processor refunded each succeeded refund exactly once, and no failed refund.", refundFailures));
+
+        return new AuditResponse(results.TrueForAll(r => r.Ok), results,
+            payments.Count(p => p.Status == PaymentStatus.Pending), refunds.Count(r => r.Status == RefundStatus.Pending));
+    }
+
+    private static async Task<List<string>> ListAsync(UnitOfWork work, string sql, string tenantId, CancellationToken cancellationToken)
+    {
+        using var command = work.Command(sql);
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@t";
+        parameter.Value = tenantId;
+        command.Parameters.Add(parameter);
+        var values = new List<string>();
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                values.Add(reader.GetString(0));
+            }
+        }
+
+        return values;
+    }
+}

@@ -1,0 +1,199 @@
+using System.Security.Cryptography;
+using Idem.Storage;
+using Idem.Payments.Data;
+using Idem.Payments.Processor;
+
+namespace Idem.Payments.CardPayments;
+
+/// <summary>
+/// Finishes payments and refunds abandoned at their recovery point (the client gave up, the node died): every
+/// <see cref="PaymentsOptions.CompleterInterval"/> it takes those pending for longer than
+/// <see cref="PaymentsOptions.AbandonedAfter"/>, asks the processor under their derived keys (which never charges
+/// twice) and records the outcome with the same conditional update the request handler uses, so a client retry racing
+/// it moves nothing twice. A client that retries later resumes at its key's recovery point, finds the outcome and gets it.
+/// Each node runs a completer; each item is claimed in the idempotency store before the processor is asked, and read
+/// again under the claim, so the nodes share the work instead of each asking the processor about every item.
+/// </summary>
+internal sealed partial class PaymentCompleter(
+    IPaymentsDatabase database, PaymentService service, IIdempotencyStore store, PaymentsOptions options, TimeProvider time, ILogger<PaymentCompleter> logger)
+    : BackgroundService
+{
+    private const int BatchSize = 50;
+
+    // Every claim of the completer's is the same "request": a fingerprint is a hex SHA-256, so this one is too.
+    internal static readonly string ClaimFingerprint = Convert.ToHexStringLower(SHA256.HashData("payments-completer"u8));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.CompleterInterval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogFailed(logger, ex);
+            }
+        }
+    }
+
+    /// <summary>One pass: returns how many payments and refunds it settled.</summary>
+    public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var before = time.GetUtcNow() - options.AbandonedAfter;
+        List<Payment> payments;
+        List<Refund> refunds;
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
+        {
+            var repository = new PaymentRepository(work);
+            payments = await repository.ListPendingPaymentsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
+            refunds = await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
+        }
+
+        var settled = 0;
+        foreach (var listed in payments)
+        {
+            settled += await UnderClaimAsync("payment", listed.Id, () => CompletePaymentAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
+        }
+
+        foreach (var listed in refunds)
+        {
+            settled += await UnderClaimAsync("refund", listed.Id, () => CompleteRefundAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
+        }
+
+        return settled;
+    }
+
+    // Each item is read again under the claim: another node may have settled it and let go between the list and now.
+    private async Task<bool> CompletePaymentAsync(Payment listed, CancellationToken cancellationToken)
+    {
+        var payment = await ReadAsync(r => r.FindPaymentAsync(listed.TenantId, listed.Id, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (payment is not { Status: PaymentStatus.Pending })
+        {
+            return false;
+        }
+
+        var charge = await service.ChargeAsync(payment, cancellationToken).ConfigureAwait(false);
+        if (charge.Outcome is not (ProcessorOutcome.Succeeded or ProcessorOutcome.Declined))
+        {
+            return false;
+        }
+
+        await InTransactionAsync(work => service.SettleAsync(work, payment, charge, cancellationToken), cancellationToken).ConfigureAwait(false);
+        LogSettled(logger, payment.Id);
+        return true;
+    }
+
+    private async Task<bool> CompleteRefundAsync(Refund listed, CancellationToken cancellationToken)
+    {
+        var refund = await ReadAsync(r => r.FindRefundByKeyAsync(listed.TenantId, listed.IdempotencyKey, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (refund is not { Status: RefundStatus.Pending })
+        {
+            return false;
+        }
+
+        // A refund is only ever made of a succeeded payment, which has its charge.
+        var payment = await ReadAsync(r => r.FindPaymentAsync(refund.TenantId, refund.PaymentId, cancellationToken), cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Refund {refund.Id} has no payment.");
+        var result = await service.RefundAsync(refund, payment.ChargeId!, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome is not (ProcessorOutcome.Succeeded or ProcessorOutcome.Refused))
+        {
+            return false;
+        }
+
+        await InTransactionAsync(
+            work => result.Outcome == ProcessorOutcome.Succeeded
+                ? service.SettleRefundAsync(work, refund, result.Id!, cancellationToken)
+                : service.FailRefundAsync(work, refund, cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        LogSettled(logger, refund.Id);
+        return true;
+    }
+
+    /// <summary>
+    /// The idempotency store's key for the completer's claim on one payment or refund. Keys the middleware writes start
+    /// with a length (<see cref="StoreKey"/>), so none of them can be one of these.
+    /// </summary>
+    internal static string ClaimKey(string kind, string id) => $"payments-completer|{kind}|{id}";
+
+    /// <summary>
+    /// Runs <paramref name="complete"/> under this node's claim on one item in the idempotency store, so that of several
+    /// nodes' completers only one asks the processor about it at a time, and lets go afterwards, whatever happened. False
+    /// when another node holds the item, or when finishing it failed (logged). The claim outlasts one processor call with all its retries
+    /// (<see cref="PaymentsOptions.ProcessorDeadline"/>) by <see cref="PaymentsOptions.AbandonedAfter"/>: a node that dies
+    /// holding it holds the item up about as long again as the request it took it over from did.
+    /// </summary>
+    private async Task<bool> UnderClaimAsync(string kind, string id, Func<Task<bool>> complete, CancellationToken cancellationToken)
+    {
+        var hold = options.ProcessorDeadline + options.AbandonedAfter;
+        var claim = await store.TryClaimAsync(new ClaimRequest(ClaimKey(kind, id), ClaimFingerprint, hold, hold), cancellationToken).ConfigureAwait(false);
+        if (claim.Outcome != ClaimOutcome.Claimed)
+        {
+            return false;
+        }
+
+        try
+        {
+            return await complete().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // One item that cannot be finished (its settle breaks a ledger rule, say) must not hold back the rest of the
+            // batch, pass after pass: it is logged, left pending, and tried again at the next pass.
+            LogItemFailed(logger, id, ex);
+            return false;
+        }
+        finally
+        {
+            await store.ReleaseAsync(claim.Lease!, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<T> ReadAsync<T>(Func<PaymentRepository, Task<T>> read, CancellationToken cancellationToken)
+    {
+        var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
+        {
+            return await read(new PaymentRepository(work)).ConfigureAwait(false);
+        }
+    }
+
+    // A write transaction of its own (on SQLite it takes the write lock first, BEGIN IMMEDIATE).
+    private async Task InTransactionAsync<T>(Func<UnitOfWork, Task<T>> settle, CancellationToken cancellationToken)
+    {
+        var work = await database.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
+        {
+            await settle(work).ConfigureAwait(false);
+            await work.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Settled {Id}, abandoned at its recovery point.")]
+    private static partial void LogSettled(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "The completer's pass failed; it runs again at the next interval.")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "The completer could not finish {Id}; it stays pending and is tried again at the next pass.")]
+    private static partial void LogItemFailed(ILogger logger, string id, Exception exception);
+}
+
+/// <summary>Settings of the payments service (section <c>Payments</c>).</summary>
+internal sealed class PaymentsOptions
+{
+    /// <summary>How often the completer looks for abandoned payments and refunds.</summary>
+    public TimeSpan CompleterInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a payment or refund stays pending before the completer takes it on (longer than a request's lease).</summary>
+    public TimeSpan AbandonedAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The processor's deadline for one call, all retries included; below the endpoints' lease.</summary>
+    public TimeSpan ProcessorDeadline { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one attempt at the processor may take.</summary>
+    public TimeSpan ProcessorAttemptTimeout { get; set; } = TimeSpan.FromSeconds(2);
+}

@@ -1,0 +1,72 @@
+using Idem.Payments.Accounts;
+using Idem.Payments.Data;
+using Idem.Payments.Events;
+
+namespace Idem.Payments.Transfers;
+
+/// <summary>
+/// Transfers between two accounts of one tenant, under the ledger's rules (<see cref="LedgerService"/>): both accounts
+/// locked in id order, every refusal decided before the first write, entries that sum to zero, and the event enqueued in
+/// the transaction that made the transfer.
+/// </summary>
+internal sealed class TransferService(PaymentEvents events, TimeProvider time)
+{
+    /// <summary>Moves money between two accounts of one tenant, in one currency.</summary>
+    public async Task<LedgerResult<Transfer>> TransferAsync(
+        UnitOfWork work, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, CancellationToken cancellationToken)
+    {
+        var ledger = new LedgerRepository(work);
+        var transfers = new TransferRepository(work);
+        var now = Now();
+
+        // Lock both accounts in id order, whichever is debited. SQLite's write transaction already holds the whole
+        // database; on PostgreSQL these are SELECT … FOR UPDATE, and the fixed order rules out deadlocks between
+        // opposite transfers (A→B beside B→A).
+        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
+        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
+        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
+        var (from, to) = fromFirst ? (first, second) : (second, first);
+        if (from is null)
+        {
+            return LedgerService.NotFound(fromAccountId, "from_account");
+        }
+
+        if (to is null)
+        {
+            return LedgerService.NotFound(toAccountId, "to_account");
+        }
+
+        if (from.Currency != currency.Code || to.Currency != currency.Code)
+        {
+            return new LedgerError(LedgerErrorKind.CurrencyMismatch,
+                $"The transfer is in {currency.Code}, but account {from.Id} holds {from.Currency} and account {to.Id} holds {to.Currency}. Both accounts must hold the transfer's currency.",
+                from.Currency != currency.Code ? "from_account" : "to_account");
+        }
+
+        if (to.Balance > Money.MaxBalance - amount)
+        {
+            return LedgerService.BalanceLimit(to.Id);
+        }
+
+        // The conditional debit is the funds check: it changes nothing when the balance is short.
+        var fromBalance = await ledger.DebitAsync(from.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
+        if (fromBalance is null)
+        {
+            return new LedgerError(LedgerErrorKind.InsufficientFunds,
+                $"Account {from.Id} holds less than the {amount} {currency.Code} minor units to transfer. Nothing was moved.", "amount");
+        }
+
+        var toBalance = await ledger.CreditAsync(to.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+            ?? throw LedgerService.LockBroken(to.Id);
+
+        var transfer = new Transfer(Ids.New(Ids.Transfer), tenantId, from.Id, to.Id, amount, currency.Code, TransferStatus.Succeeded, now);
+        await transfers.InsertAsync(transfer, cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(LedgerService.Entry(tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
+        await ledger.InsertEntryAsync(LedgerService.Entry(tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
+        await events.EnqueueAsync(work, new PaymentEvent(
+            transfer.Id, PaymentEvents.TransferSucceeded, tenantId, from.Id, amount, currency.Code, now, ToAccount: to.Id), cancellationToken).ConfigureAwait(false);
+        return transfer;
+    }
+
+    private DateTimeOffset Now() => time.NowToTheMillisecond();
+}

@@ -1,0 +1,123 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using Idem.Payments.Accounts;
+
+namespace Idem.Payments.Web;
+
+/// <summary>Collects what is wrong with a request, member by member, before anything is touched.</summary>
+internal sealed class RequestErrors
+{
+    private readonly Dictionary<string, string[]> _errors = new(StringComparer.Ordinal);
+
+    public bool Any => _errors.Count > 0;
+
+    public Dictionary<string, string[]> ToDictionary() => _errors;
+
+    public void Add(string member, string message)
+        => _errors[member] = _errors.TryGetValue(member, out var existing) ? [.. existing, message] : [message];
+
+    /// <summary>An amount must be a whole number of minor units, above zero and at most <see cref="Money.MaxAmount"/>.</summary>
+    public long Amount(long? amount, string member = "amount")
+    {
+        switch (amount)
+        {
+            case null:
+                Add(member, "Required: an integer amount in minor units (e.g. 1050 for 10.50).");
+                return 0;
+            case <= 0:
+                Add(member, "Must be greater than zero.");
+                return 0;
+            case > Money.MaxAmount:
+                Add(member, string.Create(CultureInfo.InvariantCulture, $"Must be at most {Money.MaxAmount} minor units."));
+                return 0;
+            default:
+                return amount.Value;
+        }
+    }
+
+    /// <summary>A currency must be one of the ISO 4217 codes the ledger knows.</summary>
+    public bool Currency(string? code, [NotNullWhen(true)] out Currency? currency, string member = "currency")
+    {
+        if (string.IsNullOrEmpty(code))
+        {
+            Add(member, "Required: an ISO 4217 currency code such as \"USD\".");
+            currency = null;
+            return false;
+        }
+
+        if (!Accounts.Currency.TryFind(code, out currency))
+        {
+            Add(member, $"Unknown or unsupported currency '{code}'; use an ISO 4217 code such as \"USD\" or \"EUR\".");
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// An id in a path (an account's, or the one a tenant gives a customer): 1-64 letters, digits, '_' or '-'. Anything
+    /// else cannot name a resource, so it is a 400 rather than a 404.
+    /// </summary>
+    public bool Id(string id, string member = "id")
+    {
+        if (id.Length is 0 or > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+        {
+            Add(member, "Must be 1-64 characters: letters, digits, '_' or '-'.");
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Text a person reads (a name, a nickname): not blank, at most <paramref name="maxLength"/> characters, no control characters.</summary>
+    public string? Text(string? value, string member, int maxLength, bool required)
+    {
+        if (value is null)
+        {
+            if (required)
+            {
+                Add(member, "Required.");
+            }
+
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(value) || value.Length > maxLength || value.Any(char.IsControl))
+        {
+            Add(member, string.Create(CultureInfo.InvariantCulture, $"Must be 1-{maxLength} characters, not blank, with no control characters."));
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>An email address, checked only for shape (one '@' with something on each side, no spaces, at most 254 characters).</summary>
+    public string? Email(string? value, string member = "email")
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        var at = value.IndexOf('@', StringComparison.Ordinal);
+        if (value.Length > 254 || at <= 0 || at != value.LastIndexOf('@') || at == value.Length - 1 || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            Add(member, "Must be an email address such as \"ada@example.com\", or null.");
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>An account id must be present; whether it exists is the ledger's question (404).</summary>
+    public string Required(string? value, string member, string what)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            Add(member, $"Required: {what}.");
+            return "";
+        }
+
+        return value;
+    }
+}

@@ -1,0 +1,26 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Idem.Payments.Web;
+
+/// <summary>
+/// Gives the bodiless error responses of the framework (no endpoint, wrong method, a body that is not JSON) a
+/// problem+json body like every other error.
+/// </summary>
+internal static class StatusCodeProblems
+{
+    public static Task WriteAsync(StatusCodeContext context)
+    {
+        var http = context.HttpContext;
+        var status = http.Response.StatusCode;
+        var result = status switch
+        {
+            StatusCodes.Status415UnsupportedMediaType => Problems.Create(status, PaymentsProblemTypes.UnsupportedMediaType, "Unsupported media type",
+                "Send the body as JSON with 'Content-Type: application/json'. Nothing was changed."),
+            StatusCodes.Status404NotFound => Problems.Create(status, PaymentsProblemTypes.NoSuchEndpoint, "Not found", "No endpoint has this path."),
+            StatusCodes.Status405MethodNotAllowed => Problems.Create(status, PaymentsProblemTypes.NoSuchEndpoint, "Method not allowed", "This path does not accept this method."),
+            _ => TypedResults.Problem(statusCode: status, title: ReasonPhrases.GetReasonPhrase(status)),
+        };
+        return result.ExecuteAsync(http);
+    }
+}
