@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Idem.Storage;
 using Idem.Payments.Data;
 using Idem.Payments.Processor;
@@ -11,17 +10,14 @@ namespace Idem.Payments.CardPayments;
 /// <see cref="PaymentsOptions.AbandonedAfter"/>, asks the processor under their derived keys (which never charges
 /// twice) and records the outcome with the same conditional update the request handler uses, so a client retry racing
 /// it moves nothing twice. A client that retries later resumes at its key's recovery point, finds the outcome and gets it.
-/// Each node runs a completer; each item is claimed in the idempotency store before the processor is asked, and read
+/// Each node runs a completer; each item is claimed through the idempotency executor before the processor is asked, and read
 /// again under the claim, so the nodes share the work instead of each asking the processor about every item.
 /// </summary>
 internal sealed partial class PaymentCompleter(
-    IPaymentsDatabase database, PaymentService service, IIdempotencyStore store, PaymentsOptions options, TimeProvider time, ILogger<PaymentCompleter> logger)
+    IPaymentsDatabase database, PaymentService service, IIdempotentExecutor executor, PaymentsOptions options, TimeProvider time, ILogger<PaymentCompleter> logger)
     : BackgroundService
 {
     private const int BatchSize = 50;
-
-    // Every claim of the completer's is the same "request": a fingerprint is a hex SHA-256, so this one is too.
-    internal static readonly string ClaimFingerprint = Convert.ToHexStringLower(SHA256.HashData("payments-completer"u8));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -113,31 +109,29 @@ internal sealed partial class PaymentCompleter(
         return true;
     }
 
-    /// <summary>
-    /// The idempotency store's key for the completer's claim on one payment or refund. Keys the middleware writes start
-    /// with a length (<see cref="StoreKey"/>), so none of them can be one of these.
-    /// </summary>
-    internal static string ClaimKey(string kind, string id) => $"payments-completer|{kind}|{id}";
+    /// <summary>The completer's operation on one payment or refund, in the idempotency store beside the requests' keys.</summary>
+    internal static IdempotentOperation ClaimOperation(string kind, string id) => IdempotentOperation.Create("payments-completer." + kind, id);
 
     /// <summary>
-    /// Runs <paramref name="complete"/> under this node's claim on one item in the idempotency store, so that of several
-    /// nodes' completers only one asks the processor about it at a time, and lets go afterwards, whatever happened. False
-    /// when another node holds the item, or when finishing it failed (logged). The claim outlasts one processor call with all its retries
-    /// (<see cref="PaymentsOptions.ProcessorDeadline"/>) by <see cref="PaymentsOptions.AbandonedAfter"/>: a node that dies
-    /// holding it holds the item up about as long again as the request it took it over from did.
+    /// Runs <paramref name="complete"/> through the executor under this node's claim on one item, so that of several
+    /// nodes' completers only one asks the processor about it at a time, and releases the claim afterwards, whatever
+    /// happened: the item's own state, not a stored result, says whether it is finished. False when another node holds
+    /// the item, the store is down, or finishing it failed (logged). The claim outlasts one processor call with all its
+    /// retries (<see cref="PaymentsOptions.ProcessorDeadline"/>) by <see cref="PaymentsOptions.AbandonedAfter"/>, and is
+    /// renewed while the item is worked on.
     /// </summary>
     private async Task<bool> UnderClaimAsync(string kind, string id, Func<Task<bool>> complete, CancellationToken cancellationToken)
     {
         var hold = options.ProcessorDeadline + options.AbandonedAfter;
-        var claim = await store.TryClaimAsync(new ClaimRequest(ClaimKey(kind, id), ClaimFingerprint, hold, hold), cancellationToken).ConfigureAwait(false);
-        if (claim.Outcome != ClaimOutcome.Claimed)
-        {
-            return false;
-        }
-
+        var operation = ClaimOperation(kind, id) with { LeaseDuration = hold, Retention = hold };
+        var settled = false;
         try
         {
-            return await complete().ConfigureAwait(false);
+            await executor.ExecuteAsync(operation, complete, async (_, run, _) =>
+            {
+                settled = await run().ConfigureAwait(false);
+                return OperationResult.Release();
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -146,10 +140,8 @@ internal sealed partial class PaymentCompleter(
             LogItemFailed(logger, id, ex);
             return false;
         }
-        finally
-        {
-            await store.ReleaseAsync(claim.Lease!, CancellationToken.None).ConfigureAwait(false);
-        }
+
+        return settled;
     }
 
     private async Task<T> ReadAsync<T>(Func<PaymentRepository, Task<T>> read, CancellationToken cancellationToken)

@@ -65,8 +65,8 @@ public abstract class CompleterNodesTests(PaymentsServer server)
         var store = server.GetRequiredService<IIdempotencyStore>();
 
         // Another node's completer has claimed the first payment and is still asking the processor.
-        var other = await store.TryClaimAsync(new ClaimRequest(
-            PaymentCompleter.ClaimKey("payment", ids[0]), PaymentCompleter.ClaimFingerprint, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5)));
+        var claim = PaymentCompleter.ClaimOperation("payment", ids[0]);
+        var other = await store.TryClaimAsync(new ClaimRequest(claim.StoreKey, claim.Fingerprint, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5)));
         Assert.Equal(ClaimOutcome.Claimed, other.Outcome);
 
         await completer.RunOnceAsync(CancellationToken.None);
