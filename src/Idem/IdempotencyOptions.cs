@@ -51,9 +51,9 @@ public sealed class IdempotencyOptions
     [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>How long an in-flight request holds its key before another may take it over; renewed while it runs. Default 5 minutes.</summary>
+    /// <summary>How long an in-flight request holds its key before another may take it over; renewed every third of it while it runs, so a crashed holder frees the key within about this long. Default 30 seconds.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
-    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The largest response body kept for replay. Larger responses are completed without their body. Default 1 MiB.</summary>
     [Range(0, 64 * 1024 * 1024)]
