@@ -16,7 +16,7 @@ public static class IdempotentExecutorExtensions
     /// releases the key and is rethrown, so a retry runs again; to keep a failure as the answer, return it as a value.
     /// </summary>
     /// <param name="executor">The executor.</param>
-    /// <param name="operation">The key, fingerprint and settings (<see cref="IdempotentOperation.Create(string, string, string?)"/>).</param>
+    /// <param name="operation">The key, fingerprint and settings (<see cref="IdempotentOperation.Create(string, string)"/>).</param>
     /// <param name="run">The operation.</param>
     /// <param name="typeInfo">How to serialise the value (source-generated metadata); reflection with web defaults when null.</param>
     /// <param name="cancellationToken">Cancels waiting and the operation, never the storing of its value.</param>

@@ -9,13 +9,13 @@ namespace Idem;
 /// (the fingerprint), and, where they differ from <see cref="IdempotencyOptions"/>, how it is run.
 /// </summary>
 /// <remarks>
-/// Build one with <see cref="Create(string, string, string?)"/> (or the overload with an input) for an operation that is
+/// Build one with <see cref="Create(string, string)"/> (or the overload with an input) for an operation that is
 /// not an HTTP request: a background job, a message handler, a scheduled task. Fronts such as the ASP.NET Core middleware
 /// compose their own store key and fingerprint and use the constructor.
 /// </remarks>
 public sealed record IdempotentOperation
 {
-    /// <summary>The longest key <see cref="Create(string, string, string?)"/> takes.</summary>
+    /// <summary>The longest key <see cref="Create(string, string)"/> takes.</summary>
     public const int MaxKeyLength = 4096;
 
     /// <summary>Describes an operation whose store key and fingerprint the caller composed.</summary>
@@ -70,9 +70,8 @@ public sealed record IdempotentOperation
     /// </summary>
     /// <param name="name">The operation's name; keys of different operations never meet.</param>
     /// <param name="key">The key: printable ASCII, at most <see cref="MaxKeyLength"/>.</param>
-    /// <param name="scope">Whose key it is (a tenant, a user); keys of different scopes never meet. Default none.</param>
-    public static IdempotentOperation Create(string name, string key, string? scope = null)
-        => Create(name, key, ReadOnlySpan<byte>.Empty, scope);
+    public static IdempotentOperation Create(string name, string key)
+        => Create(name, key, ReadOnlySpan<byte>.Empty, scope: null);
 
     /// <summary>
     /// An operation named <paramref name="name"/> under <paramref name="key"/> whose input, serialised as JSON and
@@ -81,9 +80,9 @@ public sealed record IdempotentOperation
     /// <param name="name">The operation's name; keys of different operations never meet.</param>
     /// <param name="key">The key: printable ASCII, at most <see cref="MaxKeyLength"/>.</param>
     /// <param name="input">What the operation is asked to do.</param>
-    /// <param name="typeInfo">How to serialise the input (source-generated metadata); reflection with web defaults when null.</param>
     /// <param name="scope">Whose key it is (a tenant, a user); keys of different scopes never meet. Default none.</param>
-    public static IdempotentOperation Create<TInput>(string name, string key, TInput input, JsonTypeInfo<TInput>? typeInfo = null, string? scope = null)
+    /// <param name="typeInfo">How to serialise the input (source-generated metadata); reflection with web defaults when null.</param>
+    public static IdempotentOperation Create<TInput>(string name, string key, TInput input, string? scope = null, JsonTypeInfo<TInput>? typeInfo = null)
     {
         var json = typeInfo is null
             ? JsonSerializer.SerializeToUtf8Bytes(input, JsonSerializerOptions.Web)
