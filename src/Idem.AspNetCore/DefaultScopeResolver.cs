@@ -11,7 +11,7 @@ namespace Idem.AspNetCore;
 /// The authenticated principal's name identifier; else, when configured, a hash of the API-key header (so no secret is
 /// stored); else one anonymous scope.
 /// </summary>
-internal sealed class DefaultScopeResolver(IOptions<IdempotencyOptions> options) : IIdempotencyScopeResolver
+internal sealed class DefaultScopeResolver(IOptions<IdempotencyHttpOptions> options) : IIdempotencyScopeResolver
 {
     private static readonly ValueTask<string> Anonymous = new("anonymous");
 

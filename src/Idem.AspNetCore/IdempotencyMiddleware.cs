@@ -18,16 +18,18 @@ internal sealed class IdempotencyMiddleware
     private readonly IIdempotentExecutor _executor;
     private readonly IIdempotencyScopeResolver _scopes;
     private readonly IdempotencyOptions _options;
+    private readonly IdempotencyHttpOptions _http;
     private readonly StoredResponses _responses;
     private readonly ILogger _logger;
 
-    public IdempotencyMiddleware(RequestDelegate next, IIdempotentExecutor executor, IIdempotencyScopeResolver scopes, IOptions<IdempotencyOptions> options, ILogger<IdempotencyMiddleware> logger)
+    public IdempotencyMiddleware(RequestDelegate next, IIdempotentExecutor executor, IIdempotencyScopeResolver scopes, IOptions<IdempotencyOptions> options, IOptions<IdempotencyHttpOptions> http, ILogger<IdempotencyMiddleware> logger)
     {
         _next = next;
         _executor = executor;
         _scopes = scopes;
         _options = options.Value;
-        _responses = new StoredResponses(_options.ReplayedHeaders);
+        _http = http.Value;
+        _responses = new StoredResponses(_http.ReplayedHeaders);
         _logger = logger;
     }
 
@@ -45,7 +47,7 @@ internal sealed class IdempotencyMiddleware
     private async Task InvokeCoreAsync(HttpContext context, IIdempotencyMetadata metadata)
     {
         var policy = metadata.Policy;
-        var headerName = _options.HeaderName;
+        var headerName = _http.HeaderName;
         var values = context.Request.Headers[headerName];
         if (values.Count == 0)
         {
@@ -63,7 +65,7 @@ internal sealed class IdempotencyMiddleware
 
         // One value, as a string: no boxed list, and a bare key is the header's own string.
         string? key = null;
-        var error = values.Count > 1 ? KeyError.Multiple : IdempotencyKey.Parse(values[0], _options.MaxKeyLength, out key);
+        var error = values.Count > 1 ? KeyError.Multiple : IdempotencyKey.Parse(values[0], _http.MaxKeyLength, out key);
         if (error != KeyError.None)
         {
             await ProblemWriter.WriteAsync(context, StatusCodes.Status400BadRequest, IdempotencyProblemTypes.KeyInvalid, "Idempotency key invalid",
@@ -105,7 +107,7 @@ internal sealed class IdempotencyMiddleware
     {
         var self = run.Middleware;
         var context = run.Context;
-        var capture = run.Capture = ResponseCapture.PassThrough(context, self._options.MaxResponseBodyBytes);
+        var capture = run.Capture = ResponseCapture.PassThrough(context, self._http.MaxResponseBodyBytes);
         try
         {
             await self._next(context).ConfigureAwait(false);
@@ -134,7 +136,7 @@ internal sealed class IdempotencyMiddleware
     {
         var self = run.Middleware;
         var context = run.Context;
-        var capture = run.Capture = ResponseCapture.Buffered(context, self._options.MaxResponseBodyBytes);
+        var capture = run.Capture = ResponseCapture.Buffered(context, self._http.MaxResponseBodyBytes);
         try
         {
             await self._next(context).ConfigureAwait(false);
@@ -177,7 +179,7 @@ internal sealed class IdempotencyMiddleware
             case IdempotentOutcome.InProgress:
                 await ProblemWriter.WriteAsync(context, StatusCodes.Status409Conflict, IdempotencyProblemTypes.RequestInProgress, "Request in progress",
                     "The first request with this key is still running. A retry with the same key is safe once it finishes; wait for Retry-After.",
-                    _options.RetryAfter).ConfigureAwait(false);
+                    _http.RetryAfter).ConfigureAwait(false);
                 break;
             case IdempotentOutcome.LeaseLost:
                 await LeaseLostAsync(run).ConfigureAwait(false);
@@ -194,7 +196,7 @@ internal sealed class IdempotencyMiddleware
                         : execution.RecoveryPoint is null
                             ? "The request could not be recorded and nothing was kept. A retry with the same key is safe."
                             : "The last step could not be recorded; the operation stays at its last recovery point. A retry with the same key is safe and resumes there.",
-                    _options.RetryAfter).ConfigureAwait(false);
+                    _http.RetryAfter).ConfigureAwait(false);
                 break;
         }
     }
@@ -216,7 +218,7 @@ internal sealed class IdempotencyMiddleware
         Log.HandlerLeaseLost(_logger, context.Request.Path);
         await ProblemWriter.WriteAsync(context, StatusCodes.Status409Conflict, IdempotencyProblemTypes.RequestInProgress, "Request in progress",
             "Another request with this key took the operation over and is finishing it. A retry with the same key is safe once it finishes; wait for Retry-After.",
-            _options.RetryAfter).ConfigureAwait(false);
+            _http.RetryAfter).ConfigureAwait(false);
     }
 
     private static string DescribeKeyError(KeyError error, string header) => error switch

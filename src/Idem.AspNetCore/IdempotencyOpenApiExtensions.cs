@@ -25,7 +25,7 @@ public static class IdempotencyOpenApiExtensions
                 return Task.CompletedTask;
             }
 
-            var settings = context.ApplicationServices.GetService<IOptions<IdempotencyOptions>>()?.Value ?? new IdempotencyOptions();
+            var settings = context.ApplicationServices.GetService<IOptions<IdempotencyHttpOptions>>()?.Value ?? new IdempotencyHttpOptions();
             var headerName = settings.HeaderName;
             var maxKeyLength = settings.MaxKeyLength;
             operation.Parameters ??= [];

@@ -32,20 +32,15 @@ public enum ServerErrorHandling
     Store,
 }
 
-/// <summary>Idempotency settings. Bound from the configuration section <c>Idempotency</c> and validated at start.</summary>
+/// <summary>
+/// The engine's settings: retention, lease, what a duplicate of a running operation gets, failures and purging; the
+/// defaults of every operation. Bound from the configuration section <c>Idempotency</c> and validated at start. HTTP-only
+/// settings (the header, the replayed headers, the response cap) are <c>IdempotencyHttpOptions</c> in Idem.AspNetCore.
+/// </summary>
 public sealed class IdempotencyOptions
 {
     /// <summary>The configuration section these options bind from.</summary>
     public const string SectionName = "Idempotency";
-
-    /// <summary>The request header that carries the key. Default <c>Idempotency-Key</c>.</summary>
-    [Required]
-    [RegularExpression("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
-    public string HeaderName { get; set; } = "Idempotency-Key";
-
-    /// <summary>The longest key accepted. Default 255.</summary>
-    [Range(1, 4096)]
-    public int MaxKeyLength { get; set; } = IdempotencyKey.DefaultMaxLength;
 
     /// <summary>How long a completed record is kept for replay. Default 24 hours.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
@@ -55,26 +50,12 @@ public sealed class IdempotencyOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The largest response body kept for replay. Larger responses are completed without their body. Default 1 MiB.</summary>
-    [Range(0, 64 * 1024 * 1024)]
-    public int MaxResponseBodyBytes { get; set; } = 1024 * 1024;
-
-    /// <summary>Response headers replayed besides the built-in allow-list (Content-Type, Location, ETag, Content-Language, Cache-Control, Last-Modified).</summary>
-    public IList<string> ReplayedHeaders { get; } = [];
-
-    /// <summary>A header whose value names the caller's scope when the request is not authenticated (an API key header). Default none.</summary>
-    public string? ScopeHeaderName { get; set; }
-
     /// <summary>What a duplicate of a running request gets. Default <see cref="ConcurrentRequestHandling.Conflict"/>.</summary>
     public ConcurrentRequestHandling ConcurrentRequests { get; set; } = ConcurrentRequestHandling.Conflict;
 
     /// <summary>With <see cref="ConcurrentRequestHandling.WaitThenReplay"/>: how long to wait before answering 409. Default 10 seconds.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ConcurrentWaitTimeout { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>The <c>Retry-After</c> sent with 409 and 503 when no better estimate is known. Default 1 second.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>What to do when the store is unreachable. Default <see cref="StoreFailureHandling.FailClosed"/>.</summary>
     public StoreFailureHandling StoreFailure { get; set; } = StoreFailureHandling.FailClosed;

@@ -32,10 +32,10 @@ public sealed class IdempotencyKeyHeaderTests
         "a\u007Fb",
     };
 
-    private Task<TestApp> CreateSut(Action<IdempotencyOptions>? options = null)
+    private Task<TestApp> CreateSut(Action<IdempotencyHttpOptions>? options = null)
         => TestApp.StartAsync(
             app => app.MapPost("/orders", () => Results.Ok(new { call = _calls.Increment() })).RequireIdempotency(),
-            options);
+            http: options);
 
     [Theory]
     [MemberData(nameof(InvalidKeys))]

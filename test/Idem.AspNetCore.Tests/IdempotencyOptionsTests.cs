@@ -12,18 +12,29 @@ public sealed class IdempotencyOptionsTests
 {
     private readonly CallCounter _calls = new();
 
-    public static TheoryData<string> InvalidOptionNames => ["MaxKeyLength=0", "HeaderName=bad header", "Retention=0", "LeaseDuration=0", "MaxResponseBodyBytes=-1", "PurgeBatchSize=0"];
+    public static TheoryData<string> InvalidOptionNames => ["Retention=0", "LeaseDuration=0", "PurgeBatchSize=0"];
+
+    public static TheoryData<string> InvalidHttpOptionNames => ["MaxKeyLength=0", "HeaderName=bad header", "MaxResponseBodyBytes=-1", "RetryAfter=0"];
 
     private static void Apply(IdempotencyOptions o, string invalid)
     {
         switch (invalid)
         {
-            case "MaxKeyLength=0": o.MaxKeyLength = 0; break;
-            case "HeaderName=bad header": o.HeaderName = "bad header"; break;
             case "Retention=0": o.Retention = TimeSpan.Zero; break;
             case "LeaseDuration=0": o.LeaseDuration = TimeSpan.Zero; break;
-            case "MaxResponseBodyBytes=-1": o.MaxResponseBodyBytes = -1; break;
             case "PurgeBatchSize=0": o.PurgeBatchSize = 0; break;
+            default: throw new ArgumentOutOfRangeException(nameof(invalid));
+        }
+    }
+
+    private static void Apply(IdempotencyHttpOptions o, string invalid)
+    {
+        switch (invalid)
+        {
+            case "MaxKeyLength=0": o.MaxKeyLength = 0; break;
+            case "HeaderName=bad header": o.HeaderName = "bad header"; break;
+            case "MaxResponseBodyBytes=-1": o.MaxResponseBodyBytes = -1; break;
+            case "RetryAfter=0": o.RetryAfter = TimeSpan.Zero; break;
             default: throw new ArgumentOutOfRangeException(nameof(invalid));
         }
     }
@@ -41,6 +52,18 @@ public sealed class IdempotencyOptionsTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
 
         Assert.Equal(typeof(IdempotencyOptions), error.OptionsType);
+        Assert.Contains(invalid.Split('=')[0], error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidHttpOptionNames))]
+    public async Task Start_InvalidHttpOption_ThrowsOptionsValidationException(string invalid)
+    {
+        await using var app = TestApp.Build(Map, http: o => Apply(o, invalid));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
+
+        Assert.Equal(typeof(IdempotencyHttpOptions), error.OptionsType);
         Assert.Contains(invalid.Split('=')[0], error.Message, StringComparison.Ordinal);
     }
 
@@ -84,7 +107,7 @@ public sealed class IdempotencyOptionsTests
     {
         await using var sut = await TestApp.StartAsync(
             Map,
-            o => o.MaxKeyLength = 20,
+            http: o => o.MaxKeyLength = 20,
             builder: Configuration(new() { ["Idempotency:MaxKeyLength"] = "8" }));
 
         var reply = await sut.Client.PostAsync("/orders", new string('k', 20));

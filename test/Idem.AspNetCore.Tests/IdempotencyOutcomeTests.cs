@@ -18,7 +18,8 @@ public sealed class IdempotencyOutcomeTests
         Action<IdempotencyPolicyBuilder>? policy = null,
         Action<IdempotencyOptions>? options = null,
         IIdempotencyStore? store = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        Action<IdempotencyHttpOptions>? http = null)
         => TestApp.StartAsync(
             app =>
             {
@@ -33,7 +34,8 @@ public sealed class IdempotencyOutcomeTests
             },
             options,
             services: time is null ? null : s => s.AddSingleton(time),
-            store: store is null ? null : b => b.UseStore(store));
+            store: store is null ? null : b => b.UseStore(store),
+            http: http);
 
     [Fact]
     public async Task Post_SameKeyWhileFirstStillRuns_Returns409WithRetryAfter()
@@ -62,7 +64,7 @@ public sealed class IdempotencyOutcomeTests
     [Fact]
     public async Task Post_ConfiguredRetryAfter_IsSentWith409()
     {
-        await using var sut = await CreateSut(options: o => o.RetryAfter = TimeSpan.FromSeconds(7));
+        await using var sut = await CreateSut(http: o => o.RetryAfter = TimeSpan.FromSeconds(7));
 
         var first = sut.Client.PostAsync("/slow", "k-1");
         await _started.WaitAsync();

@@ -14,7 +14,7 @@ public sealed class IdempotencyReplayTests
     private readonly CallCounter _calls = new();
     private readonly RecordingStore _store = new(new InMemoryIdempotencyStore());
 
-    private Task<TestApp> CreateSut(Action<IdempotencyPolicyBuilder>? policy = null, Action<IdempotencyOptions>? options = null)
+    private Task<TestApp> CreateSut(Action<IdempotencyPolicyBuilder>? policy = null, Action<IdempotencyHttpOptions>? options = null)
         => TestApp.StartAsync(
             app =>
             {
@@ -22,7 +22,7 @@ public sealed class IdempotencyReplayTests
                 app.MapPost("/orders", () => Results.Ok(new { call = _calls.Increment() })).RequireIdempotency(policy);
                 app.MapPost("/other", () => Results.Ok(new { call = _calls.Increment() })).RequireIdempotency(policy);
             },
-            options,
+            http: options,
             store: b => b.UseStore(_store));
 
     // Writes every header the allow-list names, some it must never keep, and a binary body unique to the call.

@@ -15,8 +15,8 @@ public sealed class IdempotencyResponseHoldTests
 {
     private readonly GatedStore _store = new(new InMemoryIdempotencyStore());
 
-    private Task<TestApp> CreateSut(Action<WebApplication> map, Action<IdempotencyOptions>? options = null)
-        => TestApp.StartAsync(map, options, store: b => b.UseStore(_store));
+    private Task<TestApp> CreateSut(Action<WebApplication> map, Action<IdempotencyOptions>? options = null, Action<IdempotencyHttpOptions>? http = null)
+        => TestApp.StartAsync(map, options, store: b => b.UseStore(_store), http: http);
 
     [Fact]
     public async Task Post_SmallJsonResponse_IsSentWithContentLengthLikeItsReplay()
@@ -153,7 +153,7 @@ public sealed class IdempotencyResponseHoldTests
     {
         await using var sut = await CreateSut(
             app => app.MapPost("/big", () => Results.Text(new string('x', 500))).RequireIdempotency(),
-            options => options.MaxResponseBodyBytes = 100);
+            http: options => options.MaxResponseBodyBytes = 100);
 
         var first = await sut.Client.PostAsync("/big", "k-1");
         var replay = await sut.Client.PostAsync("/big", "k-1");

@@ -11,11 +11,11 @@ public sealed class IdempotencyScopeTests
 {
     private readonly CallCounter _calls = new();
 
-    private Task<TestApp> CreateSut(Action<IdempotencyOptions>? options = null)
+    private Task<TestApp> CreateSut(Action<IdempotencyHttpOptions>? options = null)
         => TestApp.StartAsync(
             app => app.MapPost("/orders", (HttpContext context) => Results.Ok(new { call = _calls.Increment(), user = context.User.Identity?.Name ?? context.User.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value }))
                 .RequireIdempotency(),
-            options,
+            http: options,
             services: s => s.AddAuthentication(HeaderAuthenticationHandler.SchemeName)
                 .AddScheme<AuthenticationSchemeOptions, HeaderAuthenticationHandler>(HeaderAuthenticationHandler.SchemeName, null),
             pipeline: app => app.UseAuthentication());

@@ -13,8 +13,8 @@ public sealed class IdempotencyStorageRuleTests
 
     public sealed record Transfer(int Amount, string To);
 
-    private Task<TestApp> CreateSut(Action<WebApplication> map, Action<IdempotencyOptions>? options = null)
-        => TestApp.StartAsync(map, options, store: b => b.UseStore(_store));
+    private Task<TestApp> CreateSut(Action<WebApplication> map, Action<IdempotencyOptions>? options = null, Action<IdempotencyHttpOptions>? http = null)
+        => TestApp.StartAsync(map, options, store: b => b.UseStore(_store), http: http);
 
     [Fact]
     public async Task Post_Handler402_IsStoredAndReplayedAs402()
@@ -177,7 +177,7 @@ public sealed class IdempotencyStorageRuleTests
                 context.Response.Headers.ETag = "\"export-1\"";
                 return Results.Bytes(large, "application/octet-stream");
             }).RequireIdempotency(),
-            o => o.MaxResponseBodyBytes = 1024);
+            http: o => o.MaxResponseBodyBytes = 1024);
 
         var first = await sut.Client.PostAsync("/exports", "k-1");
         var retry = await sut.Client.PostAsync("/exports", "k-1");
@@ -205,7 +205,7 @@ public sealed class IdempotencyStorageRuleTests
                 _calls.Increment();
                 return Results.Bytes(body, "application/octet-stream");
             }).RequireIdempotency(),
-            o => o.MaxResponseBodyBytes = 1024);
+            http: o => o.MaxResponseBodyBytes = 1024);
 
         await sut.Client.PostAsync("/exports", "k-1");
         var retry = await sut.Client.PostAsync("/exports", "k-1");

@@ -23,7 +23,7 @@ internal static class IdempotencyKeyEndpoints
 
     private static async Task<Results<Ok<IdempotencyKeyResponse>, ProblemHttpResult>> GetAsync(
         string key, HttpContext context, EndpointDataSource endpoints, IIdempotencyScopeResolver scopes, IIdempotencyStore store,
-        IOptions<IdempotencyOptions> options, CancellationToken cancellationToken)
+        IOptions<IdempotencyHttpOptions> options, CancellationToken cancellationToken)
     {
         if (IdempotencyKey.Parse(key.AsSpan(), options.Value.MaxKeyLength, out var parsed) != KeyError.None)
         {

@@ -38,15 +38,17 @@ internal sealed class TestApp : IAsyncDisposable
     /// <param name="store">Chooses the store; default the in-memory store.</param>
     /// <param name="pipeline">Adds middleware between routing and <c>UseIdempotency()</c> (authentication, …).</param>
     /// <param name="builder">Changes the builder itself (configuration, Kestrel options).</param>
+    /// <param name="http">Configures <see cref="IdempotencyHttpOptions"/>.</param>
     public static async Task<TestApp> StartAsync(
         Action<WebApplication> map,
         Action<IdempotencyOptions>? options = null,
         Action<IServiceCollection>? services = null,
         Action<IIdempotencyBuilder>? store = null,
         Action<WebApplication>? pipeline = null,
-        Action<WebApplicationBuilder>? builder = null)
+        Action<WebApplicationBuilder>? builder = null,
+        Action<IdempotencyHttpOptions>? http = null)
     {
-        var app = Build(map, options, services, store, pipeline, builder);
+        var app = Build(map, options, services, store, pipeline, builder, http);
         try
         {
             await app.StartAsync();
@@ -68,7 +70,8 @@ internal sealed class TestApp : IAsyncDisposable
         Action<IServiceCollection>? services = null,
         Action<IIdempotencyBuilder>? store = null,
         Action<WebApplication>? pipeline = null,
-        Action<WebApplicationBuilder>? builder = null)
+        Action<WebApplicationBuilder>? builder = null,
+        Action<IdempotencyHttpOptions>? http = null)
     {
         var webBuilder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         webBuilder.Logging.ClearProviders();
@@ -76,6 +79,11 @@ internal sealed class TestApp : IAsyncDisposable
         builder?.Invoke(webBuilder);
 
         var idem = webBuilder.Services.AddIdempotency(options);
+        if (http is not null)
+        {
+            idem.ConfigureHttp(http);
+        }
+
         (store ?? (b => b.AddInMemoryStore())).Invoke(idem);
         services?.Invoke(webBuilder.Services);
 

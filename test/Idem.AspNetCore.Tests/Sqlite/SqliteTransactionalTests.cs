@@ -268,8 +268,8 @@ public sealed class SqliteTransactionalTests : IDisposable
                 await command.ExecuteNonQueryAsync();
                 return _respond(call, 0);
             }).RequireIdempotency(p => p.Transactional()),
-            o => o.MaxResponseBodyBytes = 1024,
-            store: b => b.AddSqliteStore(_db.ConnectionString));
+            store: b => b.AddSqliteStore(_db.ConnectionString),
+            http: o => o.MaxResponseBodyBytes = 1024);
 
         var first = await sut.Client.PostAsync("/transfers", "k-1", """{"amount":10}""");
         var retry = await sut.Client.PostAsync("/transfers", "k-1", """{"amount":10}""");
