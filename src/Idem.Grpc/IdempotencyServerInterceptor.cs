@@ -256,25 +256,24 @@ internal sealed class IdempotencyServerInterceptor : Interceptor
         /// <summary>The method's full name and the request message's bytes, as its marshaller writes them.</summary>
         public string Fingerprint()
         {
-            var body = method is not null ? method.RequestMarshaller.Serializer(Request) : AsMessage(Request).ToByteArray();
+            var body = method is not null ? MessageBytes.Serialize(method.RequestMarshaller, Request) : AsMessage(Request).ToByteArray();
             using var fingerprint = new RequestFingerprint();
             fingerprint.Add("grpc", Context.Method);
             fingerprint.AddBody(body, isJson: false);
             return fingerprint.Finish();
         }
 
-        public byte[] SerializeResponse() => method is not null ? method.ResponseMarshaller.Serializer(Response!) : AsMessage(Response!).ToByteArray();
+        public byte[] SerializeResponse() => method is not null ? MessageBytes.Serialize(method.ResponseMarshaller, Response!) : AsMessage(Response!).ToByteArray();
 
         public TResponse DeserializeResponse(ReadOnlyMemory<byte> body)
         {
-            var bytes = body.ToArray();
             if (method is not null)
             {
-                return method.ResponseMarshaller.Deserializer(bytes);
+                return MessageBytes.Deserialize(method.ResponseMarshaller, body);
             }
 
             var message = AsMessage(Activator.CreateInstance<TResponse>());
-            message.MergeFrom(bytes);
+            message.MergeFrom(body.Span);
             return (TResponse)message;
         }
 
