@@ -114,6 +114,29 @@ public sealed class IdempotencyServerInterceptorTests
     }
 
     [Fact]
+    public async Task Create_TwoPrincipalsSendOneKey_EachGetsTheirOwnAnswer()
+    {
+        var runs = 0;
+        await using var app = await GrpcTestApp.StartAsync((request, _) => Task.FromResult(Order(request, Interlocked.Increment(ref runs))), authenticate: true);
+
+        var alice = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), As("alice", "order-1")));
+        var bob = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), As("bob", "order-1")));
+        var aliceAgain = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), As("alice", "order-1")));
+
+        Assert.False(bob.IsReplayed);
+        Assert.NotEqual(alice.Order, bob.Order);
+        Assert.Equal(alice.Order, aliceAgain.Order);
+        Assert.Equal(2, runs);
+
+        static Metadata As(string user, string key)
+        {
+            var headers = Calls.Key(key);
+            headers.Add(HeaderAuthenticationHandler.UserHeader.ToLowerInvariant(), user);
+            return headers;
+        }
+    }
+
+    [Fact]
     public async Task Create_SameKeyOnAnotherMethod_IsAnotherRecord()
     {
         var runs = 0;

@@ -3,7 +3,9 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
+using Idem.AspNetCore.Tests.Infrastructure;
 using Idem.Grpc.Tests.Protos;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -47,11 +49,13 @@ internal sealed class GrpcTestApp : IAsyncDisposable
     /// <param name="store">Chooses the store; default the in-memory store.</param>
     /// <param name="services">Adds or replaces services after Idem's.</param>
     /// <param name="options">Configures <see cref="IdempotencyOptions"/>.</param>
+    /// <param name="authenticate">Signs in whoever the <c>x-user</c> metadata names.</param>
     public static async Task<GrpcTestApp> StartAsync(
         OrderHandler handler,
         Action<IIdempotencyBuilder>? store = null,
         Action<IServiceCollection>? services = null,
-        Action<IdempotencyOptions>? options = null)
+        Action<IdempotencyOptions>? options = null,
+        bool authenticate = false)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
@@ -61,8 +65,18 @@ internal sealed class GrpcTestApp : IAsyncDisposable
         (store ?? (b => b.AddInMemoryStore())).Invoke(idem);
         builder.Services.AddGrpc(o => o.EnableDetailedErrors = true).AddIdempotency();
         services?.Invoke(builder.Services);
+        if (authenticate)
+        {
+            builder.Services.AddAuthentication(HeaderAuthenticationHandler.SchemeName)
+                .AddScheme<AuthenticationSchemeOptions, HeaderAuthenticationHandler>(HeaderAuthenticationHandler.SchemeName, null);
+        }
 
         var app = builder.Build();
+        if (authenticate)
+        {
+            app.UseAuthentication();
+        }
+
         app.MapGrpcService<OrdersService>();
         try
         {
