@@ -4,6 +4,7 @@ using Idem.AspNetCore.Tests.Infrastructure;
 using Idem.Grpc.Tests.Infrastructure;
 using Idem.Grpc.Tests.Protos;
 using Idem.Storage;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -227,6 +228,22 @@ public sealed class IdempotencyServerInterceptorTests
 
         Assert.False(second.IsReplayed);
         Assert.Equal(2, runs);
+    }
+
+    [Fact]
+    public async Task Plain_ServiceMarkedThroughEndpointMetadata_Replays()
+    {
+        var runs = 0;
+        await using var app = await GrpcTestApp.StartAsync(
+            (request, _) => Task.FromResult(Order(request, Interlocked.Increment(ref runs))),
+            map: endpoints => endpoints.WithMetadata(new IdempotentRpcAttribute()));
+
+        var first = await Calls.AnswerAsync(app.Client.PlainAsync(Calls.Request(), Calls.Key("order-1")));
+        var retry = await Calls.AnswerAsync(app.Client.PlainAsync(Calls.Request(), Calls.Key("order-1")));
+
+        Assert.True(retry.IsReplayed);
+        Assert.Equal(first.Order, retry.Order);
+        Assert.Equal(1, runs);
     }
 
     [Fact]

@@ -50,12 +50,14 @@ internal sealed class GrpcTestApp : IAsyncDisposable
     /// <param name="services">Adds or replaces services after Idem's.</param>
     /// <param name="options">Configures <see cref="IdempotencyOptions"/>.</param>
     /// <param name="authenticate">Signs in whoever the <c>x-user</c> metadata names.</param>
+    /// <param name="map">Adds conventions to the service's endpoints.</param>
     public static async Task<GrpcTestApp> StartAsync(
         OrderHandler handler,
         Action<IIdempotencyBuilder>? store = null,
         Action<IServiceCollection>? services = null,
         Action<IdempotencyOptions>? options = null,
-        bool authenticate = false)
+        bool authenticate = false,
+        Action<GrpcServiceEndpointConventionBuilder>? map = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
@@ -77,7 +79,8 @@ internal sealed class GrpcTestApp : IAsyncDisposable
             app.UseAuthentication();
         }
 
-        app.MapGrpcService<OrdersService>();
+        var endpoints = app.MapGrpcService<OrdersService>();
+        map?.Invoke(endpoints);
         try
         {
             await app.StartAsync();
