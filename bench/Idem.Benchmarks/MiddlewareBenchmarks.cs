@@ -103,7 +103,8 @@ public class MiddlewareBenchmarks
         var options = Options.Create(new IdempotencyOptions());
         var store = new InMemoryIdempotencyStore(TimeProvider.System);
         var executor = new IdempotentExecutor(store, options, TimeProvider.System, NullLogger<IdempotentExecutor>.Instance, IdempotencyMetrics.Shared);
-        return new IdempotencyMiddleware(_handler, executor, new DefaultScopeResolver(options), options, NullLogger<IdempotencyMiddleware>.Instance);
+        var http = Options.Create(new IdempotencyHttpOptions());
+        return new IdempotencyMiddleware(_handler, executor, new DefaultScopeResolver(http), options, http, NullLogger<IdempotencyMiddleware>.Instance);
     }
 
     // Both sides build the same request, key and service scope included, so only Idem's own work differs.
