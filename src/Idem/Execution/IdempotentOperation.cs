@@ -71,7 +71,7 @@ public sealed record IdempotentOperation
     /// <param name="name">The operation's name; keys of different operations never meet.</param>
     /// <param name="key">The key: printable ASCII, at most <see cref="MaxKeyLength"/>.</param>
     public static IdempotentOperation Create(string name, string key)
-        => Create(name, key, ReadOnlySpan<byte>.Empty, scope: null);
+        => FromJson(name, key, ReadOnlySpan<byte>.Empty, scope: null);
 
     /// <summary>
     /// An operation named <paramref name="name"/> under <paramref name="key"/> whose input, serialised as JSON and
@@ -87,10 +87,10 @@ public sealed record IdempotentOperation
         var json = typeInfo is null
             ? JsonSerializer.SerializeToUtf8Bytes(input, JsonSerializerOptions.Web)
             : JsonSerializer.SerializeToUtf8Bytes(input, typeInfo);
-        return Create(name, key, json, scope);
+        return FromJson(name, key, json, scope);
     }
 
-    private static IdempotentOperation Create(string name, string key, ReadOnlySpan<byte> json, string? scope)
+    private static IdempotentOperation FromJson(string name, string key, ReadOnlySpan<byte> json, string? scope)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentException.ThrowIfNullOrEmpty(key);
