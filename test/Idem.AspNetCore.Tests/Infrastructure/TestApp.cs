@@ -49,18 +49,7 @@ internal sealed class TestApp : IAsyncDisposable
         Action<IdempotencyHttpOptions>? http = null)
     {
         var app = Build(map, options, services, store, pipeline, builder, http);
-        try
-        {
-            await app.StartAsync();
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new TestApp(app, new Uri(address));
+        return new TestApp(app, await Idem.Testing.LoopbackApp.StartAsync(app));
     }
 
     /// <summary>Builds the app without starting it (for start-up validation tests).</summary>

@@ -81,18 +81,7 @@ internal sealed class GrpcTestApp : IAsyncDisposable
 
         var endpoints = app.MapGrpcService<OrdersService>();
         map?.Invoke(endpoints);
-        try
-        {
-            await app.StartAsync();
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new GrpcTestApp(app, new Uri(address));
+        return new GrpcTestApp(app, await Idem.Testing.LoopbackApp.StartAsync(app));
     }
 
     /// <summary>A client on a channel of its own, optionally with a retry policy and interceptors.</summary>
