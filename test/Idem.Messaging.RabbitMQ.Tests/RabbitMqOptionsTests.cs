@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -32,7 +33,9 @@ public sealed class RabbitMqOptionsTests
     private static async Task AssertHostFailsToStartAsync(Action<RabbitMqOptions> configure, string option)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Services.AddIdempotentMessaging().UseRabbitMq(Unreachable, configure);
+        // Nothing is opened: the host fails before its services start.
+        using var dataSource = SqliteFactory.Instance.CreateDataSource("Data Source=:memory:");
+        builder.Services.AddIdempotentMessaging().UseSqlite(dataSource).UseRabbitMq(Unreachable, configure);
         using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
