@@ -1,6 +1,7 @@
 using Idem.Payments.CardPayments;
 using Idem.Payments.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
+using Xunit;
 
 namespace Idem.Payments.Tests.CardPayments;
 

@@ -1,6 +1,7 @@
 using Idem.Payments.Processor;
 using Idem.Payments.Tests.CardPayments;
 using Microsoft.Extensions.Options;
+using Xunit;
 
 namespace Idem.Payments.Tests.Processor;
 
