@@ -23,19 +23,11 @@ public static class IdempotencyHttpClientBuilderExtensions
         }
 
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdempotentClientOptions>, IdempotentClientOptionsValidator>());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdempotentClientOptions>, IdempotentClientDelaysValidator>());
         var name = builder.Name;
         return builder.AddHttpMessageHandler(services => new IdempotentRetryHandler(
             services.GetRequiredService<IOptionsMonitor<IdempotentClientOptions>>().Get(name),
             services.GetService<TimeProvider>(),
             services.GetService<ILogger<IdempotentRetryHandler>>()));
-    }
-}
-
-internal sealed class IdempotentClientOptionsValidator : IValidateOptions<IdempotentClientOptions>
-{
-    public ValidateOptionsResult Validate(string? name, IdempotentClientOptions options)
-    {
-        var errors = options.Validate();
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -1,21 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Idem.Http;
 
 /// <summary>
 /// Settings of <see cref="IdempotentRetryHandler"/>. Each property documents its default and its range; values out of
-/// range are refused when the handler is made (and at start, through <c>AddIdempotency</c>).
+/// range are refused with an <see cref="OptionsValidationException"/> when the handler is made (and at start, through
+/// <c>AddIdempotency</c>).
 /// </summary>
 public sealed class IdempotentClientOptions
 {
     /// <summary>The request header that carries the key. Default <c>Idempotency-Key</c>. Must be an HTTP token.</summary>
+    [Required]
+    [RegularExpression("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
     public string HeaderName { get; set; } = "Idempotency-Key";
 
     /// <summary>
     /// The methods that get a key and retries. Default POST and PATCH. Requests with other methods pass through untouched
     /// (one attempt, no key) unless the caller set a key on them.
     /// </summary>
+    [MinLength(1)]
     public ISet<HttpMethod> Methods { get; } = new HashSet<HttpMethod> { HttpMethod.Post, HttpMethod.Patch };
 
     /// <summary>The most attempts one logical request makes, the first included. Default 5; 1–100 (1 turns retries off but still assigns the key).</summary>
+    [Range(1, 100)]
     public int MaxAttempts { get; set; } = 5;
 
     /// <summary>
@@ -23,12 +31,15 @@ public sealed class IdempotentClientOptions
     /// that would end, past it. An attempt already in flight is not cut (that is <see cref="PerAttemptTimeout"/>'s and
     /// <see cref="HttpClient.Timeout"/>'s job). Default 60 seconds; more than zero, at most one day.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00", MinimumIsExclusive = true)]
     public TimeSpan OverallDeadline { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The cap of the first backoff; it doubles per retry up to <see cref="MaxDelay"/>. Default 200 ms; zero to one hour.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan BaseDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>The largest backoff cap. Default 10 seconds; at least <see cref="BaseDelay"/>, at most one hour. A <c>Retry-After</c> may ask for longer.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -41,6 +52,7 @@ public sealed class IdempotentClientOptions
     /// How long one attempt may take until the response headers arrive; a timed-out attempt is retried with the same key.
     /// Default <see langword="null"/>: no limit of its own. When set, more than zero.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00", MinimumIsExclusive = true)]
     public TimeSpan? PerAttemptTimeout { get; set; }
 
     /// <summary>
@@ -52,59 +64,18 @@ public sealed class IdempotentClientOptions
 
     /// <summary>The source of jitter, a number in [0, 1). Tests fix it; default <see cref="Random.Shared"/>.</summary>
     internal Func<double>? Random { get; set; }
+}
 
-    /// <summary>Lists what is wrong with these options; empty when they are valid.</summary>
-    internal List<string> Validate()
-    {
-        var errors = new List<string>();
-        if (string.IsNullOrEmpty(HeaderName) || !IsToken(HeaderName))
-        {
-            errors.Add($"{nameof(HeaderName)} must be an HTTP header name (a token).");
-        }
+/// <summary>Checks the annotations of <see cref="IdempotentClientOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class IdempotentClientOptionsValidator : IValidateOptions<IdempotentClientOptions>;
 
-        if (Methods.Count == 0)
-        {
-            errors.Add($"{nameof(Methods)} must name at least one method.");
-        }
-
-        if (MaxAttempts is < 1 or > 100)
-        {
-            errors.Add($"{nameof(MaxAttempts)} must be between 1 and 100.");
-        }
-
-        if (OverallDeadline <= TimeSpan.Zero || OverallDeadline > TimeSpan.FromDays(1))
-        {
-            errors.Add($"{nameof(OverallDeadline)} must be more than zero and at most one day.");
-        }
-
-        if (BaseDelay < TimeSpan.Zero || BaseDelay > TimeSpan.FromHours(1))
-        {
-            errors.Add($"{nameof(BaseDelay)} must be between zero and one hour.");
-        }
-
-        if (MaxDelay < BaseDelay || MaxDelay > TimeSpan.FromHours(1))
-        {
-            errors.Add($"{nameof(MaxDelay)} must be at least {nameof(BaseDelay)} and at most one hour.");
-        }
-
-        if (PerAttemptTimeout is { } timeout && (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromDays(1)))
-        {
-            errors.Add($"{nameof(PerAttemptTimeout)} must be more than zero and at most one day when set.");
-        }
-
-        return errors;
-    }
-
-    private static bool IsToken(string value)
-    {
-        foreach (var c in value)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+.^_`|~-".Contains(c, StringComparison.Ordinal)))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+/// <summary>The rule the annotations cannot state: the backoff cap may not start above its ceiling.</summary>
+internal sealed class IdempotentClientDelaysValidator : IValidateOptions<IdempotentClientOptions>
+{
+    public ValidateOptionsResult Validate(string? name, IdempotentClientOptions options)
+        => options.MaxDelay < options.BaseDelay
+            ? ValidateOptionsResult.Fail(
+                $"{nameof(IdempotentClientOptions.MaxDelay)} ({options.MaxDelay}) must be at least {nameof(IdempotentClientOptions.BaseDelay)} ({options.BaseDelay}).")
+            : ValidateOptionsResult.Success;
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Http;
 
@@ -35,15 +36,11 @@ public sealed class IdempotentRetryHandler : DelegatingHandler
     /// <param name="options">The settings, copied now; default <see cref="IdempotentClientOptions"/>'s defaults.</param>
     /// <param name="timeProvider">The clock for backoff, timeouts and the deadline; default <see cref="TimeProvider.System"/>.</param>
     /// <param name="logger">Where retries and give-ups are logged; default none.</param>
-    /// <exception cref="ArgumentException">The options are out of range.</exception>
+    /// <exception cref="OptionsValidationException">The options are out of range.</exception>
     public IdempotentRetryHandler(IdempotentClientOptions? options = null, TimeProvider? timeProvider = null, ILogger<IdempotentRetryHandler>? logger = null)
     {
         options ??= new IdempotentClientOptions();
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException("Invalid IdempotentClientOptions: " + string.Join(" ", errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options, new IdempotentClientOptionsValidator(), new IdempotentClientDelaysValidator());
 
         _headerName = options.HeaderName;
         _methods = [.. options.Methods];

@@ -1,8 +1,9 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging.RabbitMQ;
 
-/// <summary>Settings of the RabbitMQ transport. Validated when it is registered.</summary>
+/// <summary>Settings of the RabbitMQ transport. Validated at start.</summary>
 public sealed class RabbitMqOptions
 {
     /// <summary>The broker, as an AMQP URI: <c>amqp://user:password@host:5672/vhost</c>.</summary>
@@ -47,3 +48,7 @@ public sealed class RabbitMqOptions
     /// <summary>The connection's name, shown in the management UI. Default <c>idem</c>.</summary>
     public string ClientName { get; set; } = "idem";
 }
+
+/// <summary>Checks the annotations of <see cref="RabbitMqOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class RabbitMqOptionsValidator : IValidateOptions<RabbitMqOptions>;

@@ -1,8 +1,12 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging;
 
-/// <summary>One consumer: its name (the inbox key), what it subscribes to, and how it treats failures.</summary>
+/// <summary>
+/// One consumer: its name (the inbox key), what it subscribes to, and how it treats failures. Named options (named after
+/// the consumer), validated at start.
+/// </summary>
 public sealed class ConsumerOptions
 {
     /// <summary>
@@ -34,3 +38,7 @@ public sealed class ConsumerOptions
     [Range(1, 256)]
     public int Concurrency { get; set; } = 1;
 }
+
+/// <summary>Checks the annotations of <see cref="ConsumerOptions"/> (source-generated, no reflection); every consumer's named options.</summary>
+[OptionsValidator]
+internal sealed partial class ConsumerOptionsValidator : IValidateOptions<ConsumerOptions>;

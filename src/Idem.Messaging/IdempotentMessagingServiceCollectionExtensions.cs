@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Data.Common;
 using Idem.Messaging;
 using Idem.Messaging.Data;
@@ -6,6 +5,7 @@ using Idem.Messaging.Inbox;
 using Idem.Messaging.Outbox;
 using Idem.Messaging.Transport;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -16,19 +16,22 @@ public static class IdempotentMessagingServiceCollectionExtensions
     /// Adds the outbox (<see cref="IOutbox"/>), its relay and the inbox purge as hosted services. Follow with the database
     /// (<see cref="UseSqlite"/> or <see cref="UsePostgres"/>), the consumers (<c>AddConsumer</c>) and a transport
     /// (<see cref="UseInProcess"/>, or <c>UseRabbitMq</c> from Idem.Messaging.RabbitMQ). Without a transport, messages are enqueued and kept.
+    /// The settings are validated at start: invalid ones fail the host's start with an <see cref="OptionsValidationException"/>.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Changes the settings (tables, relay, retention).</param>
-    /// <exception cref="ValidationException">The settings are invalid.</exception>
     public static IIdempotentMessagingBuilder AddIdempotentMessaging(this IServiceCollection services, Action<MessagingOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = new MessagingOptions();
-        configure?.Invoke(options);
-        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
+        var options = services.AddOptions<MessagingOptions>().ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
 
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MessagingOptions>, MessagingOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MessagingOptions>, MessagingRetryDelaysValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(options);
         services.TryAddSingleton<RelaySignal>();
         services.TryAddSingleton<IOutbox, Idem.Messaging.Outbox.Outbox>();
         services.TryAddSingleton<OutboxRelay>();
@@ -62,9 +65,10 @@ public static class IdempotentMessagingServiceCollectionExtensions
 
     /// <summary>
     /// Adds a consumer named <paramref name="name"/> whose deliveries <typeparamref name="THandler"/> handles (resolved
-    /// from a fresh scope per delivery; registered as scoped unless it already is).
+    /// from a fresh scope per delivery; registered as scoped unless it already is). Its settings are named options (named
+    /// after the consumer), validated at start.
     /// </summary>
-    /// <exception cref="ValidationException">The settings are invalid.</exception>
+    /// <exception cref="InvalidOperationException">A consumer of that name is already registered.</exception>
     public static IIdempotentMessagingBuilder AddConsumer<THandler>(this IIdempotentMessagingBuilder builder, string name, Action<ConsumerOptions>? configure = null)
         where THandler : class, IMessageHandler
     {
@@ -73,8 +77,11 @@ public static class IdempotentMessagingServiceCollectionExtensions
         return AddConsumer(builder, name, configure, sp => sp.GetRequiredService<THandler>());
     }
 
-    /// <summary>Adds a consumer named <paramref name="name"/> whose deliveries <paramref name="handler"/> handles.</summary>
-    /// <exception cref="ValidationException">The settings are invalid.</exception>
+    /// <summary>
+    /// Adds a consumer named <paramref name="name"/> whose deliveries <paramref name="handler"/> handles. Its settings are
+    /// named options (named after the consumer), validated at start.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A consumer of that name is already registered.</exception>
     public static IIdempotentMessagingBuilder AddConsumer(this IIdempotentMessagingBuilder builder, string name, Func<MessageContext, CancellationToken, ValueTask> handler, Action<ConsumerOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -101,21 +108,26 @@ public static class IdempotentMessagingServiceCollectionExtensions
     private static IIdempotentMessagingBuilder AddConsumer(IIdempotentMessagingBuilder builder, string name, Action<ConsumerOptions>? configure, Func<IServiceProvider, IMessageHandler> create)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var options = new ConsumerOptions { Name = name };
-        configure?.Invoke(options);
-        options.Name = name;
-        if (options.MessageTypes.Count == 0)
-        {
-            options.MessageTypes.Add("#");
-        }
-
-        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
-        if (builder.Services.Any(d => d.ServiceType == typeof(ConsumerRegistration) && ((ConsumerRegistration)d.ImplementationInstance!).Options.Name == name))
+        ArgumentNullException.ThrowIfNull(name);
+        if (builder.Services.Any(d => d.ServiceType == typeof(ConsumerRegistration) && ((ConsumerRegistration)d.ImplementationInstance!).Name == name))
         {
             throw new InvalidOperationException($"A consumer named '{name}' is already registered.");
         }
 
-        builder.Services.AddSingleton(new ConsumerRegistration(options, create));
+        builder.Services.AddOptions<ConsumerOptions>(name)
+            .Configure(options =>
+            {
+                options.Name = name;
+                configure?.Invoke(options);
+                options.Name = name;
+                if (options.MessageTypes.Count == 0)
+                {
+                    options.MessageTypes.Add("#");
+                }
+            })
+            .ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ConsumerOptions>, ConsumerOptionsValidator>());
+        builder.Services.AddSingleton(new ConsumerRegistration(name, create));
         return builder;
     }
 
@@ -126,7 +138,7 @@ public static class IdempotentMessagingServiceCollectionExtensions
         builder.Services.RemoveAll<MessagingDatabase>();
         builder.Services.AddSingleton(sp =>
         {
-            var options = sp.GetRequiredService<MessagingOptions>();
+            var options = sp.GetRequiredService<IOptions<MessagingOptions>>().Value;
             return new MessagingDatabase(dataSource, sql(options), options.CreateSchema, sp.GetRequiredService<TimeProvider>());
         });
         return builder;

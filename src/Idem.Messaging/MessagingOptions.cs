@@ -1,8 +1,9 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging;
 
-/// <summary>Settings of the outbox, the inbox and their tables. Validated when messaging is registered.</summary>
+/// <summary>Settings of the outbox, the inbox and their tables. Validated at start.</summary>
 public sealed class MessagingOptions
 {
     /// <summary>
@@ -39,7 +40,7 @@ public sealed class MessagingOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan RelayRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>The relay's longest wait between failed attempts. Default 30 seconds.</summary>
+    /// <summary>The relay's longest wait between failed attempts. Default 30 seconds; at least <see cref="RelayRetryDelay"/>.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan RelayMaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -57,4 +58,18 @@ public sealed class MessagingOptions
     /// <summary>How often rows past their retention are deleted; zero turns the purge off. Default 1 hour.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>Checks the annotations of <see cref="MessagingOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class MessagingOptionsValidator : IValidateOptions<MessagingOptions>;
+
+/// <summary>The rule the annotations cannot state: the relay's backoff may not start above its ceiling.</summary>
+internal sealed class MessagingRetryDelaysValidator : IValidateOptions<MessagingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MessagingOptions options)
+        => options.RelayMaxRetryDelay < options.RelayRetryDelay
+            ? ValidateOptionsResult.Fail(
+                $"{nameof(MessagingOptions.RelayMaxRetryDelay)} ({options.RelayMaxRetryDelay}) must be at least {nameof(MessagingOptions.RelayRetryDelay)} ({options.RelayRetryDelay}).")
+            : ValidateOptionsResult.Success;
 }

@@ -1,6 +1,7 @@
 using Idem.Messaging.Data;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging;
 
@@ -9,15 +10,15 @@ namespace Idem.Messaging;
 /// <see cref="MessagingOptions.InboxRetention"/> and published outbox rows older than
 /// <see cref="MessagingOptions.OutboxRetention"/>.
 /// </summary>
-internal sealed class MessagingPurge(MessagingDatabase database, MessagingOptions options)
+internal sealed class MessagingPurge(MessagingDatabase database, IOptions<MessagingOptions> options)
 {
     private const int BatchSize = 1000;
 
     public async Task<(int Inbox, int Outbox)> PurgeAsync(CancellationToken cancellationToken)
     {
         var now = database.Time.GetUtcNow();
-        var inbox = await PurgeAsync(database.Sql.PurgeInbox, now - options.InboxRetention, cancellationToken).ConfigureAwait(false);
-        var outbox = await PurgeAsync(database.Sql.PurgeOutbox, now - options.OutboxRetention, cancellationToken).ConfigureAwait(false);
+        var inbox = await PurgeAsync(database.Sql.PurgeInbox, now - options.Value.InboxRetention, cancellationToken).ConfigureAwait(false);
+        var outbox = await PurgeAsync(database.Sql.PurgeOutbox, now - options.Value.OutboxRetention, cancellationToken).ConfigureAwait(false);
         return (inbox, outbox);
     }
 
@@ -44,16 +45,16 @@ internal sealed class MessagingPurge(MessagingDatabase database, MessagingOption
 }
 
 /// <summary>Runs <see cref="MessagingPurge"/> every <see cref="MessagingOptions.PurgeInterval"/>.</summary>
-internal sealed class MessagingPurgeService(MessagingPurge purge, MessagingOptions options, TimeProvider time, ILogger<MessagingPurgeService> logger) : BackgroundService
+internal sealed class MessagingPurgeService(MessagingPurge purge, IOptions<MessagingOptions> options, TimeProvider time, ILogger<MessagingPurgeService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (options.PurgeInterval <= TimeSpan.Zero)
+        if (options.Value.PurgeInterval <= TimeSpan.Zero)
         {
             return;
         }
 
-        using var timer = new PeriodicTimer(options.PurgeInterval, time);
+        using var timer = new PeriodicTimer(options.Value.PurgeInterval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))

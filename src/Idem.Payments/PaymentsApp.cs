@@ -1,3 +1,4 @@
+using Idem.Http;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
 using Idem.Payments.CardPayments;
@@ -13,6 +14,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Scalar.AspNetCore;
 
 namespace Idem.Payments;
@@ -74,8 +76,10 @@ internal static class PaymentsApp
 
         // Card payments: the processor (the simulator beside the service unless Processor:BaseUrl names one) is called
         // through Idem.Http, one derived key per operation, retried within a deadline below the endpoints' lease.
-        var paymentsOptions = builder.Configuration.GetSection("Payments").Get<PaymentsOptions>() ?? new PaymentsOptions();
-        services.AddSingleton(paymentsOptions);
+        services.AddOptions<PaymentsOptions>().BindConfiguration(PaymentsOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaymentsOptions>, PaymentsOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaymentsOptions>, PaymentsProcessorTimeoutsValidator>());
+        ProcessorSimulator.AddOptions(services);
         services.AddSingleton<ProcessorHost>();
         services.AddHostedService(sp => sp.GetRequiredService<ProcessorHost>());
         services.AddHttpClient(ProcessorClient.HttpClientName, (sp, client) =>
@@ -86,10 +90,14 @@ internal static class PaymentsApp
             .AddIdempotency(options =>
             {
                 options.MaxAttempts = 4;
-                options.OverallDeadline = paymentsOptions.ProcessorDeadline;
-                options.PerAttemptTimeout = paymentsOptions.ProcessorAttemptTimeout;
                 options.BaseDelay = TimeSpan.FromMilliseconds(100);
                 options.MaxDelay = TimeSpan.FromSeconds(1);
+            });
+        services.AddOptions<IdempotentClientOptions>(ProcessorClient.HttpClientName)
+            .Configure<IOptions<PaymentsOptions>>((options, payments) =>
+            {
+                options.OverallDeadline = payments.Value.ProcessorDeadline;
+                options.PerAttemptTimeout = payments.Value.ProcessorAttemptTimeout;
             });
         services.AddSingleton<PaymentService>();
         services.AddSingleton<LedgerAudit>();

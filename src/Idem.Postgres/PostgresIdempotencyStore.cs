@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.ComponentModel.DataAnnotations;
 using System.Data;
 using System.Security.Cryptography;
 using System.Text;
@@ -53,7 +52,7 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         ArgumentNullException.ThrowIfNull(dataSource);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
-        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
+        OptionsValidation.ThrowIfInvalid(options, new PostgresStoreOptionsValidator());
 
         _dataSource = dataSource;
         _ownsDataSource = ownsDataSource;

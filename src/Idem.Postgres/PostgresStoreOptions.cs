@@ -1,8 +1,9 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Postgres;
 
-/// <summary>Settings of the PostgreSQL store. Validated when the store is registered.</summary>
+/// <summary>Settings of the PostgreSQL store. Validated at start (and when a store is built from them directly).</summary>
 public sealed class PostgresStoreOptions
 {
     /// <summary>
@@ -36,3 +37,7 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public bool CreateSchema { get; set; } = true;
 }
+
+/// <summary>Checks the annotations of <see cref="PostgresStoreOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class PostgresStoreOptionsValidator : IValidateOptions<PostgresStoreOptions>;

@@ -1,10 +1,10 @@
-using System.ComponentModel.DataAnnotations;
 using Idem;
 using Idem.Redis;
 using Idem.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -19,7 +19,9 @@ public static class RedisIdempotencyBuilderExtensions
 
     /// <summary>
     /// Keeps records in Redis, shared by any number of nodes (standalone records; no transactional mode). Times come from
-    /// the Redis clock. The store connects on first use and closes the connection when the container is disposed.
+    /// the Redis clock. The store connects on first use and closes the connection when the container is disposed. The
+    /// settings are validated at start: invalid ones fail the host's start (or the first resolution of the store) with an
+    /// <see cref="OptionsValidationException"/>.
     /// </summary>
     /// <remarks>
     /// Unless <paramref name="configuration"/> sets them, the connection uses <c>abortConnect=false</c> (the application
@@ -30,7 +32,6 @@ public static class RedisIdempotencyBuilderExtensions
     /// <param name="builder">The builder returned by <c>AddIdempotency</c>.</param>
     /// <param name="configuration">A StackExchange.Redis configuration string, e.g. <c>redis-1:6379,redis-2:6379,password=…</c>.</param>
     /// <param name="configure">Changes further settings (key prefix, expiry grace).</param>
-    /// <exception cref="ValidationException">The settings are invalid.</exception>
     public static IIdempotencyBuilder AddRedisStore(this IIdempotencyBuilder builder, string configuration, Action<RedisStoreOptions>? configure = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
@@ -53,7 +54,6 @@ public static class RedisIdempotencyBuilderExtensions
     /// <param name="builder">The builder returned by <c>AddIdempotency</c>.</param>
     /// <param name="connection">The connection to run the scripts on (its default database).</param>
     /// <param name="configure">Changes further settings (key prefix, expiry grace).</param>
-    /// <exception cref="ValidationException">The settings are invalid.</exception>
     public static IIdempotencyBuilder AddRedisStore(this IIdempotencyBuilder builder, IConnectionMultiplexer connection, Action<RedisStoreOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -66,7 +66,6 @@ public static class RedisIdempotencyBuilderExtensions
     /// </summary>
     /// <param name="builder">The builder returned by <c>AddIdempotency</c>.</param>
     /// <param name="configure">Changes further settings (key prefix, expiry grace).</param>
-    /// <exception cref="ValidationException">The settings are invalid.</exception>
     public static IIdempotencyBuilder AddRedisStore(this IIdempotencyBuilder builder, Action<RedisStoreOptions>? configure = null)
         => Register(builder, configure, (sp, options, logger) => new RedisIdempotencyStore(sp.GetRequiredService<IConnectionMultiplexer>(), options, logger));
 
@@ -111,16 +110,17 @@ public static class RedisIdempotencyBuilderExtensions
     private static IIdempotencyBuilder Register(IIdempotencyBuilder builder, Action<RedisStoreOptions>? configure, Func<IServiceProvider, RedisStoreOptions, ILogger<RedisIdempotencyStore>, RedisIdempotencyStore> create)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var options = new RedisStoreOptions();
-        configure?.Invoke(options);
-
-        // Fail at registration, not on the first request.
-        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
-
         var services = builder.Services;
+        var options = services.AddOptions<RedisStoreOptions>().ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedisStoreOptions>, RedisStoreOptionsValidator>());
         services.RemoveAll<IIdempotencyStore>();
         services.RemoveAll<ITransactionalIdempotencyStore>();
-        services.AddSingleton(sp => create(sp, options, sp.GetService<ILogger<RedisIdempotencyStore>>() ?? NullLogger<RedisIdempotencyStore>.Instance));
+        services.AddSingleton(sp => create(sp, sp.GetRequiredService<IOptions<RedisStoreOptions>>().Value, sp.GetService<ILogger<RedisIdempotencyStore>>() ?? NullLogger<RedisIdempotencyStore>.Instance));
         services.AddSingleton<IIdempotencyStore>(sp => sp.GetRequiredService<RedisIdempotencyStore>());
         return builder;
     }

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text;
 using Idem.Storage;
@@ -69,7 +68,7 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
-        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
+        OptionsValidation.ThrowIfInvalid(options, new RedisStoreOptionsValidator());
         _options = options;
         _logger = logger;
         _grace = Milliseconds(options.ExpiryGrace);

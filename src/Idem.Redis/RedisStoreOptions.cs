@@ -1,8 +1,9 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Redis;
 
-/// <summary>Settings of the Redis store. Validated when the store is registered.</summary>
+/// <summary>Settings of the Redis store. Validated at start (and when a store is built from them directly).</summary>
 public sealed class RedisStoreOptions
 {
     /// <summary>
@@ -23,3 +24,7 @@ public sealed class RedisStoreOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan ExpiryGrace { get; set; } = TimeSpan.FromMinutes(1);
 }
+
+/// <summary>Checks the annotations of <see cref="RedisStoreOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class RedisStoreOptionsValidator : IValidateOptions<RedisStoreOptions>;

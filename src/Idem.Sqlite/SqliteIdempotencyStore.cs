@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
@@ -55,7 +54,7 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(timeProvider);
         ArgumentNullException.ThrowIfNull(logger);
-        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
+        OptionsValidation.ThrowIfInvalid(options, new SqliteStoreOptionsValidator());
 
         var builder = new SqliteConnectionStringBuilder(options.ConnectionString)
         {

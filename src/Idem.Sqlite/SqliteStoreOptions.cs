@@ -1,8 +1,9 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Sqlite;
 
-/// <summary>Settings of the SQLite store. Validated when the store is registered.</summary>
+/// <summary>Settings of the SQLite store. Validated at start (and when a store is built from them directly).</summary>
 public sealed class SqliteStoreOptions
 {
     /// <summary>
@@ -27,3 +28,7 @@ public sealed class SqliteStoreOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
+
+/// <summary>Checks the annotations of <see cref="SqliteStoreOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class SqliteStoreOptionsValidator : IValidateOptions<SqliteStoreOptions>;

@@ -22,7 +22,8 @@ public sealed class OptionsTests
         Assert.False(options.RetryOn500);
         Assert.Null(options.PerAttemptTimeout);
         Assert.Null(options.KeyGenerator);
-        Assert.Empty(options.Validate());
+        Assert.Equal(ValidateOptionsResult.Success, new IdempotentClientOptionsValidator().Validate(null, options));
+        Assert.Equal(ValidateOptionsResult.Success, new IdempotentClientDelaysValidator().Validate(null, options));
     }
 
     public static TheoryData<string, Action<IdempotentClientOptions>> InvalidOptions => new()
@@ -42,13 +43,27 @@ public sealed class OptionsTests
 
     [Theory]
     [MemberData(nameof(InvalidOptions))]
-    public void Constructor_InvalidOptions_ThrowsNamingTheOption(string name, Action<IdempotentClientOptions> change)
+    public void Constructor_InvalidOptions_ThrowsOptionsValidationExceptionNamingTheOption(string name, Action<IdempotentClientOptions> change)
     {
         var options = new IdempotentClientOptions();
         change(options);
 
-        var error = Assert.Throws<ArgumentException>(() => new IdempotentRetryHandler(options));
+        var error = Assert.Throws<OptionsValidationException>(() => new IdempotentRetryHandler(options));
 
+        Assert.Contains(name, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidOptions))]
+    public void AddIdempotency_InvalidOptions_FailsAtStartNamingTheOption(string name, Action<IdempotentClientOptions> change)
+    {
+        var services = new ServiceCollection();
+        services.AddHttpClient("processor").AddIdempotency(change);
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Equal("processor", error.OptionsName);
         Assert.Contains(name, error.Message, StringComparison.Ordinal);
     }
 

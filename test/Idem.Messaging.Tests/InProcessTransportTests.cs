@@ -1,6 +1,7 @@
 using Idem.Messaging.Tests.Infrastructure;
 using Idem.Messaging.Transport;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging.Tests;
 
@@ -131,7 +132,7 @@ public abstract class InProcessTransportTests(TestDatabase database)
                 calls[context.Consumer]++;
             }
 
-            return Harness.WriteEffectAsync(context, database.Table(context.Services.GetRequiredService<MessagingOptions>().TablePrefix, "effects"));
+            return Harness.WriteEffectAsync(context, database.Table(context.Services.GetRequiredService<IOptions<MessagingOptions>>().Value.TablePrefix, "effects"));
         };
 }
 

@@ -1,6 +1,7 @@
 using Idem.Messaging.Tests.Infrastructure;
 using Idem.Messaging.Transport;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Idem.Messaging.Tests;
@@ -243,7 +244,7 @@ public abstract class InboxTests(TestDatabase database)
     private string Effects(MessageContext context) => database.Table(PrefixOf(context), "effects");
 
     // The harness's tables share a prefix; the consumer's own table is found through the delivery's scope.
-    private static string PrefixOf(MessageContext context) => context.Services.GetRequiredService<MessagingOptions>().TablePrefix;
+    private static string PrefixOf(MessageContext context) => context.Services.GetRequiredService<IOptions<MessagingOptions>>().Value.TablePrefix;
 }
 
 public sealed class SqliteInboxTests(SqliteTestDatabase database) : InboxTests(database), IClassFixture<SqliteTestDatabase>;

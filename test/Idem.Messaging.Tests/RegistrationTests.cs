@@ -1,12 +1,12 @@
-using System.ComponentModel.DataAnnotations;
 using System.Diagnostics.Metrics;
 using Idem.Messaging.Tests.Infrastructure;
 using Idem.Messaging.Transport;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging.Tests;
 
-/// <summary>Registration, validation and telemetry: what a user gets wrong fails at registration, with a message that says what.</summary>
+/// <summary>Registration, validation and telemetry: what a user gets wrong fails at registration or at start, with a message that says what.</summary>
 public sealed class RegistrationTests(SqliteTestDatabase database) : IClassFixture<SqliteTestDatabase>
 {
     [Fact]
@@ -23,18 +23,85 @@ public sealed class RegistrationTests(SqliteTestDatabase database) : IClassFixtu
     [InlineData("has space")]
     [InlineData("")]
     [InlineData("-leading-dash")]
-    public void AddConsumer_InvalidName_ThrowsAtRegistration(string name)
-        => Assert.Throws<ValidationException>(() => new ServiceCollection().AddIdempotentMessaging().AddConsumer(name, (_, _) => ValueTask.CompletedTask));
+    public void AddConsumer_InvalidName_FailsAtStartNamingTheOption(string name)
+    {
+        var services = new ServiceCollection();
+        services.AddIdempotentMessaging().AddConsumer(name, (_, _) => ValueTask.CompletedTask);
+
+        var error = AssertFailsAtStart<ConsumerOptions>(services, nameof(ConsumerOptions.Name));
+
+        Assert.Equal(name, error.OptionsName);
+    }
 
     [Fact]
-    public void AddConsumer_ZeroMaxAttempts_ThrowsAtRegistration()
-        => Assert.Throws<ValidationException>(() => new ServiceCollection().AddIdempotentMessaging().AddConsumer("c", (_, _) => ValueTask.CompletedTask, o => o.MaxAttempts = 0));
+    public void AddConsumer_ZeroMaxAttempts_FailsAtStartNamingTheOption()
+    {
+        var services = new ServiceCollection();
+        services.AddIdempotentMessaging().AddConsumer("c", (_, _) => ValueTask.CompletedTask, o => o.MaxAttempts = 0);
+
+        var error = AssertFailsAtStart<ConsumerOptions>(services, nameof(ConsumerOptions.MaxAttempts));
+
+        Assert.Equal("c", error.OptionsName);
+    }
+
+    [Fact]
+    public void AddConsumer_InvalidOptions_DispatcherResolutionThrowsOptionsValidationException()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddIdempotentMessaging().UseSqlite(database.DataSource).AddConsumer("c", (_, _) => ValueTask.CompletedTask, o => o.Concurrency = 0);
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IMessageDispatcher>());
+
+        Assert.Contains(nameof(ConsumerOptions.Concurrency), error.Message, StringComparison.Ordinal);
+    }
 
     [Theory]
     [InlineData("drop table;")]
     [InlineData("1starts_with_digit")]
-    public void AddIdempotentMessaging_InvalidTablePrefix_ThrowsAtRegistration(string prefix)
-        => Assert.Throws<ValidationException>(() => new ServiceCollection().AddIdempotentMessaging(o => o.TablePrefix = prefix));
+    public void AddIdempotentMessaging_InvalidTablePrefix_FailsAtStartNamingTheOption(string prefix)
+    {
+        var services = new ServiceCollection();
+        services.AddIdempotentMessaging(o => o.TablePrefix = prefix);
+
+        AssertFailsAtStart<MessagingOptions>(services, nameof(MessagingOptions.TablePrefix));
+    }
+
+    [Fact]
+    public void AddIdempotentMessaging_RelayBatchSizeOutOfRange_FailsAtStartNamingTheOption()
+    {
+        var services = new ServiceCollection();
+        services.AddIdempotentMessaging(o => o.RelayBatchSize = 0);
+
+        AssertFailsAtStart<MessagingOptions>(services, nameof(MessagingOptions.RelayBatchSize));
+    }
+
+    [Fact]
+    public void AddIdempotentMessaging_MaxRetryDelayBelowRetryDelay_FailsAtStartNamingBoth()
+    {
+        var services = new ServiceCollection();
+        services.AddIdempotentMessaging(o =>
+        {
+            o.RelayRetryDelay = TimeSpan.FromSeconds(5);
+            o.RelayMaxRetryDelay = TimeSpan.FromSeconds(1);
+        });
+
+        var error = AssertFailsAtStart<MessagingOptions>(services, nameof(MessagingOptions.RelayMaxRetryDelay));
+
+        Assert.Contains(nameof(MessagingOptions.RelayRetryDelay), error.Message, StringComparison.Ordinal);
+    }
+
+    private static OptionsValidationException AssertFailsAtStart<TOptions>(IServiceCollection services, string option)
+    {
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Equal(typeof(TOptions), error.OptionsType);
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
+        return error;
+    }
 
     [Fact]
     public void AddConsumer_NoMessageTypes_SubscribesToEverything()

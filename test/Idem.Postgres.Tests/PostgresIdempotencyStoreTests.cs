@@ -1,7 +1,7 @@
-using System.ComponentModel.DataAnnotations;
 using System.Text;
 using Idem.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Idem.Postgres.Tests;
@@ -426,21 +426,27 @@ public sealed class PostgresStoreOptionsTests
     [InlineData("idem\"; DROP TABLE x; --")]
     [InlineData("1idem")]
     [InlineData("a_table_name_that_is_far_too_long_for_its_index_name_x")]
-    public void Constructor_InvalidTableName_Throws(string tableName)
-        => Assert.Throws<ValidationException>(() => CreateSut(o => o.TableName = tableName));
+    public void Constructor_InvalidTableName_ThrowsOptionsValidationException(string tableName)
+        => AssertInvalid(o => o.TableName = tableName, nameof(PostgresStoreOptions.TableName));
 
     [Theory]
     [InlineData("")]
     [InlineData("pg_idem")]
     [InlineData("my-schema")]
-    public void Constructor_InvalidSchema_Throws(string schema)
-        => Assert.Throws<ValidationException>(() => CreateSut(o => o.Schema = schema));
+    public void Constructor_InvalidSchema_ThrowsOptionsValidationException(string schema)
+        => AssertInvalid(o => o.Schema = schema, nameof(PostgresStoreOptions.Schema));
 
     [Fact]
-    public void Constructor_ZeroOrHugeLockTimeout_Throws()
+    public void Constructor_ZeroOrHugeLockTimeout_ThrowsOptionsValidationException()
     {
-        Assert.Throws<ValidationException>(() => CreateSut(o => o.LockTimeout = TimeSpan.Zero));
-        Assert.Throws<ValidationException>(() => CreateSut(o => o.LockTimeout = TimeSpan.FromHours(1)));
+        AssertInvalid(o => o.LockTimeout = TimeSpan.Zero, nameof(PostgresStoreOptions.LockTimeout));
+        AssertInvalid(o => o.LockTimeout = TimeSpan.FromHours(1), nameof(PostgresStoreOptions.LockTimeout));
+    }
+
+    private static void AssertInvalid(Action<PostgresStoreOptions> configure, string option)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => CreateSut(configure));
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,6 @@
-using System.ComponentModel.DataAnnotations;
 using Idem.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Idem.Postgres.Tests;
@@ -75,12 +75,38 @@ public sealed class PostgresRegistrationTests
     }
 
     [Fact]
-    public void AddPostgresStore_InvalidSettings_ThrowAtRegistration()
+    public void AddPostgresStore_InvalidConnectionString_ThrowsAtRegistration()
     {
-        Assert.Throws<ValidationException>(() => CreateSut().AddPostgresStore(ConnectionString, o => o.TableName = "bad name"));
-        Assert.Throws<ValidationException>(() => CreateSut().AddPostgresStore(ConnectionString, o => o.LockTimeout = TimeSpan.Zero));
         Assert.ThrowsAny<ArgumentException>(() => CreateSut().AddPostgresStore(" "));
         Assert.ThrowsAny<ArgumentException>(() => CreateSut().AddPostgresStore("Hots=typo"));
+    }
+
+    [Fact]
+    public void AddPostgresStore_InvalidTableName_FailsAtStartNamingTheOption()
+        => AssertFailsAtStart(o => o.TableName = "bad name", nameof(PostgresStoreOptions.TableName));
+
+    [Fact]
+    public void AddPostgresStore_ZeroLockTimeout_FailsAtStartNamingTheOption()
+        => AssertFailsAtStart(o => o.LockTimeout = TimeSpan.Zero, nameof(PostgresStoreOptions.LockTimeout));
+
+    [Fact]
+    public void AddPostgresStore_InvalidSchema_StoreResolutionThrowsOptionsValidationException()
+    {
+        using var provider = CreateSut().AddPostgresStore(ConnectionString, o => o.Schema = "pg_idem").Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IIdempotencyStore>());
+
+        Assert.Contains(nameof(PostgresStoreOptions.Schema), error.Message, StringComparison.Ordinal);
+    }
+
+    private static void AssertFailsAtStart(Action<PostgresStoreOptions> configure, string option)
+    {
+        using var provider = CreateSut().AddPostgresStore(ConnectionString, configure).Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Equal(typeof(PostgresStoreOptions), error.OptionsType);
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
     }
 
     private static TestBuilder CreateSut() => new(new ServiceCollection());

@@ -1,6 +1,6 @@
-using System.ComponentModel.DataAnnotations;
 using Idem.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Idem.Redis.Tests;
@@ -77,13 +77,49 @@ public sealed class RedisRegistrationTests
     }
 
     [Fact]
-    public void AddRedisStore_InvalidSettings_ThrowAtRegistration()
+    public void AddRedisStore_InvalidConfiguration_ThrowsAtRegistration()
     {
-        Assert.Throws<ValidationException>(() => CreateSut().AddRedisStore(Unreachable, o => o.KeyPrefix = "idem{x}:"));
-        Assert.Throws<ValidationException>(() => CreateSut().AddRedisStore(Unreachable, o => o.KeyPrefix = "idem*"));
-        Assert.Throws<ValidationException>(() => CreateSut().AddRedisStore(Unreachable, o => o.ExpiryGrace = TimeSpan.FromSeconds(-1)));
         Assert.ThrowsAny<ArgumentException>(() => CreateSut().AddRedisStore(" "));
         Assert.ThrowsAny<ArgumentException>(() => CreateSut().AddRedisStore("127.0.0.1:6379,abortConnect=maybe"));
+    }
+
+    [Theory]
+    [InlineData("idem{x}:")]
+    [InlineData("idem*")]
+    public void AddRedisStore_InvalidKeyPrefix_FailsAtStartNamingTheOption(string prefix)
+        => AssertFailsAtStart(o => o.KeyPrefix = prefix, nameof(RedisStoreOptions.KeyPrefix));
+
+    [Fact]
+    public void AddRedisStore_NegativeExpiryGrace_FailsAtStartNamingTheOption()
+        => AssertFailsAtStart(o => o.ExpiryGrace = TimeSpan.FromSeconds(-1), nameof(RedisStoreOptions.ExpiryGrace));
+
+    [Fact]
+    public void AddRedisStore_InvalidSettings_StoreResolutionThrowsOptionsValidationException()
+    {
+        using var provider = CreateSut().AddRedisStore(Unreachable, o => o.KeyPrefix = "idem*").Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IIdempotencyStore>());
+
+        Assert.Contains(nameof(RedisStoreOptions.KeyPrefix), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_InvalidSettings_ThrowsOptionsValidationException()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => new RedisIdempotencyStore(
+            new ConfigurationOptions(), new RedisStoreOptions { ExpiryGrace = TimeSpan.FromDays(2) }, Microsoft.Extensions.Logging.Abstractions.NullLogger<RedisIdempotencyStore>.Instance));
+
+        Assert.Contains(nameof(RedisStoreOptions.ExpiryGrace), error.Message, StringComparison.Ordinal);
+    }
+
+    private static void AssertFailsAtStart(Action<RedisStoreOptions> configure, string option)
+    {
+        using var provider = CreateSut().AddRedisStore(Unreachable, configure).Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Equal(typeof(RedisStoreOptions), error.OptionsType);
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
-using System.ComponentModel.DataAnnotations;
 using Idem.Storage;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Idem.Sqlite.Tests;
@@ -79,12 +79,18 @@ public sealed class SqliteIdempotencyStoreTests : IDisposable
     [InlineData("idem\"; DROP TABLE x; --")]
     [InlineData("1idem")]
     [InlineData("sqlite_keys")]
-    public void Constructor_InvalidTableName_Throws(string tableName)
-        => Assert.Throws<ValidationException>(() => CreateSut(o => o.TableName = tableName));
+    public void Constructor_InvalidTableName_ThrowsOptionsValidationException(string tableName)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => CreateSut(o => o.TableName = tableName));
+        Assert.Contains(nameof(SqliteStoreOptions.TableName), error.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
-    public void Constructor_MissingConnectionString_Throws()
-        => Assert.Throws<ValidationException>(() => new SqliteIdempotencyStore(new SqliteStoreOptions(), _time, NullLogger<SqliteIdempotencyStore>.Instance));
+    public void Constructor_MissingConnectionString_ThrowsOptionsValidationException()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => new SqliteIdempotencyStore(new SqliteStoreOptions(), _time, NullLogger<SqliteIdempotencyStore>.Instance));
+        Assert.Contains(nameof(SqliteStoreOptions.ConnectionString), error.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task NewStoreOnExistingFile_ReusesSchemaAndRecords()

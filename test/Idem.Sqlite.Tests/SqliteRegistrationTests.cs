@@ -1,7 +1,7 @@
-using System.ComponentModel.DataAnnotations;
 using Idem;
 using Idem.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Idem.Sqlite.Tests;
@@ -70,11 +70,35 @@ public sealed class SqliteRegistrationTests : IDisposable
     }
 
     [Fact]
-    public void AddSqliteStore_InvalidOptions_ThrowsAtRegistration()
+    public void AddSqliteStore_InvalidTableName_FailsAtStartNamingTheOption()
+        => AssertFailsAtStart(o => o.TableName = "bad name", nameof(SqliteStoreOptions.TableName));
+
+    [Fact]
+    public void AddSqliteStore_BusyTimeoutOutOfRange_FailsAtStartNamingTheOption()
+        => AssertFailsAtStart(o => o.BusyTimeout = TimeSpan.FromHours(1), nameof(SqliteStoreOptions.BusyTimeout));
+
+    [Fact]
+    public void AddSqliteStore_InvalidOptions_StoreResolutionThrowsOptionsValidationException()
     {
-        Assert.Throws<ValidationException>(() => CreateSut().AddSqliteStore(_database.ConnectionString, o => o.TableName = "bad name"));
-        Assert.Throws<ValidationException>(() => CreateSut().AddSqliteStore(_database.ConnectionString, o => o.BusyTimeout = TimeSpan.FromHours(1)));
-        Assert.ThrowsAny<ArgumentException>(() => CreateSut().AddSqliteStore(" "));
+        using var provider = CreateSut().AddSqliteStore(_database.ConnectionString, o => o.TableName = "bad name").Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IIdempotencyStore>());
+
+        Assert.Contains(nameof(SqliteStoreOptions.TableName), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddSqliteStore_BlankConnectionString_ThrowsAtRegistration()
+        => Assert.ThrowsAny<ArgumentException>(() => CreateSut().AddSqliteStore(" "));
+
+    private void AssertFailsAtStart(Action<SqliteStoreOptions> configure, string option)
+    {
+        using var provider = CreateSut().AddSqliteStore(_database.ConnectionString, configure).Services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Equal(typeof(SqliteStoreOptions), error.OptionsType);
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
     }
 
     private static TestBuilder CreateSut() => new(new ServiceCollection());

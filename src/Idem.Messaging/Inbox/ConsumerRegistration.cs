@@ -1,4 +1,7 @@
 namespace Idem.Messaging.Inbox;
 
-/// <summary>A consumer as registered: its validated options and how to get its handler from a delivery's scope.</summary>
-internal sealed record ConsumerRegistration(ConsumerOptions Options, Func<IServiceProvider, IMessageHandler> CreateHandler);
+/// <summary>
+/// A consumer as registered: its name (which also names its <see cref="ConsumerOptions"/>, validated at start) and how to
+/// get its handler from a delivery's scope.
+/// </summary>
+internal sealed record ConsumerRegistration(string Name, Func<IServiceProvider, IMessageHandler> CreateHandler);

@@ -4,6 +4,7 @@ using Idem.Messaging.Data;
 using Idem.Messaging.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging.Inbox;
 
@@ -21,15 +22,21 @@ internal sealed class MessageDispatcher : IMessageDispatcher
 {
     private const int MaxReasonLength = 2000;
 
-    private readonly Dictionary<string, ConsumerRegistration> _consumers;
+    private readonly Dictionary<string, Consumer> _consumers;
     private readonly MessagingDatabase _database;
     private readonly IServiceScopeFactory _scopes;
     private readonly IMessagingObserver? _observer;
     private readonly ILogger _logger;
 
-    public MessageDispatcher(IEnumerable<ConsumerRegistration> consumers, MessagingDatabase database, IServiceScopeFactory scopes, ILogger<MessageDispatcher> logger, IMessagingObserver? observer = null)
+    public MessageDispatcher(
+        IEnumerable<ConsumerRegistration> consumers,
+        IOptionsMonitor<ConsumerOptions> consumerOptions,
+        MessagingDatabase database,
+        IServiceScopeFactory scopes,
+        ILogger<MessageDispatcher> logger,
+        IMessagingObserver? observer = null)
     {
-        _consumers = consumers.ToDictionary(c => c.Options.Name, StringComparer.Ordinal);
+        _consumers = consumers.ToDictionary(c => c.Name, c => new Consumer(consumerOptions.Get(c.Name), c.CreateHandler), StringComparer.Ordinal);
         Consumers = [.. _consumers.Values.Select(c => c.Options)];
         _database = database;
         _scopes = scopes;
@@ -195,4 +202,6 @@ internal sealed class MessageDispatcher : IMessageDispatcher
         var reason = $"{exception.GetType().FullName}: {exception.Message}";
         return reason.Length <= MaxReasonLength ? reason : reason[..MaxReasonLength];
     }
+
+    private sealed record Consumer(ConsumerOptions Options, Func<IServiceProvider, IMessageHandler> CreateHandler);
 }

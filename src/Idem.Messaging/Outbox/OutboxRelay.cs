@@ -2,6 +2,7 @@ using System.Data.Common;
 using Idem.Messaging.Data;
 using Idem.Messaging.Transport;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging.Outbox;
 
@@ -20,7 +21,7 @@ namespace Idem.Messaging.Outbox;
 /// pass: consumers' inboxes skip the copy. A crash before the publish only delays it: the row is still unpublished.
 /// </para>
 /// </remarks>
-internal sealed class OutboxRelay(MessagingDatabase database, IMessagePublisher publisher, MessagingOptions options, ILogger<OutboxRelay> logger)
+internal sealed class OutboxRelay(MessagingDatabase database, IMessagePublisher publisher, IOptions<MessagingOptions> options, ILogger<OutboxRelay> logger)
 {
     private const int MaxErrorLength = 2000;
 
@@ -80,7 +81,7 @@ internal sealed class OutboxRelay(MessagingDatabase database, IMessagePublisher 
     {
         var rows = new List<(long, Message)>();
         using var command = Db.Command(connection, transaction, database.Sql.SelectUnpublished);
-        Db.AddInt(command, "@limit", options.RelayBatchSize);
+        Db.AddInt(command, "@limit", options.Value.RelayBatchSize);
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

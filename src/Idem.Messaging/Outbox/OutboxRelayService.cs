@@ -2,6 +2,7 @@ using Idem.Messaging.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Messaging.Outbox;
 
@@ -11,7 +12,7 @@ namespace Idem.Messaging.Outbox;
 /// <see cref="MessagingOptions.RelayPollingInterval"/>; after a failure it waits, doubling from
 /// <see cref="MessagingOptions.RelayRetryDelay"/> up to <see cref="MessagingOptions.RelayMaxRetryDelay"/>.
 /// </summary>
-internal sealed class OutboxRelayService(IServiceProvider services, MessagingOptions options, RelaySignal signal, TimeProvider time, ILogger<OutboxRelayService> logger) : BackgroundService
+internal sealed class OutboxRelayService(IServiceProvider services, IOptions<MessagingOptions> options, RelaySignal signal, TimeProvider time, ILogger<OutboxRelayService> logger) : BackgroundService
 {
     private static readonly TimeSpan EagerInterval = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan EagerWindow = TimeSpan.FromSeconds(1);
@@ -53,7 +54,7 @@ internal sealed class OutboxRelayService(IServiceProvider services, MessagingOpt
             }
 
             failures = 0;
-            if (pass.Read == options.RelayBatchSize)
+            if (pass.Read == options.Value.RelayBatchSize)
             {
                 continue;
             }
@@ -61,7 +62,7 @@ internal sealed class OutboxRelayService(IServiceProvider services, MessagingOpt
             var eager = !pass.Busy && time.GetUtcNow() < eagerUntil && pass.Read == 0;
             try
             {
-                if (await signal.WaitAsync(eager ? EagerInterval : options.RelayPollingInterval, time, stoppingToken).ConfigureAwait(false))
+                if (await signal.WaitAsync(eager ? EagerInterval : options.Value.RelayPollingInterval, time, stoppingToken).ConfigureAwait(false))
                 {
                     eagerUntil = time.GetUtcNow() + EagerWindow;
                 }
@@ -75,8 +76,8 @@ internal sealed class OutboxRelayService(IServiceProvider services, MessagingOpt
 
     private TimeSpan Backoff(int failures)
     {
-        var delay = options.RelayRetryDelay * Math.Pow(2, Math.Min(failures - 1, 20));
-        return delay < options.RelayMaxRetryDelay ? delay : options.RelayMaxRetryDelay;
+        var delay = options.Value.RelayRetryDelay * Math.Pow(2, Math.Min(failures - 1, 20));
+        return delay < options.Value.RelayMaxRetryDelay ? delay : options.Value.RelayMaxRetryDelay;
     }
 
     private async Task DelayAsync(TimeSpan delay, CancellationToken stoppingToken)

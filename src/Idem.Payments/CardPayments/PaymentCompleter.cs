@@ -1,6 +1,8 @@
+using System.ComponentModel.DataAnnotations;
 using Idem.Storage;
 using Idem.Payments.Data;
 using Idem.Payments.Processor;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Payments.CardPayments;
 
@@ -14,14 +16,16 @@ namespace Idem.Payments.CardPayments;
 /// again under the claim, so the nodes share the work instead of each asking the processor about every item.
 /// </summary>
 internal sealed partial class PaymentCompleter(
-    IPaymentsDatabase database, PaymentService service, IIdempotentExecutor executor, PaymentsOptions options, TimeProvider time, ILogger<PaymentCompleter> logger)
+    IPaymentsDatabase database, PaymentService service, IIdempotentExecutor executor, IOptions<PaymentsOptions> settings, TimeProvider time, ILogger<PaymentCompleter> logger)
     : BackgroundService
 {
+    private readonly PaymentsOptions _options = settings.Value;
+
     private const int BatchSize = 50;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.CompleterInterval, time);
+        using var timer = new PeriodicTimer(_options.CompleterInterval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             try
@@ -38,7 +42,7 @@ internal sealed partial class PaymentCompleter(
     /// <summary>One pass: returns how many payments and refunds it settled.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
-        var before = time.GetUtcNow() - options.AbandonedAfter;
+        var before = time.GetUtcNow() - _options.AbandonedAfter;
         List<Payment> payments;
         List<Refund> refunds;
         var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -122,7 +126,7 @@ internal sealed partial class PaymentCompleter(
     /// </summary>
     private async Task<bool> UnderClaimAsync(string kind, string id, Func<Task<bool>> complete, CancellationToken cancellationToken)
     {
-        var hold = options.ProcessorDeadline + options.AbandonedAfter;
+        var hold = _options.ProcessorDeadline + _options.AbandonedAfter;
         var operation = ClaimOperation(kind, id) with { LeaseDuration = hold, Retention = hold };
         var settled = false;
         try
@@ -174,18 +178,39 @@ internal sealed partial class PaymentCompleter(
     private static partial void LogItemFailed(ILogger logger, string id, Exception exception);
 }
 
-/// <summary>Settings of the payments service (section <c>Payments</c>).</summary>
+/// <summary>Settings of the payments service (section <c>Payments</c>), validated at start.</summary>
 internal sealed class PaymentsOptions
 {
-    /// <summary>How often the completer looks for abandoned payments and refunds.</summary>
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Payments";
+
+    /// <summary>How often the completer looks for abandoned payments and refunds. Default 10 seconds; 10 ms to one day.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan CompleterInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long a payment or refund stays pending before the completer takes it on (longer than a request's lease).</summary>
+    /// <summary>How long a payment or refund stays pending before the completer takes it on (longer than a request's lease). Default 2 minutes; 1 second to one day.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan AbandonedAfter { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>The processor's deadline for one call, all retries included; below the endpoints' lease.</summary>
+    /// <summary>The processor's deadline for one call, all retries included; below the endpoints' lease. Default 5 seconds; 100 ms to 10 minutes.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ProcessorDeadline { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long one attempt at the processor may take.</summary>
+    /// <summary>How long one attempt at the processor may take. Default 2 seconds; 100 ms to <see cref="ProcessorDeadline"/>.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ProcessorAttemptTimeout { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Checks the annotations of <see cref="PaymentsOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class PaymentsOptionsValidator : IValidateOptions<PaymentsOptions>;
+
+/// <summary>The rule the annotations cannot state: one attempt at the processor fits in the call's deadline.</summary>
+internal sealed class PaymentsProcessorTimeoutsValidator : IValidateOptions<PaymentsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PaymentsOptions options)
+        => options.ProcessorAttemptTimeout > options.ProcessorDeadline
+            ? ValidateOptionsResult.Fail(
+                $"{nameof(PaymentsOptions.ProcessorAttemptTimeout)} ({options.ProcessorAttemptTimeout}) must be at most {nameof(PaymentsOptions.ProcessorDeadline)} ({options.ProcessorDeadline}).")
+            : ValidateOptionsResult.Success;
 }

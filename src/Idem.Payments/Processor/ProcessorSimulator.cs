@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Idem.Payments.Processor;
 
@@ -30,6 +33,8 @@ internal static class ProcessorSimulator
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ApplicationName = typeof(ProcessorSimulator).Assembly.GetName().Name });
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        AddOptions(builder.Services);
+        // The databases are composed now, from the same section; the whole section is validated at start.
         var options = builder.Configuration.GetSection(SectionName).Get<ProcessorOptions>() ?? new ProcessorOptions();
         var connectionString = new SqliteConnectionStringBuilder(options.ConnectionString) { ForeignKeys = true }.ToString();
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -39,7 +44,6 @@ internal static class ProcessorSimulator
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ProcessorJsonContext.Default);
         });
-        builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new ProcessorStore(connectionString, TimeProvider.System));
         builder.Services.AddSingleton<ProcessorFaults>();
         builder.Services.AddSingleton<ProcessorTraffic>();
@@ -71,9 +75,20 @@ internal static class ProcessorSimulator
         return app;
     }
 
-    private static async Task<Results<Created<ChargeRecord>, JsonHttpResult<ChargeRecord>, ProblemHttpResult>> ChargeAsync(
-        ChargeRequest request, HttpContext context, ProcessorStore store, ProcessorFaults faults, ProcessorOptions options)
+    /// <summary>
+    /// Binds the <c>Processor</c> section and validates it at start: in the simulator, and in the payments service, which
+    /// reads <see cref="ProcessorOptions.BaseUrl"/> and hands the rest to the simulator it hosts.
+    /// </summary>
+    public static void AddOptions(IServiceCollection services)
     {
+        services.AddOptions<ProcessorOptions>().BindConfiguration(SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>());
+    }
+
+    private static async Task<Results<Created<ChargeRecord>, JsonHttpResult<ChargeRecord>, ProblemHttpResult>> ChargeAsync(
+        ChargeRequest request, HttpContext context, ProcessorStore store, ProcessorFaults faults, IOptions<ProcessorOptions> settings)
+    {
+        var options = settings.Value;
         if (request.Amount is not > 0 || string.IsNullOrWhiteSpace(request.Currency) || string.IsNullOrWhiteSpace(request.Source) || string.IsNullOrWhiteSpace(request.Reference))
         {
             return TypedResults.Problem("amount (> 0), currency, source and reference are required.", statusCode: 400, title: "Invalid charge");
@@ -99,8 +114,9 @@ internal static class ProcessorSimulator
     }
 
     private static async Task<Results<Created<RefundRecord>, ProblemHttpResult>> RefundAsync(
-        RefundRequest request, HttpContext context, ProcessorStore store, ProcessorFaults faults, ProcessorOptions options)
+        RefundRequest request, HttpContext context, ProcessorStore store, ProcessorFaults faults, IOptions<ProcessorOptions> settings)
     {
+        var options = settings.Value;
         if (request.Amount is not > 0 || string.IsNullOrWhiteSpace(request.Charge) || string.IsNullOrWhiteSpace(request.Reference))
         {
             return TypedResults.Problem("charge, amount (> 0) and reference are required.", statusCode: 400, title: "Invalid refund");
@@ -123,18 +139,26 @@ internal static class ProcessorSimulator
 /// <summary>Settings of the processor simulator (section <c>Processor</c>).</summary>
 internal sealed class ProcessorOptions
 {
-    /// <summary>Where the payments service reaches a processor of its own; empty: it hosts the simulator itself.</summary>
+    /// <summary>Where the payments service reaches a processor of its own (an absolute http or https URL); empty: it hosts the simulator itself.</summary>
+    [Url]
     public string? BaseUrl { get; set; }
 
     /// <summary>The simulator's own database file.</summary>
+    [Required]
     public string ConnectionString { get; set; } = "Data Source=processor.db";
 
     /// <summary>How long <c>tok_timeout</c>'s first attempt, and the first attempt of a refund <c>tok_refund_refused</c> refuses, take to answer.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan TimeoutDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long <c>tok_unavailable</c> answers 503 from each key's first attempt.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan UnavailableFor { get; set; } = TimeSpan.FromSeconds(3);
 }
+
+/// <summary>Checks the annotations of <see cref="ProcessorOptions"/> (source-generated, no reflection).</summary>
+[OptionsValidator]
+internal sealed partial class ProcessorOptionsValidator : IValidateOptions<ProcessorOptions>;
 
 /// <summary>The simulator's injected faults, per idempotency key, in memory.</summary>
 internal sealed class ProcessorFaults

@@ -80,7 +80,7 @@ public abstract class PaymentsServer : IAsyncLifetime
         _app = BuildApp([.. DatabaseArguments(), .. ExtraArguments()]);
         await _app.StartAsync();
         BaseAddress = AddressOf(_app);
-        ProcessorAddress = _app.Services.GetRequiredService<Processor.ProcessorHost>().BaseAddress;
+        ProcessorAddress = _app.Services.GetRequiredService<Idem.Payments.Processor.ProcessorHost>().BaseAddress;
         Http = NewHttpClient(BaseAddress);
     }
 
