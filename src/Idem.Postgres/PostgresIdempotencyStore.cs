@@ -30,7 +30,7 @@ namespace Idem.Postgres;
 /// nothing after a rollback (so it claims and runs itself). A wait longer than the lock timeout answers InProgress.
 /// </para>
 /// </remarks>
-internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore, IAsyncDisposable, IDisposable
+internal sealed partial class PostgresIdempotencyStore : ITransactionalIdempotencyStore, ITransactionalClaimStatements, IAsyncDisposable, IDisposable
 {
     // Serialization failures only happen when the database's default isolation is above READ COMMITTED. Every step is a
     // single statement that either took effect or did not, so running it again is safe.
@@ -201,48 +201,6 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         }
     }
 
-    /// <inheritdoc/>
-    public async ValueTask<TransactionalClaim> BeginTransactionalAsync(ClaimRequest request, CancellationToken cancellationToken = default)
-    {
-        ClaimRequest.ThrowIfInvalid(request);
-        cancellationToken.ThrowIfCancellationRequested();
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        NpgsqlTransaction? transaction = null;
-        var handedOver = false;
-        try
-        {
-            // Npgsql sends BEGIN with the next statement, so the transaction and its first statement, the claim, cost one
-            // round trip. READ COMMITTED whatever the server's default: after waiting on a concurrent claim, the insert must
-            // see that transaction's outcome (a higher level would fail with a serialization error instead).
-            transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
-            ClaimResult result;
-            try
-            {
-                result = await ClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
-            {
-                Log.ClaimWaitTimedOut(_logger, request.StoreKey, _options.LockTimeout);
-                return new PostgresTransactionalClaim(ClaimResult.InProgress(Min(WaitTimedOutRetryAfter, request.LeaseDuration)));
-            }
-
-            if (result.Outcome != ClaimOutcome.Claimed)
-            {
-                return new PostgresTransactionalClaim(result);
-            }
-
-            handedOver = true;
-            return new PostgresTransactionalClaim(result, this, connection, transaction);
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                await EndTransactionAsync(connection, transaction, request.StoreKey).ConfigureAwait(false);
-            }
-        }
-    }
-
     /// <summary>Disposes the data source when the store built it.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -263,73 +221,6 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         }
 
         _schemaGate.Dispose();
-    }
-
-    /// <summary>Writes the response into an open claim transaction. False when the claimed row is no longer the owner's.</summary>
-    internal ValueTask<bool> CompleteInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken)
-        => CompleteAsync(connection, transaction, lease, Guid.ParseExact(lease.OwnerToken, "N"), response, cancellationToken);
-
-    /// <summary>Writes a recovery point into an open claim transaction and renews the lease. False when the claimed row is no longer the owner's.</summary>
-    internal async ValueTask<bool> SetRecoveryPointInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken)
-        => await ExecuteOwnedAsync(connection, transaction, _sql.SetRecoveryPoint, lease.StoreKey, Guid.ParseExact(lease.OwnerToken, "N"), lease.LeaseDuration, recoveryPoint, cancellationToken).ConfigureAwait(false) == LeaseStatus.Ok;
-
-    /// <summary>
-    /// Opens the next phase of a claim on its connection: a READ COMMITTED transaction whose first statement renews the
-    /// lease and so locks the row again. Null, rolled back, when the lease no longer holds the key.
-    /// </summary>
-    internal async ValueTask<NpgsqlTransaction?> BeginLeasedTransactionAsync(NpgsqlConnection connection, IdempotencyLease lease, CancellationToken cancellationToken)
-    {
-        var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
-        var handedOver = false;
-        try
-        {
-            if (await ExecuteOwnedAsync(connection, transaction, _sql.Renew, lease.StoreKey, Guid.ParseExact(lease.OwnerToken, "N"), lease.LeaseDuration, null, cancellationToken).ConfigureAwait(false) == LeaseStatus.LeaseLost)
-            {
-                return null;
-            }
-
-            handedOver = true;
-            return transaction;
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                await EndTransactionAsync(transaction, lease.StoreKey).ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>Ends a claim transaction (rolling back what was not committed) and gives its connection back to the pool.</summary>
-    internal async ValueTask EndTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string storeKey)
-    {
-        try
-        {
-            await EndTransactionAsync(transaction, storeKey).ConfigureAwait(false);
-        }
-        finally
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Ends a claim transaction (rolling back what was not committed); the connection stays open.</summary>
-    internal async ValueTask EndTransactionAsync(NpgsqlTransaction? transaction, string storeKey)
-    {
-        try
-        {
-            if (transaction is not null)
-            {
-                // Disposing an open NpgsqlTransaction rolls it back at once, whatever became of the request: the row lock
-                // must go back to the duplicates waiting on it.
-                await transaction.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException)
-        {
-            // A broken connection is not returned to the pool; the server rolls back when the session ends.
-            Log.RollbackFailed(_logger, storeKey, ex);
-        }
     }
 
     private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, CancellationToken cancellationToken)
@@ -447,82 +338,6 @@ internal sealed class PostgresIdempotencyStore : ITransactionalIdempotencyStore,
         }
 
         return await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    // Once per store instance. Safe when several nodes start at once: concurrent CREATE … IF NOT EXISTS of one schema or
-    // table can still fail on the catalog's unique indexes, so creation runs under a transaction-scoped advisory lock
-    // named after the schema (stores of other tables in it may be creating it too); whoever comes second finds
-    // everything there.
-    private async ValueTask EnsureSchemaAsync(CancellationToken cancellationToken)
-    {
-        await _schemaGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_schemaReady)
-            {
-                return;
-            }
-
-            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
-            {
-                if (!await SchemaExistsAsync(connection, cancellationToken).ConfigureAwait(false))
-                {
-                    var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                    await using (transaction.ConfigureAwait(false))
-                    {
-                        using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
-                        {
-                            command.Parameters.Add(new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = SchemaLockKey(_options.Schema) });
-                            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        }
-
-                        bool schemaMissing;
-                        using (var command = new NpgsqlCommand("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", connection, transaction))
-                        {
-                            command.Parameters.Add(Text(_options.Schema));
-                            schemaMissing = (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-                        }
-
-                        // Only when missing: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even
-                        // when the schema is there, which an application role often lacks.
-                        var ddl = schemaMissing ? $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(_options.Schema)};\n{_sql.CreateTable}" : _sql.CreateTable;
-                        using (var command = new NpgsqlCommand(ddl, connection, transaction))
-                        {
-                            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        }
-
-                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    }
-                }
-            }
-
-            _schemaReady = true;
-            Log.SchemaReady(_logger, _options.Schema, _options.TableName);
-        }
-        finally
-        {
-            _schemaGate.Release();
-        }
-    }
-
-    // The common case on a restart: everything is there, and no DDL (nor its notices) is needed.
-    private async ValueTask<bool> SchemaExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
-    {
-        // The last column added (recovery_point) tells a table made by an earlier version, which the DDL then upgrades.
-        using var command = new NpgsqlCommand(
-            "SELECT to_regclass($2) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'recovery_point' AND NOT attisdropped)",
-            connection);
-        command.Parameters.Add(Text(_sql.QualifiedTable));
-        command.Parameters.Add(Text(_sql.QualifiedIndex));
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-    }
-
-    private static long SchemaLockKey(string schema)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes($"Idem.Postgres schema {schema}"), hash);
-        return BinaryPrimitives.ReadInt64LittleEndian(hash);
     }
 
     // Columns from first on: status, body_truncated, headers, body (the large one last).

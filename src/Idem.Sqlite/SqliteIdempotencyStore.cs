@@ -31,7 +31,7 @@ namespace Idem.Sqlite;
 /// for other processes. Readers (<see cref="GetAsync"/>) never wait: WAL lets them read the last committed state.
 /// </para>
 /// </remarks>
-internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, IDisposable
+internal sealed partial class SqliteIdempotencyStore : ITransactionalIdempotencyStore, ITransactionalClaimStatements, IDisposable
 {
     private static readonly object Configured = new();
 
@@ -199,44 +199,6 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
         }
     }
 
-    /// <inheritdoc/>
-    public async ValueTask<TransactionalClaim> BeginTransactionalAsync(ClaimRequest request, CancellationToken cancellationToken = default)
-    {
-        ClaimRequest.ThrowIfInvalid(request);
-        await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
-        SqliteConnection? connection = null;
-        SqliteTransaction? transaction = null;
-        var handedOver = false;
-        try
-        {
-            connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-
-            // BEGIN IMMEDIATE: a concurrent duplicate (in this process at the gate above, in another in SQLite's busy
-            // handler) waits here until this transaction ends, then sees the committed record or, after a rollback,
-            // nothing.
-            transaction = connection.BeginTransaction(deferred: false);
-            var result = await ClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
-            if (result.Outcome != ClaimOutcome.Claimed)
-            {
-                return new SqliteTransactionalClaim(result);
-            }
-
-            handedOver = true;
-            return new SqliteTransactionalClaim(result, this, connection, transaction);
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                await EndTransactionAsync(transaction).ConfigureAwait(false);
-                if (connection is not null)
-                {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                }
-            }
-        }
-    }
-
     /// <summary>Closes this store's idle pooled connections, so the database file is no longer held open.</summary>
     public void Dispose()
     {
@@ -247,59 +209,6 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
 
         _writeGate.Dispose();
         _schemaGate.Dispose();
-    }
-
-    /// <summary>Writes the response into an open claim transaction. False when the claimed row is no longer the owner's.</summary>
-    internal ValueTask<bool> CompleteInTransactionAsync(SqliteConnection connection, SqliteTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken)
-        => CompleteAsync(connection, transaction, lease, response, cancellationToken);
-
-    /// <summary>Writes a recovery point into an open claim transaction and renews the lease. False when the claimed row is no longer the owner's.</summary>
-    internal async ValueTask<bool> SetRecoveryPointInTransactionAsync(SqliteConnection connection, SqliteTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken)
-        => await ExecuteOwnedAsync(connection, transaction, _sql.SetRecoveryPoint, lease, lease.LeaseDuration, recoveryPoint, cancellationToken).ConfigureAwait(false) == LeaseStatus.Ok;
-
-    /// <summary>
-    /// Opens the next phase of a claim on its connection: the gate, <c>BEGIN IMMEDIATE</c> and a renewal of the lease. Null,
-    /// with the gate open again, when the lease no longer holds the key.
-    /// </summary>
-    internal async ValueTask<SqliteTransaction?> BeginLeasedTransactionAsync(SqliteConnection connection, IdempotencyLease lease, CancellationToken cancellationToken)
-    {
-        await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
-        SqliteTransaction? transaction = null;
-        var handedOver = false;
-        try
-        {
-            transaction = connection.BeginTransaction(deferred: false);
-            if (await ExecuteOwnedAsync(connection, transaction, _sql.Renew, lease, lease.LeaseDuration, recoveryPoint: null, cancellationToken).ConfigureAwait(false) == LeaseStatus.LeaseLost)
-            {
-                return null;
-            }
-
-            handedOver = true;
-            return transaction;
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                await EndTransactionAsync(transaction).ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>Ends a claim transaction (rolling back what was not committed) and opens the gate; the connection stays open.</summary>
-    internal async ValueTask EndTransactionAsync(SqliteTransaction? transaction)
-    {
-        try
-        {
-            if (transaction is not null)
-            {
-                await transaction.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _writeGate.Release();
-        }
     }
 
     private async ValueTask<ClaimResult> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, ClaimRequest request, CancellationToken cancellationToken)
@@ -436,68 +345,6 @@ internal sealed class SqliteIdempotencyStore : ITransactionalIdempotencyStore, I
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-    }
-
-    // Once per store instance. Safe when several processes start at once: switching to WAL and creating the table take
-    // the write lock (others wait in the busy handler), and IF NOT EXISTS makes the loser's statements no-ops.
-    private async ValueTask EnsureSchemaAsync(SqliteConnection connection, CancellationToken cancellationToken)
-    {
-        await _schemaGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_schemaReady)
-            {
-                return;
-            }
-
-            using (var command = connection.CreateCommand())
-            {
-                // WAL lets readers go on while one writer writes; it is a property of the file, kept across connections.
-                command.CommandText = "PRAGMA journal_mode = WAL;";
-                var mode = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-                if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-                {
-                    Log.WalUnavailable(_logger, mode);
-                }
-            }
-
-            using (var command = connection.CreateCommand())
-            {
-                command.CommandText = _sql.CreateSchema;
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            // A table made by an earlier version gains the recovery point column: checked with a plain read, then, only when
-            // missing, checked again and altered under the write lock, so two processes upgrading at once alter it once.
-            if (!await HasRecoveryPointAsync(connection, null, cancellationToken).ConfigureAwait(false))
-            {
-                using var transaction = connection.BeginTransaction(deferred: false);
-                if (!await HasRecoveryPointAsync(connection, transaction, cancellationToken).ConfigureAwait(false))
-                {
-                    using var alter = connection.CreateCommand();
-                    alter.Transaction = transaction;
-                    alter.CommandText = _sql.AddRecoveryPoint;
-                    await alter.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            _schemaReady = true;
-            Log.SchemaReady(_logger, _tableName);
-        }
-        finally
-        {
-            _schemaGate.Release();
-        }
-    }
-
-    private async ValueTask<bool> HasRecoveryPointAsync(SqliteConnection connection, SqliteTransaction? transaction, CancellationToken cancellationToken)
-    {
-        using var check = connection.CreateCommand();
-        check.Transaction = transaction;
-        check.CommandText = _sql.HasRecoveryPoint;
-        return Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) == 1;
     }
 
     private async ValueTask EnterWriteGateAsync(CancellationToken cancellationToken)

@@ -3,14 +3,16 @@ using System.Data.Common;
 namespace Idem.Storage;
 
 /// <summary>
-/// The shape every SQL store's transactional claim shares, for store authors: while claimed it owns a connection and,
-/// except between atomic phases, an open transaction; <see cref="CommitAsync"/> writes the response into that
-/// transaction and commits; rolling back or disposing ends it without committing. A store supplies the statements
-/// (response, recovery point, the lease check that opens a phase) and how a transaction and a connection are given back.
+/// The transactional claim of every SQL store, for store authors: while claimed it owns a connection and, except between
+/// atomic phases, an open transaction; <see cref="CommitAsync"/> writes the response into that transaction and commits;
+/// rolling back or disposing ends it without committing. A store supplies only its statements
+/// (<see cref="ITransactionalClaimStatements"/>): the response, the recovery point, the lease check that opens a phase,
+/// and how a transaction and a connection are given back.
 /// </summary>
-public abstract class DbTransactionalClaim : TransactionalClaim
+public sealed class DbTransactionalClaim : TransactionalClaim
 {
     private readonly IIdempotencyStore? _store;
+    private readonly ITransactionalClaimStatements? _statements;
     private readonly Handle? _handle;
     private DbConnection? _connection;
     private DbTransaction? _transaction;
@@ -18,7 +20,7 @@ public abstract class DbTransactionalClaim : TransactionalClaim
     private bool _phaseCommitted;
 
     /// <summary>An outcome other than claimed: no transaction is held.</summary>
-    protected DbTransactionalClaim(ClaimResult result)
+    public DbTransactionalClaim(ClaimResult result)
         : base(result)
     {
     }
@@ -26,15 +28,18 @@ public abstract class DbTransactionalClaim : TransactionalClaim
     /// <summary>A claim that now owns <paramref name="connection"/> and <paramref name="transaction"/>.</summary>
     /// <param name="result">The claimed result, with its lease.</param>
     /// <param name="store">The store, which releases the key to its recovery point when a phased claim rolls back.</param>
+    /// <param name="statements">The store's statements on an open claim.</param>
     /// <param name="connection">The open connection.</param>
     /// <param name="transaction">The transaction the claim was made in.</param>
-    protected DbTransactionalClaim(ClaimResult result, IIdempotencyStore store, DbConnection connection, DbTransaction transaction)
+    public DbTransactionalClaim(ClaimResult result, IIdempotencyStore store, ITransactionalClaimStatements statements, DbConnection connection, DbTransaction transaction)
         : base(result)
     {
         ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(statements);
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(transaction);
         _store = store;
+        _statements = statements;
         _connection = connection;
         _transaction = transaction;
         _recoveryPoint = result.Lease?.RecoveryPoint;
@@ -63,7 +68,7 @@ public abstract class DbTransactionalClaim : TransactionalClaim
         _transaction = null;
         try
         {
-            if (!await WriteRecoveryPointAsync(connection, transaction, Lease, recoveryPoint, cancellationToken).ConfigureAwait(false))
+            if (!await _statements!.WriteRecoveryPointAsync(connection, transaction, Lease, recoveryPoint, cancellationToken).ConfigureAwait(false))
             {
                 // The phase's first statement re-asserted the lease and holds the row: only the handler's own SQL could
                 // have changed it.
@@ -74,7 +79,7 @@ public abstract class DbTransactionalClaim : TransactionalClaim
         }
         finally
         {
-            await EndTransactionAsync(connection, transaction).ConfigureAwait(false);
+            await _statements!.EndTransactionAsync(connection, transaction, Lease).ConfigureAwait(false);
         }
 
         _phaseCommitted = true;
@@ -91,7 +96,7 @@ public abstract class DbTransactionalClaim : TransactionalClaim
             return LeaseStatus.Ok;
         }
 
-        _transaction = await BeginLeasedTransactionAsync(connection, Lease, cancellationToken).ConfigureAwait(false);
+        _transaction = await _statements!.BeginLeasedTransactionAsync(connection, Lease, cancellationToken).ConfigureAwait(false);
         return _transaction is null ? LeaseStatus.LeaseLost : LeaseStatus.Ok;
     }
 
@@ -109,7 +114,7 @@ public abstract class DbTransactionalClaim : TransactionalClaim
                 throw new IdempotencyLeaseLostException($"The idempotency key '{Lease.StoreKey}' was taken over by another request between phases; the response was not stored.");
             }
 
-            if (!await WriteResponseAsync(connection, _transaction!, Lease, response, cancellationToken).ConfigureAwait(false))
+            if (!await _statements!.WriteResponseAsync(connection, _transaction!, Lease, response, cancellationToken).ConfigureAwait(false))
             {
                 // Nobody else can touch a row this transaction claimed and still holds: the handler's own SQL changed it.
                 throw new InvalidOperationException($"The idempotency record '{Lease.StoreKey}' was changed inside its own transaction; nothing was committed.");
@@ -131,24 +136,6 @@ public abstract class DbTransactionalClaim : TransactionalClaim
     /// <inheritdoc/>
     protected override ValueTask DisposeAsyncCore() => FinishAsync();
 
-    /// <summary>Writes the response into the claim's row, conditional on the lease; false when the row is not the lease's.</summary>
-    protected abstract ValueTask<bool> WriteResponseAsync(DbConnection connection, DbTransaction transaction, IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken);
-
-    /// <summary>Writes the recovery point into the claim's row and renews its lease, conditional on the lease; false when the row is not the lease's.</summary>
-    protected abstract ValueTask<bool> WriteRecoveryPointAsync(DbConnection connection, DbTransaction transaction, IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Opens a transaction on <paramref name="connection"/> whose first statement renews the lease (locking the row where
-    /// the database locks rows); null, with nothing left open, when the lease no longer holds the key.
-    /// </summary>
-    protected abstract ValueTask<DbTransaction?> BeginLeasedTransactionAsync(DbConnection connection, IdempotencyLease lease, CancellationToken cancellationToken);
-
-    /// <summary>Ends a transaction (disposing an uncommitted one rolls it back) and whatever the store held for it; keeps the connection.</summary>
-    protected abstract ValueTask EndTransactionAsync(DbConnection connection, DbTransaction transaction);
-
-    /// <summary>Gives the connection back.</summary>
-    protected abstract ValueTask CloseAsync(DbConnection connection);
-
     private DbConnection OpenConnection()
         => _connection ?? throw new InvalidOperationException(Result.Outcome == ClaimOutcome.Claimed
             ? "The claim's transaction has already been committed or rolled back."
@@ -169,12 +156,12 @@ public abstract class DbTransactionalClaim : TransactionalClaim
         {
             if (transaction is not null)
             {
-                await EndTransactionAsync(connection, transaction).ConfigureAwait(false);
+                await _statements!.EndTransactionAsync(connection, transaction, Lease).ConfigureAwait(false);
             }
         }
         finally
         {
-            await CloseAsync(connection).ConfigureAwait(false);
+            await _statements!.CloseAsync(connection).ConfigureAwait(false);
         }
 
         if (_phaseCommitted)
