@@ -90,7 +90,6 @@ internal sealed class IdempotencyMiddleware
         };
 
         var run = new IdempotentRequest(this, context, metadata);
-        context.Features.Set(run);
         try
         {
             var execution = await _executor.ExecuteAsync(operation, run, policy.Transactional ? RunTransactionalAsync : RunStandaloneAsync, context.RequestAborted).ConfigureAwait(false);
@@ -107,6 +106,7 @@ internal sealed class IdempotencyMiddleware
     {
         var self = run.Middleware;
         var context = run.Context;
+        context.Features.Set(run);
         var capture = run.Capture = ResponseCapture.PassThrough(context, self._http.MaxResponseBodyBytes);
         try
         {
@@ -136,6 +136,7 @@ internal sealed class IdempotencyMiddleware
     {
         var self = run.Middleware;
         var context = run.Context;
+        context.Features.Set(run);
         var capture = run.Capture = ResponseCapture.Buffered(context, self._http.MaxResponseBodyBytes);
         try
         {
