@@ -3,7 +3,7 @@ using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.CardPayments;
 
 /// <summary>POST/GET /v1/payments/{id}/refunds, checked against the processor's refunds and the ledger.</summary>
 public abstract class RefundEndpointsTests(PaymentsServer server)

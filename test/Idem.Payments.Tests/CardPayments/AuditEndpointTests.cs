@@ -3,7 +3,7 @@ using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.CardPayments;
 
 /// <summary>
 /// GET /v1/ledger/audit: clean after real operations, and naming the check and the row once the database or the

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Web;
 
 public abstract class OpenApiTests(PaymentsServer server)
 {

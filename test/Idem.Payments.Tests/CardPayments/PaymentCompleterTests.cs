@@ -2,7 +2,7 @@ using System.Net;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.CardPayments;
 
 /// <summary>
 /// The background completer, on a server of its own where payments count as abandoned after 1 s and the completer

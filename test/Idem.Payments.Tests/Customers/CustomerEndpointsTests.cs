@@ -3,7 +3,7 @@ using System.Text;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Customers;
 
 public abstract class CustomerEndpointsTests(PaymentsServer server)
 {

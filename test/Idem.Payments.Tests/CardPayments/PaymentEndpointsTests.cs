@@ -3,7 +3,7 @@ using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.CardPayments;
 
 /// <summary>
 /// POST /v1/payments over real HTTP against the processor simulator, checked against the processor's own list of

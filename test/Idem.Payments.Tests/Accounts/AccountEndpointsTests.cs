@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Accounts;
 
 public abstract class AccountEndpointsTests(PaymentsServer server)
 {

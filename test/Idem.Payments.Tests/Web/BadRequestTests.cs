@@ -2,7 +2,7 @@ using System.Net;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Web;
 
 /// <summary>
 /// Every bad input gets a 4xx problem+json, never a 500, and changes nothing: the tenant's (and a neighbour's) accounts,

@@ -2,7 +2,7 @@ using System.Net;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Transfers;
 
 public abstract class MovementEndpointsTests(PaymentsServer server)
 {

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.IdempotencyKeys;
 
 /// <summary><c>GET /v1/idempotency-keys/{key}</c>: the caller's record for a key, read through Idem's store.</summary>
 public abstract class IdempotencyKeyEndpointTests(PaymentsServer server)

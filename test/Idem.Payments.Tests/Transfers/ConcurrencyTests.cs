@@ -3,7 +3,7 @@ using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace Idem.Payments.Tests.Ledger;
+namespace Idem.Payments.Tests.Transfers;
 
 public abstract class ConcurrencyTests(PaymentsServer server, ITestOutputHelper output)
 {

@@ -2,7 +2,7 @@ using System.Net;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Ledger;
+namespace Idem.Payments.Tests.Accounts;
 
 public abstract class LedgerInvariantTests(PaymentsServer server)
 {

@@ -7,7 +7,7 @@ using Idem.Payments.Tests.Infrastructure;
 using Idem.Storage;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.CardPayments;
 
 /// <summary>
 /// Every node runs a completer. Payments whose node died after writing them (pending, the processor never asked) are

@@ -4,7 +4,7 @@ using Idem.Payments.Statements;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Statements;
 
 /// <summary>
 /// Succeeded payments, refunds and transfers go through the outbox to the statements consumer (its inbox and its

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 
-namespace Idem.Payments.Tests.Api;
+namespace Idem.Payments.Tests.Accounts;
 
 /// <summary><c>PATCH /v1/accounts/{id}</c>: optimistic concurrency with <c>ETag</c> / <c>If-Match</c> on the version column.</summary>
 public abstract class AccountUpdateTests(PaymentsServer server)
