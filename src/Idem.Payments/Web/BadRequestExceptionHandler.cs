@@ -41,7 +41,7 @@ internal sealed class BadRequestExceptionHandler : IExceptionHandler
     private static string Describe(BadHttpRequestException exception) => exception.InnerException switch
     {
         JsonException { Path: { Length: > 1 } path } =>
-            $"The request body is not valid for this operation at '{path}': check the JSON syntax, the member names and the value types (amounts are integers in minor units).",
+            $"The request body is not valid for this operation at '{path}': check the JSON syntax, the member names, the value types (amounts are integers in minor units) and that strings are UTF-8 text with no unpaired surrogate escapes.",
         JsonException { LineNumber: { } line, BytePositionInLine: { } position } =>
             $"The request body is not valid JSON (line {line + 1}, byte {position + 1}).",
         JsonException => "The request body is not valid JSON for this operation.",
