@@ -1,3 +1,4 @@
+using System.Text;
 using Idem.Http;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
@@ -29,6 +30,9 @@ internal static class PaymentsApp
     // Payment requests are small; refusing big bodies early bounds what Idem buffers for fingerprints.
     private const long MaxRequestBodyBytes = 64 * 1024;
 
+    // Idem's default header name (IdempotencyHttpOptions.HeaderName), unless Idempotency:HeaderName names another.
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
+
     public static WebApplication Build(string[] args)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -36,10 +40,16 @@ internal static class PaymentsApp
             Args = args,
             ApplicationName = typeof(PaymentsApp).Assembly.GetName().Name,
         });
-        builder.WebHost.ConfigureKestrel(kestrel =>
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+
+            // Kestrel refuses a header value with a byte past ASCII (legal in HTTP) with a bare 400 and no body. Decoding the
+            // key's header as Latin-1 lets such a value reach Idem, which answers 400 problem+json idempotency-key-invalid
+            // (only 0x21-0x7E is valid); every other header keeps Kestrel's default.
+            var keyHeader = context.Configuration["Idempotency:HeaderName"] is { Length: > 0 } name ? name : IdempotencyKeyHeader;
+            kestrel.RequestHeaderEncodingSelector = header => string.Equals(header, keyHeader, StringComparison.OrdinalIgnoreCase) ? Encoding.Latin1 : null;
         });
 
         var services = builder.Services;

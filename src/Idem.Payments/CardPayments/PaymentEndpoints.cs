@@ -102,7 +102,7 @@ internal static class PaymentEndpoints
             var charge = await service.ChargeAsync(payment, cancellationToken).ConfigureAwait(false);
             if (charge.Outcome == ProcessorOutcome.Unknown)
             {
-                return Problems.Create(StatusCodes.Status503ServiceUnavailable, PaymentsProblemTypes.PaymentOutcomePending, "Payment outcome being settled",
+                return Problems.Unavailable(PaymentsProblemTypes.PaymentOutcomePending, "Payment outcome being settled",
                     $"Payment {payment.Id} was created, but the card processor did not answer in time, so whether it was charged is not known yet. " +
                     "Retrying with the same key is safe: it resumes this payment and never charges twice.",
                     new Dictionary<string, object?> { ["payment"] = payment.Id });
@@ -168,7 +168,7 @@ internal static class PaymentEndpoints
             }
             else if (result.Outcome != ProcessorOutcome.Succeeded)
             {
-                return Problems.Create(StatusCodes.Status503ServiceUnavailable, PaymentsProblemTypes.RefundOutcomePending, "Refund outcome being settled",
+                return Problems.Unavailable(PaymentsProblemTypes.RefundOutcomePending, "Refund outcome being settled",
                     $"Refund {refund.Id} was created and its amount taken from the account, but the card processor has not confirmed it yet. " +
                     "Retrying with the same key is safe: it resumes this refund and never refunds twice.",
                     new Dictionary<string, object?> { ["refund"] = refund.Id });

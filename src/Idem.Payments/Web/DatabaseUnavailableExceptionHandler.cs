@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Globalization;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace Idem.Payments.Web;
@@ -12,8 +11,6 @@ namespace Idem.Payments.Web;
 /// </summary>
 internal sealed partial class DatabaseUnavailableExceptionHandler(ILogger<DatabaseUnavailableExceptionHandler> logger) : IExceptionHandler
 {
-    private const int RetryAfterSeconds = 1;
-
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         if (!IsUnavailable(exception))
@@ -22,8 +19,7 @@ internal sealed partial class DatabaseUnavailableExceptionHandler(ILogger<Databa
         }
 
         LogUnavailable(logger, httpContext.Request.Method, httpContext.Request.Path.Value, exception);
-        httpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-        await Problems.Create(StatusCodes.Status503ServiceUnavailable, PaymentsProblemTypes.DatabaseUnavailable, "Database unavailable",
+        await Problems.Unavailable(PaymentsProblemTypes.DatabaseUnavailable, "Database unavailable",
                 "The database could not be reached, so nothing was changed. Retry after Retry-After; retry a POST with the same Idempotency-Key.")
             .ExecuteAsync(httpContext).ConfigureAwait(false);
         return true;

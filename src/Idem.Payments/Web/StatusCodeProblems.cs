@@ -5,7 +5,7 @@ namespace Idem.Payments.Web;
 
 /// <summary>
 /// Gives the bodiless error responses of the framework (no endpoint, wrong method, a body that is not JSON) a
-/// problem+json body like every other error.
+/// problem+json body like every other error (a 503 among them with <c>Retry-After</c>, as every 503 of the service).
 /// </summary>
 internal static class StatusCodeProblems
 {
@@ -21,6 +21,7 @@ internal static class StatusCodeProblems
             StatusCodes.Status405MethodNotAllowed => Problems.Create(status, PaymentsProblemTypes.NoSuchEndpoint, "Method not allowed", "This path does not accept this method."),
             _ => TypedResults.Problem(statusCode: status, title: ReasonPhrases.GetReasonPhrase(status)),
         };
+        Problems.AddRetryAfter(http.Response);
         return result.ExecuteAsync(http);
     }
 }

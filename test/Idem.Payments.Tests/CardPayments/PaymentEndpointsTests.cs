@@ -135,6 +135,7 @@ public abstract class PaymentEndpointsTests(PaymentsServer server)
         using var first = await tenant.PayAsync(account, 4_200, "tok_timeout", key);
 
         var pending = await ProblemAssert.IsProblemAsync(first, HttpStatusCode.ServiceUnavailable, Problem + "payment-outcome-pending");
+        Assert.Equal(TimeSpan.FromSeconds(1), first.Headers.RetryAfter?.Delta);
         var id = pending.GetProperty("payment").GetString()!;
         Assert.Single(await processor.ChargesOfAsync(id)); // the processor charged; only its answer was late
         Assert.Equal("pending", (await tenant.GetPaymentAsync(id)).GetProperty("status").GetString());

@@ -6,7 +6,7 @@ namespace Idem.Payments.Tests.Infrastructure;
 
 public static class ProblemAssert
 {
-    /// <summary>Asserts an RFC 9457 problem+json with this status and (when given) this type; returns the body.</summary>
+    /// <summary>Asserts an RFC 9457 problem+json with this status and (when given) this type, and a 503's <c>Retry-After</c> in seconds; returns the body.</summary>
     public static async Task<JsonElement> IsProblemAsync(HttpResponseMessage response, HttpStatusCode status, string? type = null)
     {
         var body = await response.Content.ReadAsStringAsync();
@@ -18,6 +18,13 @@ public static class ProblemAssert
         if (type is not null)
         {
             Assert.Equal(type, problem.GetProperty("type").GetString());
+        }
+
+        // Every 503 the service writes says when to come back (BEHAVIOUR.md §4).
+        if (status == HttpStatusCode.ServiceUnavailable)
+        {
+            var retryAfter = response.Headers.RetryAfter;
+            Assert.True(retryAfter?.Delta is { } delta && delta > TimeSpan.Zero, $"A 503 without Retry-After (seconds): '{retryAfter}'. {body}");
         }
 
         return problem;
