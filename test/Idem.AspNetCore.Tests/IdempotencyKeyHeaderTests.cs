@@ -59,7 +59,7 @@ public sealed class IdempotencyKeyHeaderTests
     {
         await using var sut = await CreateSut();
 
-        var reply = await RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", wireValue)]);
+        var reply = Reply.From(await Idem.Testing.RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", wireValue)]));
 
         Assert.Equal(400, reply.Status);
         Assert.Equal(IdempotencyProblemTypes.KeyInvalid, reply.Problem().Type);
@@ -71,7 +71,7 @@ public sealed class IdempotencyKeyHeaderTests
     {
         await using var sut = await CreateSut();
 
-        var reply = await RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", "a"), ("Idempotency-Key", "a")]);
+        var reply = Reply.From(await Idem.Testing.RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", "a"), ("Idempotency-Key", "a")]));
 
         Assert.Equal(400, reply.Status);
         var problem = reply.Problem();
@@ -140,8 +140,8 @@ public sealed class IdempotencyKeyHeaderTests
     {
         await using var sut = await CreateSut();
 
-        var first = await RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", "k-1")]);
-        var second = await RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", "k-1 \t")]);
+        var first = Reply.From(await Idem.Testing.RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", "k-1")]));
+        var second = Reply.From(await Idem.Testing.RawHttp.SendAsync(sut.BaseAddress, "POST", "/orders", [("Idempotency-Key", "k-1 \t")]));
 
         Assert.Equal(200, first.Status);
         Assert.True(second.IsReplayed);

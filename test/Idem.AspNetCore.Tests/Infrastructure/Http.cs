@@ -34,6 +34,10 @@ internal sealed class Reply
             root.GetProperty("detail").GetString()!);
     }
 
+    /// <summary>A reply read off the wire by <see cref="Idem.Testing.RawHttp"/>.</summary>
+    public static Reply From(Idem.Testing.RawReply raw)
+        => new() { Status = raw.Status, Headers = new Dictionary<string, string[]>(raw.Headers, StringComparer.OrdinalIgnoreCase), Body = raw.Body };
+
     public static async Task<Reply> ReadAsync(HttpResponseMessage response)
     {
         var headers = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Idem.Payments.Tests.Infrastructure;
+using Idem.Testing;
 using Xunit;
 
 namespace Idem.Payments.Tests.Web;

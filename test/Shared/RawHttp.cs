@@ -1,15 +1,15 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace Idem.AspNetCore.Tests.Infrastructure;
+namespace Idem.Testing;
 
 /// <summary>
 /// Sends a hand-written HTTP/1.1 request, for header shapes HttpClient will not produce (a repeated header line, raw
-/// bytes in a value). Only for small responses with Content-Length.
+/// bytes in a value). Only for small responses with Content-Length or chunked bodies. Linked as source.
 /// </summary>
 internal static class RawHttp
 {
-    public static async Task<Reply> SendAsync(Uri baseAddress, string method, string path, IEnumerable<(string Name, string Value)> headers, string body = "{}")
+    public static async Task<RawReply> SendAsync(Uri baseAddress, string method, string path, IEnumerable<(string Name, string Value)> headers, string body = "{}")
     {
         using var socket = new TcpClient();
         await socket.ConnectAsync(baseAddress.Host, baseAddress.Port);
@@ -36,7 +36,7 @@ internal static class RawHttp
         return Parse(received.ToArray());
     }
 
-    private static Reply Parse(byte[] bytes)
+    private static RawReply Parse(byte[] bytes)
     {
         var text = Encoding.Latin1.GetString(bytes);
         var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
@@ -57,7 +57,7 @@ internal static class RawHttp
             body = Dechunk(body);
         }
 
-        return new Reply { Status = status, Headers = headers, Body = body };
+        return new RawReply(status, headers, body);
     }
 
     private static byte[] Dechunk(byte[] chunked)
@@ -77,4 +77,10 @@ internal static class RawHttp
             position = lineEnd + 1 + size + 2;
         }
     }
+}
+
+/// <summary>A raw response: its status, its header lines by name, and its (de-chunked) body.</summary>
+internal sealed record RawReply(int Status, IReadOnlyDictionary<string, string[]> Headers, byte[] Body)
+{
+    public string Text => Encoding.UTF8.GetString(Body);
 }
