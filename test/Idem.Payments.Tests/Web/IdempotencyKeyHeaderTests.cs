@@ -26,6 +26,9 @@ public abstract class IdempotencyKeyHeaderTests(PaymentsServer server)
     public async Task Post_KeyWithNonAsciiByte_400KeyInvalidProblemAndCreatesNothing(string key)
     {
         var tenant = server.NewTenant();
+
+        // One keyed request first, so the keys table exists however the tests are ordered (Idem creates it on first use).
+        await tenant.CreateAccountIdAsync();
         var accounts = await server.Probe.CountAsync("SELECT COUNT(*) FROM accounts");
         var keys = await server.Probe.CountAsync("SELECT COUNT(*) FROM idem_keys");
 
