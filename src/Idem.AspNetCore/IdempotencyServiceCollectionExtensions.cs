@@ -1,6 +1,5 @@
 using Idem;
 using Idem.AspNetCore;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -18,7 +17,7 @@ public static class IdempotencyServiceCollectionExtensions
     {
         var builder = services.AddIdempotentExecutor(configure);
         services.AddOptions<IdempotencyHttpOptions>()
-            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection(IdempotencyOptions.SectionName).Bind(o))
+            .BindSectionIfConfigured(IdempotencyOptions.SectionName)
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdempotencyHttpOptions>, IdempotencyHttpOptionsValidator>());
         services.TryAddSingleton<IIdempotencyScopeResolver, DefaultScopeResolver>();

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using Idem;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,9 +19,8 @@ public static class IdempotentExecutorServiceCollectionExtensions
     public static IIdempotencyBuilder AddIdempotentExecutor(this IServiceCollection services, Action<IdempotencyOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        // A host's configuration binds when there is one; a bare ServiceCollection (a console job, a test) has none.
         var options = services.AddOptions<IdempotencyOptions>()
-            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection(IdempotencyOptions.SectionName).Bind(o))
+            .BindSectionIfConfigured(IdempotencyOptions.SectionName)
             .ValidateOnStart();
         if (configure is not null)
         {

@@ -1,6 +1,5 @@
 using Idem;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using StackExchange.Redis;
@@ -21,8 +20,6 @@ if (args.Length != 4)
 var (store, connection, ns, key) = (args[0], args[1], args[2], args[3]);
 var services = new ServiceCollection();
 
-// AddIdempotentExecutor binds the "Idempotency" section, so it needs an IConfiguration, as a host would register.
-services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Build());
 var idempotency = services.AddIdempotentExecutor();
 Func<CancellationToken, Task> effect;
 switch (store)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Reflection;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
@@ -53,7 +52,6 @@ internal static class KilledHolder
         Assert.Equal(1, await countEffects(key));
 
         var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Build());
         addStore(services.AddIdempotentExecutor());
         await using var provider = services.BuildServiceProvider();
         var executor = provider.GetRequiredService<IIdempotentExecutor>();
