@@ -30,6 +30,13 @@ public interface IIdempotencyContext
     string Key { get; }
 
     /// <summary>
+    /// The fingerprint of the request the key is bound to (a lowercase hex SHA-256 for HTTP requests and for
+    /// <see cref="IdempotentOperation.Create{TInput}"/>): record it beside what the operation writes to tie each write to
+    /// exactly one client request.
+    /// </summary>
+    string Fingerprint { get; }
+
+    /// <summary>
     /// The connection and transaction of a transactional operation, which every write of the operation must join; null
     /// in standalone mode. Between two phases it is there, but holds no open transaction until <see cref="BeginPhaseAsync"/>.
     /// </summary>

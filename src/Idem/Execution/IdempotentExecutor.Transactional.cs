@@ -56,7 +56,7 @@ internal sealed partial class IdempotentExecutor
         {
             _metrics.Claimed();
             IdempotencyMetrics.SetOutcome(activity, "claimed");
-            var scope = new OperationScope(operation.Key, _store, held, _time, _logger, _metrics);
+            var scope = new OperationScope(operation.Key, operation.Fingerprint, _store, held, _time, _logger, _metrics);
             OperationResult result;
             try
             {

@@ -69,7 +69,7 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
         var lease = claim.Lease!;
         _metrics.Claimed();
         IdempotencyMetrics.SetOutcome(activity, "claimed");
-        var scope = new OperationScope(operation.Key, _store, lease);
+        var scope = new OperationScope(operation.Key, operation.Fingerprint, _store, lease);
         var keeper = LeaseKeeper.Start(_store, lease, _time, _logger, _metrics);
         OperationResult result;
         try
@@ -113,7 +113,7 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
         if ((operation.StoreFailure ?? _options.StoreFailure) == StoreFailureHandling.FailOpen && !operation.Transactional)
         {
             Log.FailingOpen(_logger, operation.StoreKey);
-            var unguarded = OperationScope.Unguarded(operation.Key);
+            var unguarded = OperationScope.Unguarded(operation.Key, operation.Fingerprint);
             OperationResult result;
             using (unguarded.Enter())
             {

@@ -23,17 +23,18 @@ internal sealed class OperationScope : IIdempotencyContext
     private LeaseKeeper? _keeper;
 
     /// <summary>A standalone operation: the store records recovery points.</summary>
-    public OperationScope(string key, IIdempotencyStore store, IdempotencyLease lease)
+    public OperationScope(string key, string fingerprint, IIdempotencyStore store, IdempotencyLease lease)
     {
         Key = key;
+        Fingerprint = fingerprint;
         _store = store;
         _lease = lease;
         _recoveryPoint = lease.RecoveryPoint;
     }
 
     /// <summary>A transactional operation: its claim commits phases, and the lease is renewed while it is between two.</summary>
-    public OperationScope(string key, IIdempotencyStore store, TransactionalClaim claim, TimeProvider time, ILogger logger, IdempotencyMetrics metrics)
-        : this(key, store, claim.Result.Lease!)
+    public OperationScope(string key, string fingerprint, IIdempotencyStore store, TransactionalClaim claim, TimeProvider time, ILogger logger, IdempotencyMetrics metrics)
+        : this(key, fingerprint, store, claim.Result.Lease!)
     {
         _claim = claim;
         _time = time;
@@ -42,18 +43,24 @@ internal sealed class OperationScope : IIdempotencyContext
     }
 
     /// <summary>An operation that runs without its key because the store is down and it fails open: phases record nothing.</summary>
-    private OperationScope(string key) => Key = key;
+    private OperationScope(string key, string fingerprint)
+    {
+        Key = key;
+        Fingerprint = fingerprint;
+    }
 
     /// <summary>The scope of the operation running on this flow, for the DI registrations of <see cref="IIdempotencyContext"/>.</summary>
     public static OperationScope? Current => Ambient.Value;
 
     public string Key { get; }
 
+    public string Fingerprint { get; }
+
     public IIdempotencyTransaction? Transaction => _claim?.Transaction;
 
     public string? RecoveryPoint => _claim is null ? _recoveryPoint : _claim.RecoveryPoint;
 
-    public static OperationScope Unguarded(string key) => new(key);
+    public static OperationScope Unguarded(string key, string fingerprint) => new(key, fingerprint);
 
     /// <summary>Makes this the current scope of the flow until the returned value is disposed.</summary>
     public AmbientScope Enter()
