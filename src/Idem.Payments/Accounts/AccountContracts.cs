@@ -5,15 +5,34 @@ namespace Idem.Payments.Accounts;
 // times are UTC ("2025-01-31T12:00:00.123Z"). Request members are nullable so that a missing member is reported by name
 // (400 invalid-request) rather than as unreadable JSON.
 
-internal sealed record CreateAccountRequest(string? Currency);
+/// <summary>
+/// A new account: its currency, and optionally its limits: <c>overdraft_limit</c>, how far below zero it may go (default
+/// 0), and <c>max_balance</c>, the most it may hold (a cap for accounts that are the platform's liability, e.g. a stored
+/// value wallet; default the ledger's largest balance).
+/// </summary>
+internal sealed record CreateAccountRequest(string? Currency, long? OverdraftLimit = null, long? MaxBalance = null);
 
 internal sealed record CreateDepositRequest(long? Amount);
 
-internal sealed record AccountResponse(string Id, string Currency, long Balance, long Version, string? Nickname, Dictionary<string, string> Metadata, DateTime CreatedAt)
+/// <summary>
+/// An account. <c>balance</c> and <c>posted</c> are the same: what its entries add up to. <c>pending</c> is the posted
+/// balance with every pending hold applied (held debits taken off, promised credits added); <c>available</c> is what it may
+/// still spend: posted less what holds reserve, plus its overdraft.
+/// </summary>
+internal sealed record AccountResponse(
+    string Id, string Currency, long Balance, AccountBalances Balances, AccountLimits Limits, long Version, string? Nickname, Dictionary<string, string> Metadata,
+    DateTime CreatedAt)
 {
     public static AccountResponse From(Account account)
-        => new(account.Id, account.Currency, account.Balance, account.Version, account.Nickname, Web.Metadata.Parse(account.Metadata), account.CreatedAt.UtcDateTime);
+        => new(account.Id, account.Currency, account.Balance,
+            new AccountBalances(account.Balance, account.Balance - account.PendingDebits + account.PendingCredits, account.Spendable),
+            new AccountLimits(account.OverdraftLimit, account.MaxBalance),
+            account.Version, account.Nickname, Web.Metadata.Parse(account.Metadata), account.CreatedAt.UtcDateTime);
 }
+
+internal sealed record AccountBalances(long Posted, long Pending, long Available);
+
+internal sealed record AccountLimits(long OverdraftLimit, long MaxBalance);
 
 /// <summary>
 /// The body of <c>PATCH /v1/accounts/{id}</c>, for the OpenAPI document: members left out are left alone, null clears.

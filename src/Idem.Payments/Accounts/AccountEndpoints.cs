@@ -38,12 +38,16 @@ internal static class AccountEndpoints
         HttpResponse response, CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
-        if (!errors.Currency(request.Currency, out var currency))
+        errors.Currency(request.Currency, out var currency);
+        var overdraftLimit = errors.Limit(request.OverdraftLimit, "overdraft_limit", 0, "how far below zero the account may go");
+        var maxBalance = errors.Limit(request.MaxBalance, "max_balance", Money.MaxBalance, "the most the account may hold");
+        if (errors.Any)
         {
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var account = await ledger.OpenAccountAsync(database.Join(transaction), Tenants.Of(user), currency, cancellationToken).ConfigureAwait(false);
+        var account = await ledger.OpenAccountAsync(database.Join(transaction), Tenants.Of(user), currency!, overdraftLimit, maxBalance, cancellationToken)
+            .ConfigureAwait(false);
         response.Headers.ETag = ETagOf(account);
         return TypedResults.Created($"/v1/accounts/{account.Id}", AccountResponse.From(account));
     }
@@ -130,7 +134,7 @@ internal static class AccountEndpoints
     }
 
     private static async Task<Results<Created<DepositResponse>, ProblemHttpResult>> DepositAsync(
-        string id, CreateDepositRequest request, ClaimsPrincipal user, IIdempotencyTransaction transaction, IPaymentsDatabase database, LedgerService ledger,
+        string id, CreateDepositRequest request, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database, LedgerService ledger,
         CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
@@ -140,7 +144,7 @@ internal static class AccountEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var result = await ledger.DepositAsync(database.Join(transaction), Tenants.Of(user), id, amount, cancellationToken).ConfigureAwait(false);
+        var result = await ledger.DepositAsync(database.Join(transaction), Tenants.Of(user), id, amount, Origin.Of(idem), cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             return Problems.From(error);

@@ -9,17 +9,19 @@ namespace Idem.Payments.Accounts;
 /// </summary>
 internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
 {
-    private const string AccountColumns = "id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata";
+    private const string AccountColumns =
+        "id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata, overdraft_limit, max_balance, pending_debits, pending_credits";
 
     private const string InsertAccountSql = """
-        INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at)
-        VALUES (@id, @tenant_id, @kind, @currency, @balance, @version, @created_at);
+        INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at, overdraft_limit, max_balance)
+        VALUES (@id, @tenant_id, @kind, @currency, @balance, @version, @created_at, @overdraft_limit, @max_balance);
         """;
 
-    // Concurrent first deposits of one tenant and currency may race to create the funding account: one row wins.
+    // Concurrent first deposits of one tenant and currency may race to create the funding account: one row wins. Its
+    // limits are the ledger's own: down to -10^18, never above zero.
     private const string InsertFundingAccountSql = """
-        INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at)
-        VALUES (@id, @tenant_id, 'funding', @currency, 0, 1, @created_at)
+        INSERT INTO accounts (id, tenant_id, kind, currency, balance, version, created_at, overdraft_limit, max_balance)
+        VALUES (@id, @tenant_id, 'funding', @currency, 0, 1, @created_at, 1000000000000000000, 0)
         ON CONFLICT DO NOTHING;
         """;
 
@@ -27,18 +29,19 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
 
     private const string FindFundingAccountSql = $"SELECT {AccountColumns} FROM accounts WHERE tenant_id = @tenant_id AND currency = @currency AND kind = 'funding'";
 
-    // The conditions are the rules themselves: a debit that would take the balance below its floor, or a credit that
-    // would take it above its ceiling, changes nothing and returns no row.
+    // The conditions are the account's limits themselves: a debit that would spend more than the account may (held money
+    // and its overdraft counted), or a credit that would take it past its cap (promised money counted), changes nothing and
+    // returns no row. Each returns the account's head hash, which the movement's entry chains to.
     private const string DebitSql = """
         UPDATE accounts SET balance = balance - @amount, version = version + 1
-        WHERE id = @id AND balance >= @floor_plus_amount
-        RETURNING balance;
+        WHERE id = @id AND balance - pending_debits + overdraft_limit >= @amount
+        RETURNING balance, head_hash;
         """;
 
     private const string CreditSql = """
         UPDATE accounts SET balance = balance + @amount, version = version + 1
-        WHERE id = @id AND balance <= @ceiling_minus_amount
-        RETURNING balance;
+        WHERE id = @id AND balance + pending_credits + @amount <= max_balance
+        RETURNING balance, head_hash;
         """;
 
     private const string InsertDepositSql = """
@@ -46,12 +49,16 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @created_at);
         """;
 
+    // The entry and the account's new head hash in one round trip; the account row is locked by the movement's balance
+    // change, so no other entry of the account can come in between.
     private const string InsertEntrySql = """
-        INSERT INTO ledger_entries (id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at)
-        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @movement_type, @movement_id, @created_at);
+        INSERT INTO ledger_entries (id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at, idempotency_key, fingerprint, prev_hash, hash)
+        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @balance_after, @movement_type, @movement_id, @created_at, @idempotency_key, @fingerprint, @prev_hash, @hash);
+        UPDATE accounts SET head_hash = @hash WHERE id = @account_id;
         """;
 
-    private const string EntryColumns = "id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at";
+    internal const string EntryColumns =
+        "id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at, idempotency_key, fingerprint, prev_hash, hash";
 
     private const string FindEntrySeqSql = "SELECT seq FROM ledger_entries WHERE id = @id AND account_id = @account_id;";
 
@@ -69,6 +76,8 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         Add(command, "@balance", account.Balance);
         Add(command, "@version", account.Version);
         Add(command, "@created_at", account.CreatedAt);
+        Add(command, "@overdraft_limit", account.OverdraftLimit);
+        Add(command, "@max_balance", account.MaxBalance);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -136,13 +145,13 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         return ReadAccountAsync(sql, cancellationToken, [.. parameters]);
     }
 
-    /// <summary>Takes <paramref name="amount"/> from an account unless that would leave less than <paramref name="floor"/>. Returns the new balance, or null when refused.</summary>
-    public Task<long?> DebitAsync(string accountId, long amount, long floor, CancellationToken cancellationToken)
-        => ChangeBalanceAsync(DebitSql, accountId, amount, "@floor_plus_amount", floor + amount, cancellationToken);
+    /// <summary>Takes <paramref name="amount"/> from an account unless it may not spend that much. Null when refused.</summary>
+    public Task<BalanceChange?> DebitAsync(string accountId, long amount, CancellationToken cancellationToken)
+        => ChangeBalanceAsync(DebitSql, cancellationToken, ("@id", accountId), ("@amount", amount));
 
-    /// <summary>Adds <paramref name="amount"/> to an account unless that would leave more than <paramref name="ceiling"/>. Returns the new balance, or null when refused.</summary>
-    public Task<long?> CreditAsync(string accountId, long amount, long ceiling, CancellationToken cancellationToken)
-        => ChangeBalanceAsync(CreditSql, accountId, amount, "@ceiling_minus_amount", ceiling - amount, cancellationToken);
+    /// <summary>Adds <paramref name="amount"/> to an account unless that would take it past its cap. Null when refused.</summary>
+    public Task<BalanceChange?> CreditAsync(string accountId, long amount, CancellationToken cancellationToken)
+        => ChangeBalanceAsync(CreditSql, cancellationToken, ("@id", accountId), ("@amount", amount));
 
     public async Task InsertDepositAsync(Deposit deposit, CancellationToken cancellationToken)
     {
@@ -157,7 +166,8 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task InsertEntryAsync(LedgerEntry entry, CancellationToken cancellationToken)
+    /// <summary>Writes an entry chained to <paramref name="prevHash"/> (the account's head hash) and makes it the account's head.</summary>
+    public async Task InsertEntryAsync(LedgerEntry entry, string? prevHash, CancellationToken cancellationToken)
     {
         using var command = Command(InsertEntrySql);
         Add(command, "@id", entry.Id);
@@ -169,6 +179,10 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         Add(command, "@movement_type", MovementTypes.Name(entry.MovementType));
         Add(command, "@movement_id", entry.MovementId);
         Add(command, "@created_at", entry.CreatedAt);
+        Add(command, "@idempotency_key", entry.Origin.Key);
+        Add(command, "@fingerprint", entry.Origin.Fingerprint);
+        Add(command, "@prev_hash", prevHash);
+        Add(command, "@hash", EntryHash.Compute(entry, prevHash));
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -199,24 +213,38 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                entries.Add(new LedgerEntry(
-                    reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
-                    reader.GetInt64(5), MovementTypes.Parse(reader.GetString(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8)));
+                entries.Add(ReadEntry(reader));
             }
         }
 
         return entries;
     }
 
-    private async Task<long?> ChangeBalanceAsync(string sql, string accountId, long amount, string limitName, long limit, CancellationToken cancellationToken)
+    /// <summary>An entry read with <see cref="EntryColumns"/>, in their order.</summary>
+    internal static LedgerEntry ReadEntry(DbDataReader reader)
+        => new(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
+            reader.GetInt64(5), MovementTypes.Parse(reader.GetString(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8),
+            new Origin(NullableString(reader, 9), NullableString(reader, 10)), NullableString(reader, 11), NullableString(reader, 12));
+
+    /// <summary>Runs a statement that changes one account and returns its balance and head hash; null when no row changed.</summary>
+    internal async Task<BalanceChange?> ChangeBalanceAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(sql);
-        Add(command, "@id", accountId);
-        Add(command, "@amount", amount);
-        Add(command, limitName, limit);
-        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        return value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (name, value) in parameters)
+        {
+            Add(command, name, value);
+        }
+
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                ? new BalanceChange(reader.GetInt64(0), NullableString(reader, 1))
+                : null;
+        }
     }
+
+    private static string? NullableString(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
 
     private async Task<Account?> ReadAccountAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
@@ -236,7 +264,8 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
 
             return new Account(
                 reader.GetString(0), reader.GetString(1), ParseKind(reader.GetString(2)), reader.GetString(3), reader.GetInt64(4),
-                reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6), reader.IsDBNull(7) ? null : reader.GetString(7), reader.GetString(8));
+                reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6), NullableString(reader, 7), reader.GetString(8),
+                reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12));
         }
     }
 

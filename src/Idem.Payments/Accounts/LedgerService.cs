@@ -11,16 +11,19 @@ namespace Idem.Payments.Accounts;
 /// </summary>
 internal sealed class LedgerService(TimeProvider time)
 {
-    public async Task<Account> OpenAccountAsync(UnitOfWork work, string tenantId, Currency currency, CancellationToken cancellationToken)
+    public async Task<Account> OpenAccountAsync(
+        UnitOfWork work, string tenantId, Currency currency, long overdraftLimit, long maxBalance, CancellationToken cancellationToken)
     {
         var ledger = new LedgerRepository(work);
-        var account = new Account(Ids.New(Ids.Account), tenantId, AccountKind.Customer, currency.Code, Balance: 0, Version: 1, Now());
+        var account = new Account(Ids.New(Ids.Account), tenantId, AccountKind.Customer, currency.Code, Balance: 0, Version: 1, Now(),
+            OverdraftLimit: overdraftLimit, MaxBalance: maxBalance);
         await ledger.InsertAccountAsync(account, cancellationToken).ConfigureAwait(false);
         return account;
     }
 
     /// <summary>Moves money from outside the ledger (the tenant's funding account) into an account.</summary>
-    public async Task<LedgerResult<Deposit>> DepositAsync(UnitOfWork work, string tenantId, string accountId, long amount, CancellationToken cancellationToken)
+    public async Task<LedgerResult<Deposit>> DepositAsync(
+        UnitOfWork work, string tenantId, string accountId, long amount, Origin origin, CancellationToken cancellationToken)
     {
         var ledger = new LedgerRepository(work);
         var now = Now();
@@ -30,13 +33,13 @@ internal sealed class LedgerService(TimeProvider time)
             return NotFound(accountId, "account");
         }
 
-        if (account.Balance > Money.MaxBalance - amount)
+        if (account.Room < amount)
         {
-            return BalanceLimit(account.Id);
+            return BalanceLimit(account);
         }
 
         var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false);
-        if (funding is not null && funding.Balance < amount - Money.MaxBalance)
+        if (funding is not null && funding.Spendable < amount)
         {
             return new LedgerError(LedgerErrorKind.BalanceLimitExceeded, $"Deposits in {account.Currency} have reached the ledger's limit.", "amount");
         }
@@ -44,15 +47,15 @@ internal sealed class LedgerService(TimeProvider time)
         // Created on the first deposit in a currency; by now nothing can refuse the deposit.
         funding ??= await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
 
-        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, cancellationToken).ConfigureAwait(false)
             ?? throw LockBroken(funding.Id);
-        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+        var balance = await ledger.CreditAsync(account.Id, amount, cancellationToken).ConfigureAwait(false)
             ?? throw LockBroken(account.Id);
 
-        var deposit = new Deposit(Ids.New(Ids.Deposit), tenantId, account.Id, amount, account.Currency, balance, now);
+        var deposit = new Deposit(Ids.New(Ids.Deposit), tenantId, account.Id, amount, account.Currency, balance.Balance, now);
         await ledger.InsertDepositAsync(deposit, cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, MovementType.Deposit, deposit.Id, now), cancellationToken).ConfigureAwait(false);
+        await PostEntryAsync(ledger, tenantId, funding.Id, -amount, account.Currency, fundingBalance, MovementType.Deposit, deposit.Id, origin, now, cancellationToken).ConfigureAwait(false);
+        await PostEntryAsync(ledger, tenantId, account.Id, amount, account.Currency, balance, MovementType.Deposit, deposit.Id, origin, now, cancellationToken).ConfigureAwait(false);
         return deposit;
     }
 
@@ -60,18 +63,18 @@ internal sealed class LedgerService(TimeProvider time)
     /// Posts a succeeded card payment: the tenant's funding account (money from outside the ledger) to the merchant
     /// account. The account was checked when the payment was created; only the balance limit can refuse it now.
     /// </summary>
-    public Task PostPaymentAsync(UnitOfWork work, string tenantId, string accountId, long amount, string paymentId, CancellationToken cancellationToken)
-        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.Payment, paymentId, cancellationToken);
+    public Task PostPaymentAsync(UnitOfWork work, string tenantId, string accountId, long amount, string paymentId, Origin origin, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.Payment, paymentId, origin, cancellationToken);
 
     /// <summary>
     /// Takes a refund out of the merchant account back to the funding account, refused (writing nothing) when the
     /// account holds less than the refund. The account must already be locked by the caller.
     /// </summary>
-    public async Task<LedgerError?> PostRefundAsync(UnitOfWork work, Account account, long amount, string refundId, CancellationToken cancellationToken)
+    public async Task<LedgerError?> PostRefundAsync(UnitOfWork work, Account account, long amount, string refundId, Origin origin, CancellationToken cancellationToken)
     {
         var ledger = new LedgerRepository(work);
         var now = Now();
-        var balance = await ledger.DebitAsync(account.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
+        var balance = await ledger.DebitAsync(account.Id, amount, cancellationToken).ConfigureAwait(false);
         if (balance is null)
         {
             return new LedgerError(LedgerErrorKind.InsufficientFunds,
@@ -80,9 +83,9 @@ internal sealed class LedgerService(TimeProvider time)
 
         var funding = await ledger.LockFundingAccountAsync(account.TenantId, account.Currency, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Account {account.Id} has money but its tenant has no funding account in {account.Currency}.");
-        var fundingBalance = await ledger.CreditAsync(funding.Id, amount, 0, cancellationToken).ConfigureAwait(false) ?? throw LockBroken(funding.Id);
-        await ledger.InsertEntryAsync(Entry(account.TenantId, account.Id, -amount, account.Currency, balance.Value, MovementType.Refund, refundId, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(account.TenantId, funding.Id, amount, account.Currency, fundingBalance, MovementType.Refund, refundId, now), cancellationToken).ConfigureAwait(false);
+        var fundingBalance = await ledger.CreditAsync(funding.Id, amount, cancellationToken).ConfigureAwait(false) ?? throw LockBroken(funding.Id);
+        await PostEntryAsync(ledger, account.TenantId, account.Id, -amount, account.Currency, balance.Value, MovementType.Refund, refundId, origin, now, cancellationToken).ConfigureAwait(false);
+        await PostEntryAsync(ledger, account.TenantId, funding.Id, amount, account.Currency, fundingBalance, MovementType.Refund, refundId, origin, now, cancellationToken).ConfigureAwait(false);
         return null;
     }
 
@@ -90,13 +93,13 @@ internal sealed class LedgerService(TimeProvider time)
     /// Puts a refund the processor refused back into the merchant account: the two entries of
     /// <see cref="PostRefundAsync"/> mirrored, as movement <c>refund_reversal</c> under the refund's id.
     /// </summary>
-    public Task ReverseRefundAsync(UnitOfWork work, string tenantId, string accountId, long amount, string refundId, CancellationToken cancellationToken)
-        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.RefundReversal, refundId, cancellationToken);
+    public Task ReverseRefundAsync(UnitOfWork work, string tenantId, string accountId, long amount, string refundId, Origin origin, CancellationToken cancellationToken)
+        => CreditFromFundingAsync(work, tenantId, accountId, amount, MovementType.RefundReversal, refundId, origin, cancellationToken);
 
     // Money from outside the ledger (the tenant's funding account, made on first use) into an account: locks the
     // account, then the funding account, in the order every movement takes them. Only the balance limits can refuse.
     private async Task CreditFromFundingAsync(
-        UnitOfWork work, string tenantId, string accountId, long amount, MovementType type, string movementId, CancellationToken cancellationToken)
+        UnitOfWork work, string tenantId, string accountId, long amount, MovementType type, string movementId, Origin origin, CancellationToken cancellationToken)
     {
         var ledger = new LedgerRepository(work);
         var now = Now();
@@ -104,24 +107,35 @@ internal sealed class LedgerService(TimeProvider time)
             ?? throw new InvalidOperationException($"The account {accountId} of {movementId} is gone.");
         var funding = await ledger.LockFundingAccountAsync(tenantId, account.Currency, cancellationToken).ConfigureAwait(false)
             ?? await ledger.CreateFundingAccountAsync(tenantId, account.Currency, now, cancellationToken).ConfigureAwait(false);
-        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, -Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+        var fundingBalance = await ledger.DebitAsync(funding.Id, amount, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Money from outside the ledger in {account.Currency} has reached the ledger's limit.");
-        var balance = await ledger.CreditAsync(account.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"{movementId} would take account {account.Id} past the ledger's limit.");
-        await ledger.InsertEntryAsync(Entry(tenantId, funding.Id, -amount, account.Currency, fundingBalance, type, movementId, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(Entry(tenantId, account.Id, amount, account.Currency, balance, type, movementId, now), cancellationToken).ConfigureAwait(false);
+        var balance = await ledger.CreditAsync(account.Id, amount, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"{movementId} would take account {account.Id} past its limit.");
+        await PostEntryAsync(ledger, tenantId, funding.Id, -amount, account.Currency, fundingBalance, type, movementId, origin, now, cancellationToken).ConfigureAwait(false);
+        await PostEntryAsync(ledger, tenantId, account.Id, amount, account.Currency, balance, type, movementId, origin, now, cancellationToken).ConfigureAwait(false);
     }
 
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 
-    internal static LedgerEntry Entry(string tenantId, string accountId, long amount, string currency, long balanceAfter, MovementType type, string movementId, DateTimeOffset now)
-        => new(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, balanceAfter, type, movementId, now);
+    /// <summary>Writes one side of a movement on an account whose balance just changed, chained to the account's previous entry.</summary>
+    internal static Task PostEntryAsync(
+        LedgerRepository ledger, string tenantId, string accountId, long amount, string currency, BalanceChange change, MovementType type, string movementId,
+        Origin origin, DateTimeOffset now, CancellationToken cancellationToken)
+        => ledger.InsertEntryAsync(
+            new LedgerEntry(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, change.Balance, type, movementId, now, origin), change.HeadHash, cancellationToken);
 
     internal static LedgerError NotFound(string accountId, string member)
         => new(LedgerErrorKind.AccountNotFound, $"No account {accountId} exists.", member);
 
-    internal static LedgerError BalanceLimit(string accountId)
-        => new(LedgerErrorKind.BalanceLimitExceeded, $"The movement would take the balance of account {accountId} past the ledger's limit of {Money.MaxBalance} minor units.", "amount");
+    internal static LedgerError BalanceLimit(Account account, string member = "amount")
+        => new(LedgerErrorKind.BalanceLimitExceeded,
+            $"The movement would take account {account.Id} past its cap of {account.MaxBalance} minor units (it holds {account.Balance}, and holds promise it {account.PendingCredits} more). Nothing was moved.",
+            member);
+
+    internal static LedgerError InsufficientFunds(Account account, long amount, string verb)
+        => new(LedgerErrorKind.InsufficientFunds,
+            $"Account {account.Id} may spend {Math.Max(0, account.Spendable)} {account.Currency} minor units (its balance {account.Balance}, less {account.PendingDebits} held, plus an overdraft of {account.OverdraftLimit}), less than the {amount} to {verb}. Nothing was moved.",
+            "amount");
 
     // The rows were locked and checked a moment ago; a refused update now means the locking is broken. Throwing rolls
     // the whole request back.

@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using Idem.Payments.Accounts;
 using Idem.Payments.Data;
 using Idem.Payments.Processor;
 
@@ -20,8 +21,31 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
             LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries WHERE tenant_id = @t GROUP BY account_id) e ON e.account_id = a.id
             WHERE a.tenant_id = @t AND a.balance <> COALESCE(e.total, 0)
             """),
-        ("no_negative_balance", "No customer account holds less than zero.",
-            "SELECT id FROM accounts WHERE tenant_id = @t AND kind = 'customer' AND balance < 0"),
+        ("balances_within_limits", "No account is below its overdraft limit or above its cap, held and promised money counted.",
+            "SELECT id FROM accounts WHERE tenant_id = @t AND (balance - pending_debits < -overdraft_limit OR balance + pending_credits > max_balance)"),
+        ("holds_match_pending", "Each account's held and promised money equals what its pending holds reserve and promise.",
+            """
+            SELECT a.id FROM accounts a
+            LEFT JOIN (SELECT from_account_id, SUM(amount) AS total FROM holds WHERE tenant_id = @t AND status = 'pending' GROUP BY from_account_id) d ON d.from_account_id = a.id
+            LEFT JOIN (SELECT to_account_id, SUM(amount) AS total FROM holds WHERE tenant_id = @t AND status = 'pending' GROUP BY to_account_id) c ON c.to_account_id = a.id
+            WHERE a.tenant_id = @t AND (a.pending_debits <> COALESCE(d.total, 0) OR a.pending_credits <> COALESCE(c.total, 0))
+            """),
+        ("holds_captured_once", "Each captured hold has its two entries for the captured amount, and no other hold has any.",
+            """
+            SELECT h.id FROM holds h
+            LEFT JOIN (SELECT movement_id, COUNT(*) AS n, SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS moved
+                       FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'hold_capture' GROUP BY movement_id) e ON e.movement_id = h.id
+            WHERE h.tenant_id = @t AND (COALESCE(e.n, 0) <> CASE WHEN h.status = 'captured' THEN 2 ELSE 0 END
+                                        OR (h.status = 'captured' AND e.moved <> h.captured_amount))
+            """),
+        ("batches_complete", "Each batch has every one of its transfers, each with its two entries.",
+            """
+            SELECT b.id FROM batches b
+            LEFT JOIN (SELECT t.batch_id, COUNT(*) AS n FROM transfers t WHERE t.tenant_id = @t AND t.batch_id IS NOT NULL GROUP BY t.batch_id) t ON t.batch_id = b.id
+            LEFT JOIN (SELECT t.batch_id, COUNT(*) AS n FROM transfers t JOIN ledger_entries e ON e.movement_id = t.id
+                       WHERE t.tenant_id = @t AND t.batch_id IS NOT NULL GROUP BY t.batch_id) e ON e.batch_id = b.id
+            WHERE b.tenant_id = @t AND (COALESCE(t.n, 0) <> b.item_count OR COALESCE(e.n, 0) <> 2 * b.item_count)
+            """),
         ("refunds_within_payments", "Each payment's refunds (failed ones aside) add up to its refunded amount, never more than the payment.",
             """
             SELECT p.id FROM payments p
@@ -56,6 +80,12 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
                 var failures = await ListAsync(work, sql, tenantId, cancellationToken).ConfigureAwait(false);
                 results.Add(new AuditCheck(name, failures.Count == 0, description, failures));
             }
+
+            var broken = await EntryChains.VerifyAsync(work, tenantId, cancellationToken).ConfigureAwait(false);
+            results.Add(new AuditCheck("entry_chains_intact",
+                broken.Count == 0,
+                "Each account's entries form an unbroken hash chain: every entry matches its hash, links to the entry before it, and the newest is the account's head.",
+                broken));
 
             var repository = new PaymentRepository(work);
             payments = await repository.ListPaymentsAsync(tenantId, cancellationToken).ConfigureAwait(false);

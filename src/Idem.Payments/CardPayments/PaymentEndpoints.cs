@@ -70,7 +70,7 @@ internal static class PaymentEndpoints
         if (idem.RecoveryPoint is null)
         {
             // Phase 1: everything that can refuse the payment is decided, then the pending payment commits with the point.
-            var created = await service.CreateAsync(work, tenant, idem.Key, account, amount, currency!, source, cancellationToken)
+            var created = await service.CreateAsync(work, tenant, Origin.Of(idem), account, amount, currency!, source, cancellationToken)
                 .ConfigureAwait(false);
             if (created.Error is { } error)
             {
@@ -139,7 +139,7 @@ internal static class PaymentEndpoints
         Refund refund;
         if (idem.RecoveryPoint is null)
         {
-            var created = await service.CreateRefundAsync(work, tenant, idem.Key, id, amount, cancellationToken)
+            var created = await service.CreateRefundAsync(work, tenant, Origin.Of(idem), id, amount, cancellationToken)
                 .ConfigureAwait(false);
             if (created.Error is { } error)
             {

@@ -11,7 +11,11 @@ internal static class PaymentStatus
 /// <summary>A card payment into a merchant (customer-kind) account.</summary>
 internal sealed record Payment(
     string Id, string TenantId, string AccountId, long Amount, string Currency, string Source, string Status,
-    string IdempotencyKey, string? ChargeId, string? DeclineCode, long Refunded, DateTimeOffset CreatedAt);
+    string IdempotencyKey, string? ChargeId, string? DeclineCode, long Refunded, DateTimeOffset CreatedAt, string? Fingerprint = null)
+{
+    /// <summary>The request that made the payment, written on its ledger entries.</summary>
+    public Accounts.Origin Origin => new(IdempotencyKey, Fingerprint);
+}
 
 /// <summary>
 /// Where a refund stands. Its money leaves the merchant account in phase one; <c>succeeded</c> once the processor
@@ -27,4 +31,8 @@ internal static class RefundStatus
 /// <summary>A refund of part or all of a succeeded payment.</summary>
 internal sealed record Refund(
     string Id, string TenantId, string PaymentId, long Amount, string Currency, string Status, string IdempotencyKey, string? ProcessorRefundId,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt, string? Fingerprint = null)
+{
+    /// <summary>The request that made the refund, written on its ledger entries.</summary>
+    public Accounts.Origin Origin => new(IdempotencyKey, Fingerprint);
+}

@@ -9,14 +9,14 @@ namespace Idem.Payments.CardPayments;
 /// </summary>
 internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
 {
-    private const string PaymentColumns = "id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at";
+    private const string PaymentColumns = "id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at, fingerprint";
 
-    private const string RefundColumns = "id, tenant_id, payment_id, amount, currency, status, idempotency_key, processor_refund_id, created_at";
+    private const string RefundColumns = "id, tenant_id, payment_id, amount, currency, status, idempotency_key, processor_refund_id, created_at, fingerprint";
 
     // A key reused after its record expired finds the payment it made the first time.
     private const string InsertPaymentSql = """
-        INSERT INTO payments (id, tenant_id, account_id, amount, currency, source, status, idempotency_key, refunded, created_at, updated_at)
-        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @source, 'pending', @idempotency_key, 0, @created_at, @created_at)
+        INSERT INTO payments (id, tenant_id, account_id, amount, currency, source, status, idempotency_key, refunded, created_at, updated_at, fingerprint)
+        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @source, 'pending', @idempotency_key, 0, @created_at, @created_at, @fingerprint)
         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING;
         """;
 
@@ -33,8 +33,8 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
         """;
 
     private const string InsertRefundSql = """
-        INSERT INTO refunds (id, tenant_id, payment_id, amount, currency, status, idempotency_key, created_at, updated_at)
-        VALUES (@id, @tenant_id, @payment_id, @amount, @currency, 'pending', @idempotency_key, @created_at, @created_at);
+        INSERT INTO refunds (id, tenant_id, payment_id, amount, currency, status, idempotency_key, created_at, updated_at, fingerprint)
+        VALUES (@id, @tenant_id, @payment_id, @amount, @currency, 'pending', @idempotency_key, @created_at, @created_at, @fingerprint);
         """;
 
     private const string SettleRefundSql = """
@@ -64,6 +64,7 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
         Add(command, "@source", payment.Source);
         Add(command, "@idempotency_key", payment.IdempotencyKey);
         Add(command, "@created_at", payment.CreatedAt);
+        Add(command, "@fingerprint", payment.Fingerprint);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
@@ -101,6 +102,7 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
         Add(command, "@currency", refund.Currency);
         Add(command, "@idempotency_key", refund.IdempotencyKey);
         Add(command, "@created_at", refund.CreatedAt);
+        Add(command, "@fingerprint", refund.Fingerprint);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -176,7 +178,7 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
                 payments.Add(new Payment(
                     reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4), reader.GetString(5),
                     reader.GetString(6), reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8), reader.IsDBNull(9) ? null : reader.GetString(9),
-                    reader.GetInt64(10), reader.GetFieldValue<DateTimeOffset>(11)));
+                    reader.GetInt64(10), reader.GetFieldValue<DateTimeOffset>(11), reader.IsDBNull(12) ? null : reader.GetString(12)));
             }
         }
 
@@ -211,7 +213,8 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
             {
                 refunds.Add(new Refund(
                     reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4), reader.GetString(5),
-                    reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8)));
+                    reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8),
+                    reader.IsDBNull(9) ? null : reader.GetString(9)));
             }
         }
 

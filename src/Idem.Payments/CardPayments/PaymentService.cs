@@ -19,7 +19,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
 
     /// <summary>Phase one of a payment: decides everything that can refuse it, then inserts it, pending.</summary>
     public async Task<PaymentResult> CreateAsync(
-        UnitOfWork work, string tenantId, string key, string accountId, long amount, Currency currency, string source,
+        UnitOfWork work, string tenantId, Origin origin, string accountId, long amount, Currency currency, string source,
         CancellationToken cancellationToken)
     {
         var accounts = new LedgerRepository(work);
@@ -35,14 +35,15 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
                 $"The payment is in {currency.Code}, but account {account.Id} holds {account.Currency}.", "currency");
         }
 
-        if (account.Balance > Money.MaxBalance - amount)
+        if (account.Room < amount)
         {
-            return new LedgerError(LedgerErrorKind.BalanceLimitExceeded,
-                $"The payment would take the balance of account {account.Id} past the ledger's limit of {Money.MaxBalance} minor units.", "amount");
+            return LedgerService.BalanceLimit(account);
         }
 
+        var key = origin.Key!;
+
         var payments = new PaymentRepository(work);
-        var payment = new Payment(Ids.New(Ids.Payment), tenantId, account.Id, amount, currency.Code, source, PaymentStatus.Pending, key, null, null, 0, Now());
+        var payment = new Payment(Ids.New(Ids.Payment), tenantId, account.Id, amount, currency.Code, source, PaymentStatus.Pending, key, null, null, 0, Now(), origin.Fingerprint);
         if (await payments.InsertPaymentAsync(payment, cancellationToken).ConfigureAwait(false))
         {
             return payment;
@@ -72,7 +73,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
         if (await payments.SettlePaymentAsync(payment.Id, status, result.Outcome == ProcessorOutcome.Succeeded ? result.Id : null, result.DeclineCode, now, cancellationToken).ConfigureAwait(false)
             && status == PaymentStatus.Succeeded)
         {
-            await ledger.PostPaymentAsync(work, payment.TenantId, payment.AccountId, payment.Amount, payment.Id, cancellationToken).ConfigureAwait(false);
+            await ledger.PostPaymentAsync(work, payment.TenantId, payment.AccountId, payment.Amount, payment.Id, payment.Origin, cancellationToken).ConfigureAwait(false);
 
             // Only the call that moved the payment to succeeded gets here, in the transaction that did it.
             await events.EnqueueAsync(work, new PaymentEvent(
@@ -89,10 +90,10 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
     /// funding account, all in the phase's transaction.
     /// </summary>
     public async Task<RefundResult> CreateRefundAsync(
-        UnitOfWork work, string tenantId, string key, string paymentId, long amount, CancellationToken cancellationToken)
+        UnitOfWork work, string tenantId, Origin origin, string paymentId, long amount, CancellationToken cancellationToken)
     {
         var payments = new PaymentRepository(work);
-        var existing = await payments.FindRefundByKeyAsync(tenantId, key, cancellationToken).ConfigureAwait(false);
+        var existing = await payments.FindRefundByKeyAsync(tenantId, origin.Key!, cancellationToken).ConfigureAwait(false);
         if (existing is not null)
         {
             return existing.PaymentId == paymentId && existing.Amount == amount ? existing : RefundResult.Failed(RefundError.KeyReused, existing.Id);
@@ -117,7 +118,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
         var accounts = new LedgerRepository(work);
         var account = await accounts.LockAccountAsync(tenantId, payment.AccountId, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"The account of payment {payment.Id} is gone.");
-        if (account.Balance < amount)
+        if (account.Spendable < amount)
         {
             return RefundResult.Failed(RefundError.InsufficientFunds, account.Id);
         }
@@ -128,9 +129,9 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
             throw new InvalidOperationException($"Payment {payment.Id} changed while it was locked.");
         }
 
-        var refund = new Refund(Ids.New(Ids.Refund), tenantId, payment.Id, amount, payment.Currency, RefundStatus.Pending, key, null, now);
+        var refund = new Refund(Ids.New(Ids.Refund), tenantId, payment.Id, amount, payment.Currency, RefundStatus.Pending, origin.Key!, null, now, origin.Fingerprint);
         await payments.InsertRefundAsync(refund, cancellationToken).ConfigureAwait(false);
-        if (await ledger.PostRefundAsync(work, account, amount, refund.Id, cancellationToken).ConfigureAwait(false) is { } error)
+        if (await ledger.PostRefundAsync(work, account, amount, refund.Id, refund.Origin, cancellationToken).ConfigureAwait(false) is { } error)
         {
             throw new InvalidOperationException(error.Detail);
         }
@@ -177,7 +178,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
                 throw new InvalidOperationException($"Payment {payment.Id} has less refunded than its pending refund {refund.Id}.");
             }
 
-            await ledger.ReverseRefundAsync(work, refund.TenantId, payment.AccountId, refund.Amount, refund.Id, cancellationToken).ConfigureAwait(false);
+            await ledger.ReverseRefundAsync(work, refund.TenantId, payment.AccountId, refund.Amount, refund.Id, refund.Origin, cancellationToken).ConfigureAwait(false);
         }
 
         return await payments.FindRefundByKeyAsync(refund.TenantId, refund.IdempotencyKey, cancellationToken).ConfigureAwait(false)

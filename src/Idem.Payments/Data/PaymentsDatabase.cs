@@ -58,6 +58,7 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
                 }
             }
 
+            await FinishAsync(connection, cancellationToken).ConfigureAwait(false);
             Log.SchemaReady(logger, applied, Migrations.Count);
             return applied;
         }
@@ -65,6 +66,12 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
 
     /// <summary>Runs once before the migrations, on their connection, outside any transaction.</summary>
     protected virtual Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Runs once after the migrations, on their connection, outside any transaction.</summary>
+    protected virtual Task FinishAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Checks what a migration's SQL cannot check itself, in its transaction before it commits; throws to roll it back.</summary>
+    protected virtual Task VerifyAsync(UnitOfWork work, Migration migration, CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Begins a transaction that reads and then writes.</summary>
     protected virtual async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken)
@@ -96,6 +103,7 @@ internal abstract class PaymentsDatabase(ISqlDialect dialect, IReadOnlyList<Migr
             }
 
             await ExecuteAsync(work, migration.Sql, cancellationToken).ConfigureAwait(false);
+            await VerifyAsync(work, migration, cancellationToken).ConfigureAwait(false);
             using (var mark = work.Command(MarkAppliedSql))
             {
                 Add(mark, "@version", migration.Version);

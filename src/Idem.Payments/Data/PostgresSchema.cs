@@ -159,5 +159,69 @@ internal static class PostgresSchema
             ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_movement_type_check
                 CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund', 'refund_reversal'));
             """),
+        // The ledger's primitives (see SqliteSchema): limits and held amounts on accounts, the hash chain and the request
+        // behind each entry, holds, batches, the fingerprint of each payment and refund. The CHECKs change in place.
+        new(7, "ledger primitives", """
+            DO $$
+            DECLARE c text;
+            BEGIN
+                FOR c IN SELECT conname FROM pg_constraint
+                         WHERE conrelid = 'accounts'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%balance%'
+                LOOP
+                    EXECUTE format('ALTER TABLE accounts DROP CONSTRAINT %I', c);
+                END LOOP;
+            END $$;
+            ALTER TABLE accounts
+                ADD COLUMN overdraft_limit bigint NOT NULL DEFAULT 0 CHECK (overdraft_limit BETWEEN 0 AND 1000000000000000000),
+                ADD COLUMN max_balance     bigint NOT NULL DEFAULT 1000000000000000000 CHECK (max_balance BETWEEN 0 AND 1000000000000000000),
+                ADD COLUMN pending_debits  bigint NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
+                ADD COLUMN pending_credits bigint NOT NULL DEFAULT 0 CHECK (pending_credits >= 0),
+                ADD COLUMN head_hash       text   NULL;
+            UPDATE accounts SET overdraft_limit = 1000000000000000000, max_balance = 0 WHERE kind = 'funding';
+            ALTER TABLE accounts
+                ADD CONSTRAINT accounts_within_overdraft CHECK (balance - pending_debits >= -overdraft_limit),
+                ADD CONSTRAINT accounts_within_cap CHECK (balance + pending_credits <= max_balance),
+                ADD CONSTRAINT accounts_funding_limits CHECK (kind <> 'funding' OR (overdraft_limit = 1000000000000000000 AND max_balance = 0));
+
+            ALTER TABLE ledger_entries DROP CONSTRAINT IF EXISTS ledger_entries_movement_type_check;
+            ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_movement_type_check
+                CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund', 'refund_reversal', 'hold_capture'));
+            ALTER TABLE ledger_entries
+                ADD COLUMN idempotency_key text NULL,
+                ADD COLUMN fingerprint     text NULL,
+                ADD COLUMN prev_hash       text NULL,
+                ADD COLUMN hash            text NULL;
+
+            ALTER TABLE payments ADD COLUMN fingerprint text NULL;
+            ALTER TABLE refunds ADD COLUMN fingerprint text NULL;
+
+            CREATE TABLE IF NOT EXISTS holds (
+                id              text        NOT NULL PRIMARY KEY,
+                tenant_id       text        NOT NULL,
+                from_account_id text        NOT NULL REFERENCES accounts (id),
+                to_account_id   text        NOT NULL REFERENCES accounts (id),
+                amount          bigint      NOT NULL CHECK (amount > 0),
+                currency        text        NOT NULL,
+                status          text        NOT NULL CHECK (status IN ('pending', 'captured', 'voided', 'expired')),
+                captured_amount bigint      NOT NULL DEFAULT 0 CHECK (captured_amount BETWEEN 0 AND amount),
+                expires_at      bigint      NOT NULL,
+                created_at      timestamptz NOT NULL,
+                updated_at      timestamptz NOT NULL,
+                CHECK (from_account_id <> to_account_id),
+                CHECK (status = 'captured' OR captured_amount = 0)
+            );
+            CREATE INDEX IF NOT EXISTS ix_holds_expiry ON holds (expires_at) WHERE status = 'pending';
+            CREATE INDEX IF NOT EXISTS ix_holds_from ON holds (from_account_id) WHERE status = 'pending';
+            CREATE INDEX IF NOT EXISTS ix_holds_to ON holds (to_account_id) WHERE status = 'pending';
+
+            CREATE TABLE IF NOT EXISTS batches (
+                id         text        NOT NULL PRIMARY KEY,
+                tenant_id  text        NOT NULL,
+                item_count integer     NOT NULL CHECK (item_count BETWEEN 1 AND 1000),
+                created_at timestamptz NOT NULL
+            );
+            ALTER TABLE transfers ADD COLUMN batch_id text NULL REFERENCES batches (id), ADD COLUMN batch_index integer NULL;
+            CREATE UNIQUE INDEX IF NOT EXISTS ux_transfers_batch ON transfers (batch_id, batch_index) WHERE batch_id IS NOT NULL;
+            """),
     ];
 }

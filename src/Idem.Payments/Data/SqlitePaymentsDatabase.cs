@@ -24,9 +24,27 @@ internal sealed class SqlitePaymentsDatabase(string connectionString, TimeProvid
         }
     }
 
-    // WAL lets reads run beside the one writer. It is a property of the file: setting it again is a no-op.
+    // WAL lets reads run beside the one writer. It is a property of the file: setting it again is a no-op. Foreign keys
+    // are off while migrations run (SQLite's way to rebuild a table others refer to) and checked before each commits.
     protected override Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken)
-        => ExecuteAsync(UnitOfWork.On(connection, null, Dialect), "PRAGMA journal_mode = WAL;", cancellationToken);
+        => ExecuteAsync(UnitOfWork.On(connection, null, Dialect), "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = OFF;", cancellationToken);
+
+    protected override Task FinishAsync(DbConnection connection, CancellationToken cancellationToken)
+        => ExecuteAsync(UnitOfWork.On(connection, null, Dialect), "PRAGMA foreign_keys = ON;", cancellationToken);
+
+    protected override async Task VerifyAsync(UnitOfWork work, Migration migration, CancellationToken cancellationToken)
+    {
+        using var check = work.Command("PRAGMA foreign_key_check;");
+        var reader = await check.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException(
+                    $"Migration {migration.Version} ({migration.Name}) would leave a row of {reader.GetString(0)} referring to a missing row of {reader.GetString(2)}.");
+            }
+        }
+    }
 
     // BEGIN IMMEDIATE takes the database's single write lock at once; another writer waits for it (busy timeout). A
     // deferred transaction that reads and then writes could instead be refused if another writer committed in between.

@@ -211,5 +211,97 @@ internal static class SqliteSchema
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
             CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
             """),
+        // The ledger's primitives. Accounts get their limits (an overdraft below zero, a cap on what they may hold) and
+        // what holds reserve on them; a funding account's limits are the ledger's own (it may go down to -10^18 and never
+        // above zero), so one rule serves every account. Entries get a hash chain per account (head_hash on the account is
+        // the newest entry's hash) and the idempotency key and fingerprint of the request that made them. Holds, batches
+        // and the fingerprint of the request that made each payment and refund are new. SQLite cannot change a CHECK in
+        // place: accounts and ledger_entries are rebuilt, rows and sequence numbers kept (foreign keys are off while
+        // migrations run, and checked before each commits).
+        new(7, "ledger primitives", """
+            CREATE TABLE accounts_v7 (
+                id              TEXT    NOT NULL PRIMARY KEY,
+                tenant_id       TEXT    NOT NULL,
+                kind            TEXT    NOT NULL CHECK (kind IN ('customer', 'funding')),
+                currency        TEXT    NOT NULL CHECK (length(currency) = 3),
+                balance         INTEGER NOT NULL,
+                version         INTEGER NOT NULL CHECK (version >= 1),
+                created_at      TEXT    NOT NULL,
+                nickname        TEXT    NULL,
+                metadata        TEXT    NOT NULL DEFAULT '{}',
+                overdraft_limit INTEGER NOT NULL DEFAULT 0 CHECK (overdraft_limit BETWEEN 0 AND 1000000000000000000),
+                max_balance     INTEGER NOT NULL DEFAULT 1000000000000000000 CHECK (max_balance BETWEEN 0 AND 1000000000000000000),
+                pending_debits  INTEGER NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
+                pending_credits INTEGER NOT NULL DEFAULT 0 CHECK (pending_credits >= 0),
+                head_hash       TEXT    NULL,
+                CHECK (balance - pending_debits >= -overdraft_limit),
+                CHECK (balance + pending_credits <= max_balance),
+                CHECK (kind <> 'funding' OR (overdraft_limit = 1000000000000000000 AND max_balance = 0))
+            ) STRICT;
+            INSERT INTO accounts_v7 (id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata, overdraft_limit, max_balance)
+                SELECT id, tenant_id, kind, currency, balance, version, created_at, nickname, metadata,
+                       CASE kind WHEN 'funding' THEN 1000000000000000000 ELSE 0 END,
+                       CASE kind WHEN 'funding' THEN 0 ELSE 1000000000000000000 END
+                FROM accounts;
+            DROP TABLE accounts;
+            ALTER TABLE accounts_v7 RENAME TO accounts;
+            CREATE INDEX IF NOT EXISTS ix_accounts_tenant ON accounts (tenant_id, created_at);
+            CREATE UNIQUE INDEX IF NOT EXISTS ux_accounts_funding ON accounts (tenant_id, currency) WHERE kind = 'funding';
+
+            CREATE TABLE ledger_entries_v7 (
+                seq             INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+                id              TEXT    NOT NULL UNIQUE,
+                tenant_id       TEXT    NOT NULL,
+                account_id      TEXT    NOT NULL REFERENCES accounts (id),
+                amount          INTEGER NOT NULL CHECK (amount <> 0),
+                currency        TEXT    NOT NULL,
+                balance_after   INTEGER NOT NULL,
+                movement_type   TEXT    NOT NULL CHECK (movement_type IN ('deposit', 'transfer', 'payment', 'refund', 'refund_reversal', 'hold_capture')),
+                movement_id     TEXT    NOT NULL,
+                created_at      TEXT    NOT NULL,
+                idempotency_key TEXT    NULL,
+                fingerprint     TEXT    NULL,
+                prev_hash       TEXT    NULL,
+                hash            TEXT    NULL
+            ) STRICT;
+            INSERT INTO ledger_entries_v7 (seq, id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at)
+                SELECT seq, id, tenant_id, account_id, amount, currency, balance_after, movement_type, movement_id, created_at FROM ledger_entries;
+            DROP TABLE ledger_entries;
+            ALTER TABLE ledger_entries_v7 RENAME TO ledger_entries;
+            CREATE INDEX IF NOT EXISTS ix_ledger_entries_account ON ledger_entries (account_id, seq);
+            CREATE INDEX IF NOT EXISTS ix_ledger_entries_movement ON ledger_entries (movement_id);
+
+            ALTER TABLE payments ADD COLUMN fingerprint TEXT NULL;
+            ALTER TABLE refunds ADD COLUMN fingerprint TEXT NULL;
+
+            CREATE TABLE IF NOT EXISTS holds (
+                id              TEXT    NOT NULL PRIMARY KEY,
+                tenant_id       TEXT    NOT NULL,
+                from_account_id TEXT    NOT NULL REFERENCES accounts (id),
+                to_account_id   TEXT    NOT NULL REFERENCES accounts (id),
+                amount          INTEGER NOT NULL CHECK (amount > 0),
+                currency        TEXT    NOT NULL,
+                status          TEXT    NOT NULL CHECK (status IN ('pending', 'captured', 'voided', 'expired')),
+                captured_amount INTEGER NOT NULL DEFAULT 0 CHECK (captured_amount BETWEEN 0 AND amount),
+                expires_at      INTEGER NOT NULL,
+                created_at      TEXT    NOT NULL,
+                updated_at      TEXT    NOT NULL,
+                CHECK (from_account_id <> to_account_id),
+                CHECK (status = 'captured' OR captured_amount = 0)
+            ) STRICT;
+            CREATE INDEX IF NOT EXISTS ix_holds_expiry ON holds (expires_at) WHERE status = 'pending';
+            CREATE INDEX IF NOT EXISTS ix_holds_from ON holds (from_account_id) WHERE status = 'pending';
+            CREATE INDEX IF NOT EXISTS ix_holds_to ON holds (to_account_id) WHERE status = 'pending';
+
+            CREATE TABLE IF NOT EXISTS batches (
+                id         TEXT    NOT NULL PRIMARY KEY,
+                tenant_id  TEXT    NOT NULL,
+                item_count INTEGER NOT NULL CHECK (item_count BETWEEN 1 AND 1000),
+                created_at TEXT    NOT NULL
+            ) STRICT;
+            ALTER TABLE transfers ADD COLUMN batch_id TEXT NULL REFERENCES batches (id);
+            ALTER TABLE transfers ADD COLUMN batch_index INTEGER NULL;
+            CREATE UNIQUE INDEX IF NOT EXISTS ux_transfers_batch ON transfers (batch_id, batch_index) WHERE batch_id IS NOT NULL;
+            """),
     ];
 }

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
 using Idem.Payments.Data;
 using Idem.Payments.Web;
@@ -19,7 +20,7 @@ internal static class TransferEndpoints
     }
 
     private static async Task<Results<Created<TransferResponse>, ProblemHttpResult>> CreateAsync(
-        CreateTransferRequest request, ClaimsPrincipal user, IIdempotencyTransaction transaction, IPaymentsDatabase database, TransferService transfers,
+        CreateTransferRequest request, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database, TransferService transfers,
         CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
@@ -37,7 +38,7 @@ internal static class TransferEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var result = await transfers.TransferAsync(database.Join(transaction), Tenants.Of(user), from, to, amount, currency!, cancellationToken).ConfigureAwait(false);
+        var result = await transfers.TransferAsync(database.Join(transaction), Tenants.Of(user), from, to, amount, currency!, Origin.Of(idem), cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             return Problems.From(error);

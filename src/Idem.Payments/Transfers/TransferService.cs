@@ -13,7 +13,7 @@ internal sealed class TransferService(PaymentEvents events, TimeProvider time)
 {
     /// <summary>Moves money between two accounts of one tenant, in one currency.</summary>
     public async Task<LedgerResult<Transfer>> TransferAsync(
-        UnitOfWork work, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, CancellationToken cancellationToken)
+        UnitOfWork work, string tenantId, string fromAccountId, string toAccountId, long amount, Currency currency, Origin origin, CancellationToken cancellationToken)
     {
         var ledger = new LedgerRepository(work);
         var transfers = new TransferRepository(work);
@@ -43,26 +43,25 @@ internal sealed class TransferService(PaymentEvents events, TimeProvider time)
                 from.Currency != currency.Code ? "from_account" : "to_account");
         }
 
-        if (to.Balance > Money.MaxBalance - amount)
+        if (to.Room < amount)
         {
-            return LedgerService.BalanceLimit(to.Id);
+            return LedgerService.BalanceLimit(to);
         }
 
-        // The conditional debit is the funds check: it changes nothing when the balance is short.
-        var fromBalance = await ledger.DebitAsync(from.Id, amount, floor: 0, cancellationToken).ConfigureAwait(false);
+        // The conditional debit is the funds check: it changes nothing when the account may not spend that much.
+        var fromBalance = await ledger.DebitAsync(from.Id, amount, cancellationToken).ConfigureAwait(false);
         if (fromBalance is null)
         {
-            return new LedgerError(LedgerErrorKind.InsufficientFunds,
-                $"Account {from.Id} holds less than the {amount} {currency.Code} minor units to transfer. Nothing was moved.", "amount");
+            return LedgerService.InsufficientFunds(from, amount, "transfer");
         }
 
-        var toBalance = await ledger.CreditAsync(to.Id, amount, Money.MaxBalance, cancellationToken).ConfigureAwait(false)
+        var toBalance = await ledger.CreditAsync(to.Id, amount, cancellationToken).ConfigureAwait(false)
             ?? throw LedgerService.LockBroken(to.Id);
 
         var transfer = new Transfer(Ids.New(Ids.Transfer), tenantId, from.Id, to.Id, amount, currency.Code, TransferStatus.Succeeded, now);
         await transfers.InsertAsync(transfer, cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(LedgerService.Entry(tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
-        await ledger.InsertEntryAsync(LedgerService.Entry(tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, now), cancellationToken).ConfigureAwait(false);
+        await LedgerService.PostEntryAsync(ledger, tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, origin, now, cancellationToken).ConfigureAwait(false);
+        await LedgerService.PostEntryAsync(ledger, tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, origin, now, cancellationToken).ConfigureAwait(false);
         await events.EnqueueAsync(work, new PaymentEvent(
             transfer.Id, PaymentEvents.TransferSucceeded, tenantId, from.Id, amount, currency.Code, now, ToAccount: to.Id), cancellationToken).ConfigureAwait(false);
         return transfer;

@@ -17,6 +17,21 @@ internal sealed class RequestErrors
         => _errors[member] = _errors.TryGetValue(member, out var existing) ? [.. existing, message] : [message];
 
     /// <summary>An amount must be a whole number of minor units, above zero and at most <see cref="Money.MaxAmount"/>.</summary>
+    /// <summary>An optional account limit in minor units, from zero to the ledger's largest balance; <paramref name="fallback"/> when absent.</summary>
+    public long Limit(long? value, string member, long fallback, string meaning)
+    {
+        switch (value)
+        {
+            case null:
+                return fallback;
+            case < 0 or > Money.MaxBalance:
+                Add(member, string.Create(CultureInfo.InvariantCulture, $"Must be {meaning}: an integer from 0 to {Money.MaxBalance} minor units."));
+                return fallback;
+            default:
+                return value.Value;
+        }
+    }
+
     public long Amount(long? amount, string member = "amount")
     {
         switch (amount)

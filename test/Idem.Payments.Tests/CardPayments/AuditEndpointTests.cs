@@ -24,7 +24,7 @@ public abstract class AuditEndpointTests(PaymentsServer server)
 
         Assert.True(audit.GetProperty("ok").GetBoolean(), audit.GetRawText());
         Assert.Equal(
-            ["entries_sum_to_zero", "balances_match_entries", "no_negative_balance", "refunds_within_payments", "payments_posted_once", "refunds_posted_once",
+            ["entries_sum_to_zero", "balances_match_entries", "balances_within_limits", "holds_match_pending", "holds_captured_once", "batches_complete", "refunds_within_payments", "payments_posted_once", "refunds_posted_once", "entry_chains_intact",
                 "processor_charges_match_payments", "processor_refunds_match_refunds"],
             audit.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("name").GetString()));
         Assert.Equal(0, audit.GetProperty("unsettled_payments").GetInt32());
