@@ -6,6 +6,7 @@ using Idem.Payments.CardPayments;
 using Idem.Payments.Customers;
 using Idem.Payments.Data;
 using Idem.Payments.Events;
+using Idem.Payments.Holds;
 using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Processor;
 using Idem.Payments.Statements;
@@ -74,6 +75,7 @@ internal static class PaymentsApp
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<LedgerService>();
         services.AddSingleton<TransferService>();
+        services.AddSingleton<HoldService>();
 
         // Payments:Database picks SQLite (default) or PostgreSQL. Either way Idem's keys live in the ledger's database, so
         // a POST's key, its ledger rows and its response commit in one transaction; the schema migration is registered
@@ -113,6 +115,8 @@ internal static class PaymentsApp
         services.AddSingleton<LedgerAudit>();
         services.AddSingleton<PaymentCompleter>();
         services.AddHostedService(sp => sp.GetRequiredService<PaymentCompleter>());
+        services.AddSingleton<HoldExpirer>();
+        services.AddHostedService(sp => sp.GetRequiredService<HoldExpirer>());
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -129,6 +133,7 @@ internal static class PaymentsApp
         app.MapScalarApiReference(options => options.DisableDefaultFonts()).AllowAnonymous();
         app.MapAccounts();
         app.MapTransfers();
+        app.MapHolds();
         app.MapCustomers();
         app.MapIdempotencyKeys();
         app.MapPayments();

@@ -30,6 +30,9 @@ internal sealed record AccountResponse(
             account.Version, account.Nickname, Web.Metadata.Parse(account.Metadata), account.CreatedAt.UtcDateTime);
 }
 
+/// <summary>An account's posted balance at <c>as_of</c>: the balance after <c>last_entry</c>, its newest entry made by then (null: none, and zero).</summary>
+internal sealed record AccountBalanceAtResponse(string Id, string Currency, DateTime AsOf, long Balance, string? LastEntry);
+
 internal sealed record AccountBalances(long Posted, long Pending, long Available);
 
 internal sealed record AccountLimits(long OverdraftLimit, long MaxBalance);
@@ -46,11 +49,12 @@ internal sealed record DepositResponse(string Id, string Account, long Amount, s
 }
 
 /// <summary>One ledger entry: <c>amount</c> is signed (negative: money left the account), <c>movement</c> the deposit or transfer id.</summary>
-internal sealed record EntryResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, string Type, string Movement, DateTime CreatedAt)
+/// <remarks><c>hash</c> chains the entry to the account's previous one (null on entries made before the ledger chained them).</remarks>
+internal sealed record EntryResponse(string Id, string Account, long Amount, string Currency, long BalanceAfter, string Type, string Movement, DateTime CreatedAt, string? Hash)
 {
     public static EntryResponse From(LedgerEntry entry)
         => new(entry.Id, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter,
-            MovementTypes.Name(entry.MovementType), entry.MovementId, entry.CreatedAt.UtcDateTime);
+            MovementTypes.Name(entry.MovementType), entry.MovementId, entry.CreatedAt.UtcDateTime, entry.Hash);
 }
 
 /// <summary>A page of entries, newest first; pass <c>next_cursor</c> as <c>starting_after</c> for the next page.</summary>

@@ -22,14 +22,16 @@ internal static class AccountEndpoints
     {
         var accounts = app.MapGroup("/v1/accounts");
         accounts.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional());
-        accounts.MapGet("/{id}", GetAsync);
+        accounts.MapGet("/{id}", GetAsync)
+            .WithSummary("Reads an account: its posted, pending and available balances and its limits; with as_of, its posted balance at that time.");
         accounts.MapPatch("/{id}", UpdateAsync)
             .Accepts<UpdateAccountRequest>("application/json")
             .WithSummary("Sets the account's nickname and/or metadata. Needs If-Match with the account's ETag; members left out are left alone.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status428PreconditionRequired).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         accounts.MapPost("/{id}/deposits", DepositAsync).RequireIdempotency(p => p.Transactional());
-        accounts.MapGet("/{id}/entries", ListEntriesAsync);
+        accounts.MapGet("/{id}/entries", ListEntriesAsync)
+            .WithSummary("Lists the account's entries, newest first, optionally those made from 'from' until 'to'; page with starting_after=next_cursor.");
         return app;
     }
 
@@ -52,16 +54,31 @@ internal static class AccountEndpoints
         return TypedResults.Created($"/v1/accounts/{account.Id}", AccountResponse.From(account));
     }
 
-    private static async Task<Results<Ok<AccountResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
-        string id, ClaimsPrincipal user, IPaymentsDatabase database, HttpRequest request, HttpResponse response, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<AccountResponse>, Ok<AccountBalanceAtResponse>, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
+        string id, ClaimsPrincipal user, IPaymentsDatabase database, HttpRequest request, HttpResponse response, [FromQuery(Name = "as_of")] string? asOf,
+        CancellationToken cancellationToken)
     {
+        var errors = new RequestErrors();
+        var at = errors.Timestamp(asOf, "as_of");
+        if (errors.Any)
+        {
+            return Problems.Invalid(errors.ToDictionary());
+        }
+
         var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (work.ConfigureAwait(false))
         {
-            var account = await new LedgerRepository(work).FindAccountAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
+            var repository = new LedgerRepository(work);
+            var account = await repository.FindAccountAsync(Tenants.Of(user), id, cancellationToken).ConfigureAwait(false);
             if (account is null)
             {
                 return Problems.AccountNotFound(id);
+            }
+
+            if (at is { } time)
+            {
+                var (balance, lastEntry) = await repository.BalanceAtAsync(account.Id, time, cancellationToken).ConfigureAwait(false);
+                return TypedResults.Ok(new AccountBalanceAtResponse(account.Id, account.Currency, time.UtcDateTime, balance, lastEntry));
             }
 
             var etag = ETagOf(account);
@@ -156,14 +173,25 @@ internal static class AccountEndpoints
 
     private static async Task<Results<Ok<EntryListResponse>, ProblemHttpResult>> ListEntriesAsync(
         string id, ClaimsPrincipal user, IPaymentsDatabase database, int? limit, [FromQuery(Name = "starting_after")] string? startingAfter,
-        CancellationToken cancellationToken)
+        [FromQuery(Name = "from")] string? fromTime, [FromQuery(Name = "to")] string? toTime, CancellationToken cancellationToken)
     {
         var pageSize = limit ?? DefaultPageSize;
+        var queryErrors = new RequestErrors();
         if (pageSize is < 1 or > MaxPageSize)
         {
-            var errors = new RequestErrors();
-            errors.Add("limit", string.Create(CultureInfo.InvariantCulture, $"Must be between 1 and {MaxPageSize}."));
-            return Problems.Invalid(errors.ToDictionary());
+            queryErrors.Add("limit", string.Create(CultureInfo.InvariantCulture, $"Must be between 1 and {MaxPageSize}."));
+        }
+
+        var from = queryErrors.Timestamp(fromTime, "from");
+        var to = queryErrors.Timestamp(toTime, "to");
+        if (from is { } start && to is { } end && end <= start)
+        {
+            queryErrors.Add("to", "Must be later than 'from': the entries made from 'from' (included) until 'to' (excluded).");
+        }
+
+        if (queryErrors.Any)
+        {
+            return Problems.Invalid(queryErrors.ToDictionary());
         }
 
         var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -189,7 +217,7 @@ internal static class AccountEndpoints
             }
 
             // One more than asked tells whether another page follows.
-            var entries = await repository.ListEntriesAsync(account.Id, before, pageSize + 1, cancellationToken).ConfigureAwait(false);
+            var entries = await repository.ListEntriesAsync(account.Id, before, from, to, pageSize + 1, cancellationToken).ConfigureAwait(false);
             var hasMore = entries.Count > pageSize;
             if (hasMore)
             {

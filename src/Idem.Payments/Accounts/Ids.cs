@@ -11,6 +11,7 @@ internal static class Ids
     public const string Entry = "ent";
     public const string Payment = "pay";
     public const string Refund = "re";
+    public const string Hold = "hold";
 
     private const string Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -62,9 +62,9 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
 
     private const string FindEntrySeqSql = "SELECT seq FROM ledger_entries WHERE id = @id AND account_id = @account_id;";
 
-    private const string ListEntriesSql = $"SELECT {EntryColumns} FROM ledger_entries WHERE account_id = @account_id ORDER BY seq DESC LIMIT @limit;";
-
-    private const string ListEntriesBeforeSql = $"SELECT {EntryColumns} FROM ledger_entries WHERE account_id = @account_id AND seq < @before ORDER BY seq DESC LIMIT @limit;";
+    private const string BalanceAtSql = """
+        SELECT balance_after, id FROM ledger_entries WHERE account_id = @account_id AND created_at <= @as_of ORDER BY seq DESC LIMIT 1;
+        """;
 
     public async Task InsertAccountAsync(Account account, CancellationToken cancellationToken)
     {
@@ -196,17 +196,38 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         return value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The account's entries, newest first, strictly older than <paramref name="beforePosition"/> when given.</summary>
-    public async Task<List<LedgerEntry>> ListEntriesAsync(string accountId, long? beforePosition, int limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// The account's entries, newest first: strictly older than <paramref name="beforePosition"/> when given, and made in
+    /// [<paramref name="from"/>, <paramref name="to"/>) when given. Paging by position is stable under concurrent writes: an
+    /// account's entries are written while its row is locked, so they commit in the order of their positions, and a new
+    /// entry is always newer than every page already read.
+    /// </summary>
+    public async Task<List<LedgerEntry>> ListEntriesAsync(
+        string accountId, long? beforePosition, DateTimeOffset? from, DateTimeOffset? to, int limit, CancellationToken cancellationToken)
     {
-        using var command = Command(beforePosition is null ? ListEntriesSql : ListEntriesBeforeSql);
+        var sql = new System.Text.StringBuilder($"SELECT {EntryColumns} FROM ledger_entries WHERE account_id = @account_id");
+        using var command = Command("");
         Add(command, "@account_id", accountId);
         Add(command, "@limit", limit);
         if (beforePosition is { } before)
         {
+            sql.Append(" AND seq < @before");
             Add(command, "@before", before);
         }
 
+        if (from is { } start)
+        {
+            sql.Append(" AND created_at >= @from");
+            Add(command, "@from", start.ToUniversalTime());
+        }
+
+        if (to is { } end)
+        {
+            sql.Append(" AND created_at < @to");
+            Add(command, "@to", end.ToUniversalTime());
+        }
+
+        command.CommandText = sql.Append(" ORDER BY seq DESC LIMIT @limit;").ToString();
         var entries = new List<LedgerEntry>(limit);
         var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
@@ -218,6 +239,22 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
         }
 
         return entries;
+    }
+
+    /// <summary>
+    /// The account's posted balance at <paramref name="asOf"/>: the balance after its newest entry made by then, and that
+    /// entry's id; zero and null when it had none.
+    /// </summary>
+    public async Task<(long Balance, string? LastEntry)> BalanceAtAsync(string accountId, DateTimeOffset asOf, CancellationToken cancellationToken)
+    {
+        using var command = Command(BalanceAtSql);
+        Add(command, "@account_id", accountId);
+        Add(command, "@as_of", asOf.ToUniversalTime());
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? (reader.GetInt64(0), reader.GetString(1)) : (0, null);
+        }
     }
 
     /// <summary>An entry read with <see cref="EntryColumns"/>, in their order.</summary>

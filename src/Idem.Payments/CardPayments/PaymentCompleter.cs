@@ -199,6 +199,10 @@ internal sealed class PaymentsOptions
     /// <summary>How long one attempt at the processor may take. Default 2 seconds; 100 ms to <see cref="ProcessorDeadline"/>.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ProcessorAttemptTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often each node releases holds whose time ran out (by the database's clock). Default 1 second; 10 ms to one hour.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan HoldExpiryInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Checks the annotations of <see cref="PaymentsOptions"/> (source-generated, no reflection).</summary>

@@ -11,6 +11,18 @@ internal interface ISqlDialect
     /// PostgreSQL.
     /// </summary>
     string LockRowsSuffix { get; }
+
+    /// <summary>
+    /// An SQL expression for the database's clock in Unix milliseconds: what decides when a hold expires, the same on
+    /// every node whatever its own clock says.
+    /// </summary>
+    string NowMillis { get; }
+
+    /// <summary>
+    /// Appended to a <c>SELECT … LIMIT</c> that claims one row of a queue several nodes work through: <c>FOR UPDATE SKIP
+    /// LOCKED</c> on PostgreSQL, so two nodes never wait on the same row.
+    /// </summary>
+    string ClaimRowSuffix { get; }
 }
 
 /// <summary>
@@ -22,6 +34,11 @@ internal sealed class SqliteDialect : ISqlDialect
     public static readonly SqliteDialect Instance = new();
 
     public string LockRowsSuffix => "";
+
+    // julianday counts days since noon, 24 November 4714 BC; 2440587.5 of them had passed at the Unix epoch.
+    public string NowMillis => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+    public string ClaimRowSuffix => "";
 }
 
 /// <summary>
@@ -33,4 +50,9 @@ internal sealed class PostgresDialect : ISqlDialect
     public static readonly PostgresDialect Instance = new();
 
     public string LockRowsSuffix => " FOR UPDATE";
+
+    // clock_timestamp(), not now(): the moment of the statement, not of the transaction's start.
+    public string NowMillis => "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint)";
+
+    public string ClaimRowSuffix => " FOR UPDATE SKIP LOCKED";
 }

@@ -5,6 +5,7 @@ using Idem.Payments.CardPayments;
 using Idem.Payments.Customers;
 using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Statements;
+using Idem.Payments.Holds;
 using Idem.Payments.Transfers;
 
 namespace Idem.Payments.Web;
@@ -23,8 +24,12 @@ namespace Idem.Payments.Web;
 [JsonSerializable(typeof(CreateDepositRequest))]
 [JsonSerializable(typeof(CreateTransferRequest))]
 [JsonSerializable(typeof(AccountResponse))]
+[JsonSerializable(typeof(AccountBalanceAtResponse))]
 [JsonSerializable(typeof(DepositResponse))]
 [JsonSerializable(typeof(TransferResponse))]
+[JsonSerializable(typeof(CreateHoldRequest))]
+[JsonSerializable(typeof(CaptureHoldRequest))]
+[JsonSerializable(typeof(HoldResponse))]
 [JsonSerializable(typeof(EntryListResponse))]
 [JsonSerializable(typeof(UpdateAccountRequest))]
 [JsonSerializable(typeof(PutCustomerRequest))]

@@ -79,4 +79,13 @@ internal static class PaymentsProblemTypes
 
     /// <summary>The key already made a payment or refund with other details, and its record has expired (422).</summary>
     public const string KeyReusedForOtherPayment = Prefix + "key-reused";
+
+    /// <summary>404: no such hold for this tenant.</summary>
+    public const string HoldNotFound = Prefix + "hold-not-found";
+
+    /// <summary>409: the hold was captured or voided already, or has expired (<c>hold_status</c> says which). Nothing was changed.</summary>
+    public const string HoldNotPending = Prefix + "hold-not-pending";
+
+    /// <summary>422: the capture asks for more than the hold reserved. Nothing was captured.</summary>
+    public const string CaptureExceedsHold = Prefix + "capture-exceeds-hold";
 }

@@ -32,6 +32,23 @@ internal sealed class RequestErrors
         }
     }
 
+    /// <summary>An optional point in time from a query string (RFC 3339, e.g. 2025-01-31T12:00:00Z; UTC when it names no offset).</summary>
+    public DateTimeOffset? Timestamp(string? value, string member)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
+        {
+            return time;
+        }
+
+        Add(member, "Must be a time such as 2025-01-31T12:00:00Z (RFC 3339).");
+        return null;
+    }
+
     public long Amount(long? amount, string member = "amount")
     {
         switch (amount)

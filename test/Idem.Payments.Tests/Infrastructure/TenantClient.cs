@@ -61,6 +61,14 @@ public sealed class TenantClient(HttpClient http, string apiKey)
 
     public async Task<long> BalanceAsync(string accountId) => (await GetAccountAsync(accountId)).GetProperty("balance").GetInt64();
 
+    /// <summary>Runs the ledger's audit (hash chains, limits, holds, processor records) and asserts every check passes.</summary>
+    public async Task AssertAuditCleanAsync()
+    {
+        using var response = await GetAsync("/v1/ledger/audit");
+        var audit = await ReadJsonAsync(response, HttpStatusCode.OK);
+        Assert.True(audit.GetProperty("ok").GetBoolean(), audit.GetRawText());
+    }
+
     public static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response, HttpStatusCode expected)
     {
         var body = await response.Content.ReadAsStringAsync();
