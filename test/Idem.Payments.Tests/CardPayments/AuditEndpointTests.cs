@@ -84,6 +84,73 @@ public abstract class AuditEndpointTests(PaymentsServer server)
     }
 
     // A succeeded payment of 1,000 partly refunded, a declined one, a transfer: returns the tenant, the merchant account and the payment.
+    [Fact]
+    public async Task Audit_EntryChangedInDatabase_NamesTheEntry()
+    {
+        var (tenant, account, _) = await MixAsync();
+        var refundEntry = await EntryIdAsync(account, "refund");
+
+        // One field the other checks do not look at: only the hash can tell.
+        Assert.Equal(1, await server.Writer.ExecuteAsync("UPDATE ledger_entries SET idempotency_key = 'forged' WHERE id = @t", refundEntry));
+        var audit = await AuditAsync(tenant);
+
+        Assert.False(audit.GetProperty("ok").GetBoolean());
+        var broken = Failures(audit, "entry_chains_intact");
+        Assert.Equal([$"{refundEntry}: its content does not match its hash: the entry was changed"], broken);
+        Assert.Empty(Failures(audit, "balances_match_entries"));
+    }
+
+    [Fact]
+    public async Task Audit_EntryDeletedFromTheMiddle_NamesWhereTheChainBreaks()
+    {
+        var (tenant, account, _) = await MixAsync();
+        var paymentEntry = await EntryIdAsync(account, "payment");
+        var refundEntry = await EntryIdAsync(account, "refund");
+        var transferEntry = await EntryIdAsync(account, "transfer");
+
+        Assert.Equal(1, await server.Writer.ExecuteAsync("DELETE FROM ledger_entries WHERE id = @t", refundEntry));
+        var audit = await AuditAsync(tenant);
+
+        Assert.Contains($"{transferEntry}: does not link to {paymentEntry}, the entry before it: an entry between them was deleted, or {paymentEntry} was changed",
+            Failures(audit, "entry_chains_intact"));
+    }
+
+    [Fact]
+    public async Task Audit_NewestEntryDeleted_NamesTheAccount()
+    {
+        var (tenant, account, _) = await MixAsync();
+        var transferEntry = await EntryIdAsync(account, "transfer");
+
+        Assert.Equal(1, await server.Writer.ExecuteAsync("DELETE FROM ledger_entries WHERE id = @t", transferEntry));
+        var audit = await AuditAsync(tenant);
+
+        Assert.Contains($"{account}: its head is not its newest entry: the newest entry was deleted, or the head changed", Failures(audit, "entry_chains_intact"));
+    }
+
+    [Fact]
+    public async Task Entries_CarryTheKeyAndFingerprintOfTheRequestThatMadeThem()
+    {
+        var tenant = server.NewTenant();
+        var from = await tenant.CreateAccountIdAsync();
+        var to = await tenant.CreateAccountIdAsync();
+        await tenant.DepositAsync(from, 500);
+        var key = TenantClient.NewKey();
+
+        using var transfer = await tenant.TransferAsync(from, to, 200, idempotencyKey: key);
+        var id = (await TenantClient.ReadJsonAsync(transfer, HttpStatusCode.Created)).GetProperty("id").GetString()!;
+
+        var rows = await server.Probe.RowsAsync($"SELECT idempotency_key, fingerprint, hash, prev_hash FROM ledger_entries WHERE movement_id = '{id}'");
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, row => Assert.Equal(key, row[0]));
+        Assert.All(rows, row => Assert.Matches("^[0-9a-f]{64}$", row[1]!));
+        Assert.All(rows, row => Assert.Matches("^[0-9a-f]{64}$", row[2]!));
+        Assert.Single(rows, row => row[3] is not null);
+        await tenant.AssertAuditCleanAsync();
+    }
+
+    private Task<string?> EntryIdAsync(string account, string type)
+        => server.Probe.TextAsync($"SELECT id FROM ledger_entries WHERE account_id = @t AND movement_type = '{type}'", account);
+
     private async Task<(TenantClient Tenant, string Account, string PaymentId)> MixAsync()
     {
         var tenant = server.NewTenant();
