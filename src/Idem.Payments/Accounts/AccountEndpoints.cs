@@ -23,7 +23,8 @@ internal static class AccountEndpoints
         var accounts = app.MapGroup("/v1/accounts");
         accounts.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional());
         accounts.MapGet("/{id}", GetAsync)
-            .WithSummary("Reads an account: its posted, pending and available balances and its limits; with as_of, its posted balance at that time.");
+            .WithSummary("Reads an account: its posted, pending and available balances and its limits; with as_of, its posted balance at that time.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         accounts.MapPatch("/{id}", UpdateAsync)
             .Accepts<UpdateAccountRequest>("application/json")
             .WithSummary("Sets the account's nickname and/or metadata. Needs If-Match with the account's ETag; members left out are left alone.")
@@ -31,7 +32,8 @@ internal static class AccountEndpoints
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status428PreconditionRequired).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         accounts.MapPost("/{id}/deposits", DepositAsync).RequireIdempotency(p => p.Transactional());
         accounts.MapGet("/{id}/entries", ListEntriesAsync)
-            .WithSummary("Lists the account's entries, newest first, optionally those made from 'from' until 'to'; page with starting_after=next_cursor.");
+            .WithSummary("Lists the account's entries, newest first, optionally those made from 'from' until 'to'; page with starting_after=next_cursor.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

@@ -38,7 +38,7 @@ public abstract class InvalidTextTests(PaymentsServer server)
     /// <summary>
     /// Every endpoint that takes a JSON body (method, route template as routed), and every string of its body: each member
     /// value that is a string, metadata keys and values, and a member name (the only string a body of numbers has).
-    /// Placeholders: {usd} an account, {customer} a customer, {payment} a succeeded payment.
+    /// Placeholders: {usd} an account, {customer} a customer, {payment} a succeeded payment, {hold} a pending hold.
     /// </summary>
     public static readonly (string Method, string Route, string Path, string[] Bodies)[] Endpoints =
     [
@@ -63,6 +63,17 @@ public abstract class InvalidTextTests(PaymentsServer server)
                 """{"amount":1,"currency":"USD","source":"tok_visa","account":"{usd}","§":1}""",
             ]),
         ("POST", "/v1/payments/{id}/refunds", "/v1/payments/{payment}/refunds", ["""{"amount":1,"§":1}"""]),
+        ("POST", "/v1/holds", "/v1/holds",
+            [
+                """{"from_account":"§","to_account":"{usd2}","amount":1,"currency":"USD"}""",
+                """{"from_account":"{usd}","to_account":"§","amount":1,"currency":"USD"}""",
+                """{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"§"}""",
+                """{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD","§":1}""",
+            ]),
+        ("POST", "/v1/holds/{id}/capture", "/v1/holds/{hold}/capture", ["""{"amount":1,"§":1}"""]),
+
+        // Takes no body: whatever is sent is not read, so there is no string to spoil.
+        ("POST", "/v1/holds/{id}/void", "/v1/holds/{hold}/void", []),
     ];
 
     public static TheoryData<string, string, string> Cases()
@@ -99,6 +110,7 @@ public abstract class InvalidTextTests(PaymentsServer server)
         var usd2 = await tenant.CreateAccountIdAsync("USD");
         await tenant.DepositAsync(usd, 1_000);
         var payment = (await tenant.PaySucceededAsync(usd, 500)).GetProperty("id").GetString()!;
+        var hold = (await Holds.HoldEndpointsTests.CreateHoldAsync(tenant, usd, usd2, 100)).GetProperty("id").GetString()!;
         const string Customer = "cus_text";
         using (var put = await SendAsync(tenant, "PUT", $"/v1/customers/{Customer}", Encoding.UTF8.GetBytes("""{"name":"Ada","metadata":{"k":"v"}}"""), ifMatch: null))
         {
@@ -106,7 +118,7 @@ public abstract class InvalidTextTests(PaymentsServer server)
         }
 
         string Fill(string text) => text.Replace("{usd}", usd, StringComparison.Ordinal).Replace("{usd2}", usd2, StringComparison.Ordinal)
-            .Replace("{customer}", Customer, StringComparison.Ordinal).Replace("{payment}", payment, StringComparison.Ordinal);
+            .Replace("{customer}", Customer, StringComparison.Ordinal).Replace("{payment}", payment, StringComparison.Ordinal).Replace("{hold}", hold, StringComparison.Ordinal);
         var before = await ReadStateAsync(tenant, usd, Customer, payment);
         string etag;
         using (var read = await tenant.GetAsync($"/v1/accounts/{usd}"))
