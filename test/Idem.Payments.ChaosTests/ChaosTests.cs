@@ -109,12 +109,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
         failures.AddRange(CheckPayments(operations, ground));
         failures.AddRange(CheckRefunds(operations, ground));
         failures.AddRange(CheckTransfers(operations, ground));
+        failures.AddRange(CheckHolds(operations, ground));
 
         var counters = workload.Counters;
         var interruptedOperations = operations.Count(o => o.Interrupted > 0);
         output.WriteLine(
             $"{operations.Count} operations ({Count(operations, OperationKind.Payment)} payments, {Count(operations, OperationKind.Refund)} refunds, " +
-            $"{Count(operations, OperationKind.Transfer)} transfers) by {Clients} clients in {chaosTime.TotalSeconds:F0} s of chaos; " +
+            $"{Count(operations, OperationKind.Transfer)} transfers, {Count(operations, OperationKind.Hold)} holds, {Count(operations, OperationKind.HoldCapture)} captures, " +
+            $"{Count(operations, OperationKind.HoldVoid)} voids, {ground.Holds.Count(h => h.Status == "expired")} holds expired) by {Clients} clients in {chaosTime.TotalSeconds:F0} s of chaos; " +
             $"{counters.Attempts} attempts ({counters.Attempts - operations.Count} retries: {counters.Concurrent} concurrent duplicates, " +
             $"{counters.Late} late resends, one final resend of every key); {counters.Replays} replays; " +
             $"{topology.Kills} kills, {counters.Interrupted} attempts ({interruptedOperations} operations) cut by a kill, {counters.Refused} refused while down; " +
@@ -301,6 +303,43 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Each hold answered 201 is one row, and no row was never answered; each capture or void answered 200 is what the
+    /// hold became, for the amount asked; one answered 409 found its hold expired (no other request ends that hold).
+    /// </summary>
+    private static IEnumerable<string> CheckHolds(List<ChaosOperation> operations, GroundTruth ground)
+    {
+        var rows = ground.Holds.ToLookup(h => h.Id, StringComparer.Ordinal);
+        var answered = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var operation in operations.Where(o => o.Kind == OperationKind.Hold && o.First is { Status: 201 }))
+        {
+            var id = operation.First!.Text("id")!;
+            answered.Add(id);
+            if (rows[id].Count() != 1)
+            {
+                yield return $"hold {id} ({operation.Key}) answered 201 and is {rows[id].Count()} rows";
+            }
+        }
+
+        foreach (var row in ground.Holds.Where(h => !answered.Contains(h.Id)))
+        {
+            yield return $"hold {row.Id} is in the ledger, but no client was answered with it";
+        }
+
+        foreach (var operation in operations.Where(o => o.Kind is OperationKind.HoldCapture or OperationKind.HoldVoid && o.First is not null))
+        {
+            var id = operation.Path.Split('/')[3];
+            var row = rows[id].SingleOrDefault();
+            var (status, captured) = operation.First!.Status == 200
+                ? (operation.Kind == OperationKind.HoldCapture ? "captured" : "voided", operation.Kind == OperationKind.HoldCapture ? operation.Amount : 0)
+                : ("expired", 0L);
+            if (row is null || row.Status != status || row.Captured != captured)
+            {
+                yield return $"{operation.Kind} of hold {id} ({operation.Key}) answered {operation.First.Status}, but the hold is {row?.Status} with {row?.Captured} captured";
+            }
+        }
+    }
+
     /// <summary>Each tenant's audit once nothing is pending, or as it stands when patience runs out.</summary>
     private static async Task<List<JsonElement>> SettledAuditsAsync(ChaosTopology topology, List<ChaosTenant> tenants)
     {
@@ -335,9 +374,11 @@ internal sealed record RefundRow(string Id, string Key, string PaymentId, long A
 
 internal sealed record TransferRow(string Id);
 
+internal sealed record HoldRow(string Id, string Status, long Captured);
+
 /// <summary>What really happened: the processor's record of charges and refunds, and the ledger's rows, read directly.</summary>
 internal sealed record GroundTruth(
-    List<ChargeRow> Charges, List<ProcessorRefundRow> ProcessorRefunds, List<PaymentRow> Payments, List<RefundRow> Refunds, List<TransferRow> Transfers)
+    List<ChargeRow> Charges, List<ProcessorRefundRow> ProcessorRefunds, List<PaymentRow> Payments, List<RefundRow> Refunds, List<TransferRow> Transfers, List<HoldRow> Holds)
 {
     public static async Task<GroundTruth> ReadAsync(ChaosTopology topology, LedgerProbe probe)
     {
@@ -350,7 +391,9 @@ internal sealed record GroundTruth(
         var ledgerRefunds = (await probe.RowsAsync("SELECT id, idempotency_key, payment_id, amount, status, processor_refund_id FROM refunds"))
             .Select(r => new RefundRow(r[0]!, r[1]!, r[2]!, long.Parse(r[3]!, System.Globalization.CultureInfo.InvariantCulture), r[4]!, r[5])).ToList();
         var transfers = (await probe.RowsAsync("SELECT id FROM transfers")).Select(r => new TransferRow(r[0]!)).ToList();
-        return new GroundTruth(charges, refunds, payments, ledgerRefunds, transfers);
+        var holds = (await probe.RowsAsync("SELECT id, status, captured_amount FROM holds"))
+            .Select(r => new HoldRow(r[0]!, r[1]!, long.Parse(r[2]!, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        return new GroundTruth(charges, refunds, payments, ledgerRefunds, transfers, holds);
     }
 
     private static string S(JsonElement element, string property) => P(element, property).GetString()!;

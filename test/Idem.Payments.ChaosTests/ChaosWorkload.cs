@@ -11,6 +11,9 @@ internal enum OperationKind
     Payment,
     Refund,
     Transfer,
+    Hold,
+    HoldCapture,
+    HoldVoid,
 }
 
 /// <summary>A final answer (2xx or 4xx other than 409/429) to one attempt.</summary>
@@ -166,22 +169,55 @@ internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosT
         var random = new Random(seed * 1000 + index);
         var tenant = tenants[index % tenants.Count];
         var succeeded = new List<(string Id, long Amount)>();
+        var holds = new List<(string Id, long Amount)>();
         var number = 0;
         while (!_stop)
         {
-            var operation = Next(random, tenant, succeeded, $"chaos-{seed}-{index}-{number++}");
+            var operation = Next(random, tenant, succeeded, holds, $"chaos-{seed}-{index}-{number++}");
             _operations.Enqueue(operation);
             await RunAsync(operation, random);
             if (operation.Kind == OperationKind.Payment && operation.First is { Status: 201 } answer)
             {
                 succeeded.Add((answer.Text("id")!, operation.Amount));
             }
+
+            if (operation.Kind == OperationKind.Hold && operation.First is { Status: 201 } held)
+            {
+                holds.Add((held.Text("id")!, operation.Amount));
+            }
         }
     }
 
-    private static ChaosOperation Next(Random random, ChaosTenant tenant, List<(string Id, long Amount)> succeeded, string key)
+    private static ChaosOperation Next(Random random, ChaosTenant tenant, List<(string Id, long Amount)> succeeded, List<(string Id, long Amount)> holds, string key)
     {
         var roll = random.NextDouble();
+
+        // Holds: some expire within seconds, so the expirer races the captures and voids that come for them; each hold is
+        // captured (all or part) or voided once, under a key of its own.
+        if (holds.Count > 0 && roll < 0.12)
+        {
+            var index = random.Next(holds.Count);
+            var (id, amount) = holds[index];
+            holds.RemoveAt(index);
+            if (random.NextDouble() < 0.25)
+            {
+                return new ChaosOperation(OperationKind.HoldVoid, tenant, $"/v1/holds/{id}/void", "{}", key, amount: amount);
+            }
+
+            var captured = random.Next(1, (int)amount + 1);
+            return new ChaosOperation(OperationKind.HoldCapture, tenant, $"/v1/holds/{id}/capture", $$"""{"amount":{{captured}}}""", key, amount: captured);
+        }
+
+        if (roll < 0.22)
+        {
+            var from = random.Next(2);
+            var held = random.Next(1, 1_000);
+            return new ChaosOperation(OperationKind.Hold, tenant, "/v1/holds",
+                $$"""{"from_account":"{{tenant.Accounts[from]}}","to_account":"{{tenant.Accounts[1 - from]}}","amount":{{held}},"currency":"USD","expires_in":{{random.Next(2, 12)}}}""",
+                key, amount: held);
+        }
+
+        roll = random.NextDouble();
         if (succeeded.Count > 0 && roll < 0.2)
         {
             var (id, amount) = succeeded[random.Next(succeeded.Count)];
@@ -237,6 +273,10 @@ internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosT
         }
     }
 
+    // A 409 about the resource (a hold no longer pending) is the operation's answer; a 409 about the key (the first
+    // request still running) is not.
+    private static bool IsFinalConflict(byte[] body) => System.Text.Encoding.UTF8.GetString(body).Contains("hold-not-pending", StringComparison.Ordinal);
+
     private async Task<bool> AttemptAsync(ChaosOperation operation, bool late)
     {
         var life = topology.Life;
@@ -254,6 +294,9 @@ internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosT
 
             switch (status)
             {
+                case 409 when IsFinalConflict(body):
+                    operation.Record(new Answer(status, body, replayed, late));
+                    return true;
                 case 409 or 429:
                     Interlocked.Increment(ref Counters.Conflicts);
                     return false;
@@ -320,6 +363,8 @@ internal static class ChaosSetup
     {
         OperationKind.Payment => status is HttpStatusCode.Created or HttpStatusCode.PaymentRequired,
         OperationKind.Refund => status is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity,
+        OperationKind.Hold => status is HttpStatusCode.Created,
+        OperationKind.HoldCapture or OperationKind.HoldVoid => status is HttpStatusCode.OK or HttpStatusCode.Conflict,
         _ => status is HttpStatusCode.Created,
     };
 }
