@@ -82,6 +82,7 @@ internal sealed class IdempotencyMiddleware
             key)
         {
             Transactional = policy.Transactional,
+            GroupCommit = policy.GroupCommit,
             LeaseDuration = policy.LeaseDuration,
             Retention = policy.Retention,
             ConcurrentRequests = policy.ConcurrentRequests,

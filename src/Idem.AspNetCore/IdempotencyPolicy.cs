@@ -43,6 +43,12 @@ public sealed record IdempotencyPolicy
     /// <summary>True when the claim, the handler's writes and the response commit in one database transaction.</summary>
     public bool Transactional { get; init; }
 
+    /// <summary>
+    /// Runs a transactional endpoint in group commit: its request shares one database transaction with the requests that
+    /// run beside it, each in a savepoint of its own, and one commit answers them all (see <see cref="Idem.GroupCommitOptions"/>).
+    /// </summary>
+    public bool GroupCommit { get; init; }
+
     /// <summary>Response headers replayed besides the global allow-list.</summary>
     public IReadOnlyList<string> ReplayedHeaders { get; init; } = [];
 

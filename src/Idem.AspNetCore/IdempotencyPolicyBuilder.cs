@@ -84,6 +84,17 @@ public sealed class IdempotencyPolicyBuilder
         return this;
     }
 
+    /// <summary>
+    /// Runs the endpoint in transactional mode with group commit: concurrent requests share one database transaction, each
+    /// in a savepoint of its own (its claim, writes and response), and one commit makes them all durable. For endpoints
+    /// whose work is one transaction (no recovery points) on a hot row, where one commit per request is the limit.
+    /// </summary>
+    public IdempotencyPolicyBuilder GroupCommit()
+    {
+        _policy = _policy with { Transactional = true, GroupCommit = true };
+        return this;
+    }
+
     /// <summary>Replays these response headers too.</summary>
     public IdempotencyPolicyBuilder ReplayHeaders(params string[] headers)
     {

@@ -30,7 +30,7 @@ namespace Idem.Postgres;
 /// nothing after a rollback (so it claims and runs itself). A wait longer than the lock timeout answers InProgress.
 /// </para>
 /// </remarks>
-internal sealed partial class PostgresIdempotencyStore : ITransactionalIdempotencyStore, ITransactionalClaimStatements, IAsyncDisposable, IDisposable
+internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsyncDisposable, IDisposable
 {
     // Serialization failures only happen when the database's default isolation is above READ COMMITTED. Every step is a
     // single statement that either took effect or did not, so running it again is safe.

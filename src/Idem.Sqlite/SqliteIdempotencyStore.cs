@@ -31,7 +31,7 @@ namespace Idem.Sqlite;
 /// for other processes. Readers (<see cref="GetAsync"/>) never wait: WAL lets them read the last committed state.
 /// </para>
 /// </remarks>
-internal sealed partial class SqliteIdempotencyStore : ITransactionalIdempotencyStore, ITransactionalClaimStatements, IDisposable
+internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDisposable
 {
     private static readonly object Configured = new();
 

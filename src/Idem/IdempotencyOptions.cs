@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.ComponentModel.DataAnnotations;
 
 namespace Idem;
@@ -70,4 +71,26 @@ public sealed class IdempotencyOptions
     /// <summary>How many records one purge statement deletes at most. Default 1000.</summary>
     [Range(1, 100_000)]
     public int PurgeBatchSize { get; set; } = 1000;
+
+    /// <summary>How group commit batches the transactional operations that ask for it (<see cref="IdempotentOperation.GroupCommit"/>).</summary>
+    [ValidateObjectMembers]
+    public GroupCommitOptions GroupCommit { get; set; } = new();
+}
+
+/// <summary>
+/// Group commit's batches (section <c>Idempotency:GroupCommit</c>): a batch commits when it holds
+/// <see cref="MaxBatchSize"/> operations, or when no operation has come for <see cref="MaxWait"/>.
+/// </summary>
+public sealed class GroupCommitOptions
+{
+    /// <summary>The most operations one transaction holds. Default 64; 1 to 10,000.</summary>
+    [Range(1, 10_000)]
+    public int MaxBatchSize { get; set; } = 64;
+
+    /// <summary>
+    /// How long a batch waits for one more operation once none is waiting; zero commits at once, so only the operations
+    /// that queued up while the one before ran share a commit. Default zero; at most one second.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    public TimeSpan MaxWait { get; set; } = TimeSpan.Zero;
 }

@@ -30,7 +30,7 @@ internal static class AccountEndpoints
             .WithSummary("Sets the account's nickname and/or metadata. Needs If-Match with the account's ETag; members left out are left alone.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status428PreconditionRequired).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        accounts.MapPost("/{id}/deposits", DepositAsync).RequireIdempotency(p => p.Transactional());
+        accounts.MapPost("/{id}/deposits", DepositAsync).RequireLedgerIdempotency(app);
         accounts.MapGet("/{id}/entries", ListEntriesAsync)
             .WithSummary("Lists the account's entries, newest first, optionally those made from 'from' until 'to'; page with starting_after=next_cursor.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);

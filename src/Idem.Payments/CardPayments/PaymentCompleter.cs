@@ -203,6 +203,12 @@ internal sealed class PaymentsOptions
     /// <summary>How often each node releases holds whose time ran out (by the database's clock). Default 1 second; 10 ms to one hour.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan HoldExpiryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Runs deposits, transfers and holds in group commit: concurrent requests share one database transaction, each in a
+    /// savepoint of its own, so an account many of them touch is locked once per commit, not once per request. Default on.
+    /// </summary>
+    public bool GroupCommit { get; set; } = true;
 }
 
 /// <summary>Checks the annotations of <see cref="PaymentsOptions"/> (source-generated, no reflection).</summary>

@@ -15,18 +15,18 @@ internal static class HoldEndpoints
     public static IEndpointRouteBuilder MapHolds(this IEndpointRouteBuilder app)
     {
         var holds = app.MapGroup("/v1/holds");
-        holds.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional())
+        holds.MapPost("", CreateAsync).RequireLedgerIdempotency(app)
             .WithSummary("Reserves an amount on one account for another until it is captured, voided or expires (expires_in seconds; one day by default).")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         holds.MapGet("/{id}", GetAsync)
             .WithSummary("Reads a hold.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        holds.MapPost("/{id}/capture", CaptureAsync).RequireIdempotency(p => p.Transactional())
+        holds.MapPost("/{id}/capture", CaptureAsync).RequireLedgerIdempotency(app)
             .WithSummary("Moves all of a pending hold, or part (amount), to its receiving account and releases the rest: 200, 409 when it is no longer pending, 422 above the hold.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        holds.MapPost("/{id}/void", VoidAsync).RequireIdempotency(p => p.Transactional())
+        holds.MapPost("/{id}/void", VoidAsync).RequireLedgerIdempotency(app)
             .WithSummary("Releases a pending hold without moving anything: 200, 409 when it is no longer pending.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;

@@ -14,7 +14,7 @@ internal static class TransferEndpoints
     public static IEndpointRouteBuilder MapTransfers(this IEndpointRouteBuilder app)
     {
         var transfers = app.MapGroup("/v1/transfers");
-        transfers.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional());
+        transfers.MapPost("", CreateAsync).RequireLedgerIdempotency(app);
         transfers.MapGet("/{id}", GetAsync);
         return app;
     }

@@ -5,6 +5,20 @@ namespace Idem;
 /// <summary>Transactional operations: the claim, the operation's writes and its result commit in one transaction.</summary>
 internal sealed partial class IdempotentExecutor
 {
+    private GroupCommitter? _groupCommitter;
+
+    // One committer per executor, made on first use: an executor has one store.
+    private GroupCommitter GroupCommitterFor(ITransactionalIdempotencyStore store)
+    {
+        if (store is not IGroupCommitStore group)
+        {
+            throw new InvalidOperationException(
+                $"The operation asks for group commit, but the registered idempotency store ({store.GetType().Name}) does not support it. Use the SQLite or PostgreSQL store.");
+        }
+
+        return LazyInitializer.EnsureInitialized(ref _groupCommitter, () => new GroupCommitter(group, _options.GroupCommit));
+    }
+
     private async ValueTask<IdempotentExecution> RunTransactionalAsync<TState>(
         IdempotentOperation operation, TState state, Func<IIdempotencyContext, TState, CancellationToken, ValueTask<OperationResult>> run, CancellationToken cancellationToken)
     {
@@ -20,9 +34,12 @@ internal sealed partial class IdempotentExecutor
         ClaimResult claim;
         try
         {
+            var group = operation.GroupCommit ? GroupCommitterFor(store) : null;
             async ValueTask<ClaimResult> BeginAsync(CancellationToken ct)
             {
-                var begun = await Measure(store.BeginTransactionalAsync(request, ct)).ConfigureAwait(false);
+                var begun = group is null
+                    ? await Measure(store.BeginTransactionalAsync(request, ct)).ConfigureAwait(false)
+                    : await group.BeginAsync(request, ct).ConfigureAwait(false);
                 if (begun.Result.Outcome == ClaimOutcome.Claimed)
                 {
                     held = begun;

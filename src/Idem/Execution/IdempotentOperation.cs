@@ -49,6 +49,14 @@ public sealed record IdempotentOperation
     /// <summary>How long the claim holds the key before another caller may take it over; renewed while the operation runs. Default <see cref="IdempotencyOptions.LeaseDuration"/>.</summary>
     public TimeSpan? LeaseDuration { get; init; }
 
+    /// <summary>
+    /// Runs a transactional operation in group commit: it shares one database transaction with the operations that run
+    /// beside it, in a savepoint of its own, and one commit makes them all durable (see <see cref="GroupCommitOptions"/>).
+    /// Needs <see cref="Transactional"/> and a store that supports it (<see cref="Storage.IGroupCommitStore"/>); the
+    /// operation cannot commit phases.
+    /// </summary>
+    public bool GroupCommit { get; init; }
+
     /// <summary>How long the result is kept. Default <see cref="IdempotencyOptions.Retention"/>.</summary>
     public TimeSpan? Retention { get; init; }
 
