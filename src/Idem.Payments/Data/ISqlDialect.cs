@@ -11,6 +11,13 @@ internal interface ISqlDialect
     /// PostgreSQL.
     /// </summary>
     string LockRowsSuffix { get; }
+
+    /// <summary>
+    /// Appended to a text column in <c>ORDER BY</c> to sort it by its bytes, as <see cref="string.CompareOrdinal(string, string)"/>
+    /// does, whatever the database's collation: rows locked in that order are locked in the order the ledger's code
+    /// takes them one by one.
+    /// </summary>
+    string OrdinalCollation { get; }
 }
 
 /// <summary>
@@ -22,6 +29,9 @@ internal sealed class SqliteDialect : ISqlDialect
     public static readonly SqliteDialect Instance = new();
 
     public string LockRowsSuffix => "";
+
+    // BINARY, SQLite's default collation, already compares bytes.
+    public string OrdinalCollation => "";
 }
 
 /// <summary>
@@ -33,4 +43,7 @@ internal sealed class PostgresDialect : ISqlDialect
     public static readonly PostgresDialect Instance = new();
 
     public string LockRowsSuffix => " FOR UPDATE";
+
+    // A database created with a linguistic collation (en_US.UTF-8) sorts 'acct_a' before 'acct_B'; ordinal order is the reverse.
+    public string OrdinalCollation => " COLLATE \"C\"";
 }
