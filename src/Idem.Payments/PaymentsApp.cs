@@ -2,6 +2,7 @@ using System.Text;
 using Idem.Http;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
+using Idem.Payments.Batches;
 using Idem.Payments.CardPayments;
 using Idem.Payments.Customers;
 using Idem.Payments.Data;
@@ -113,6 +114,7 @@ internal static class PaymentsApp
         services.AddSingleton<LedgerAudit>();
         services.AddSingleton<PaymentCompleter>();
         services.AddHostedService(sp => sp.GetRequiredService<PaymentCompleter>());
+        services.AddSingleton<BatchService>();
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -133,6 +135,7 @@ internal static class PaymentsApp
         app.MapIdempotencyKeys();
         app.MapPayments();
         app.MapStatements();
+        app.MapBatches();
         return app;
     }
 }

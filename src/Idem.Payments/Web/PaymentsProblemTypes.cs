@@ -79,4 +79,13 @@ internal static class PaymentsProblemTypes
 
     /// <summary>The key already made a payment or refund with other details, and its record has expired (422).</summary>
     public const string KeyReusedForOtherPayment = Prefix + "key-reused";
+
+    /// <summary>
+    /// 422: the ledger refused an item of a batch, so nothing in the batch was applied; <c>failed_item</c>, <c>error</c>
+    /// and <c>items</c> say which, why, and how far the batch was checked. Stored and replayed with the key.
+    /// </summary>
+    public const string BatchItemFailed = Prefix + "batch-item-failed";
+
+    /// <summary>404: no such batch for this tenant.</summary>
+    public const string BatchNotFound = Prefix + "batch-not-found";
 }
