@@ -63,6 +63,14 @@ public abstract class InvalidTextTests(PaymentsServer server)
                 """{"amount":1,"currency":"USD","source":"tok_visa","account":"{usd}","§":1}""",
             ]),
         ("POST", "/v1/payments/{id}/refunds", "/v1/payments/{payment}/refunds", ["""{"amount":1,"§":1}"""]),
+        ("POST", "/v1/batches", "/v1/batches",
+            [
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD"},{"from_account":"§","to_account":"{usd2}","amount":1,"currency":"USD"}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"§","amount":1,"currency":"USD"}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"§"}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD","§":1}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD"}],"§":1}""",
+            ]),
     ];
 
     public static TheoryData<string, string, string> Cases()
