@@ -2,6 +2,7 @@ using System.Text;
 using Idem.Http;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
+using Idem.Payments.Batches;
 using Idem.Payments.CardPayments;
 using Idem.Payments.Customers;
 using Idem.Payments.Data;
@@ -117,6 +118,7 @@ internal static class PaymentsApp
         services.AddHostedService(sp => sp.GetRequiredService<PaymentCompleter>());
         services.AddSingleton<HoldExpirer>();
         services.AddHostedService(sp => sp.GetRequiredService<HoldExpirer>());
+        services.AddSingleton<BatchService>();
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -138,6 +140,7 @@ internal static class PaymentsApp
         app.MapIdempotencyKeys();
         app.MapPayments();
         app.MapStatements();
+        app.MapBatches();
         return app;
     }
 }

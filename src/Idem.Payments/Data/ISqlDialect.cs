@@ -23,6 +23,13 @@ internal interface ISqlDialect
     /// LOCKED</c> on PostgreSQL, so two nodes never wait on the same row.
     /// </summary>
     string ClaimRowSuffix { get; }
+
+    /// <summary>
+    /// Appended to a text column in <c>ORDER BY</c> to sort it by its bytes, as <see cref="string.CompareOrdinal(string, string)"/>
+    /// does, whatever the database's collation: rows locked in that order are locked in the order the ledger's code
+    /// takes them one by one.
+    /// </summary>
+    string OrdinalCollation { get; }
 }
 
 /// <summary>
@@ -39,6 +46,9 @@ internal sealed class SqliteDialect : ISqlDialect
     public string NowMillis => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
     public string ClaimRowSuffix => "";
+
+    // BINARY, SQLite's default collation, already compares bytes.
+    public string OrdinalCollation => "";
 }
 
 /// <summary>
@@ -55,4 +65,7 @@ internal sealed class PostgresDialect : ISqlDialect
     public string NowMillis => "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint)";
 
     public string ClaimRowSuffix => " FOR UPDATE SKIP LOCKED";
+
+    // A database created with a linguistic collation (en_US.UTF-8) sorts 'acct_a' before 'acct_B'; ordinal order is the reverse.
+    public string OrdinalCollation => " COLLATE \"C\"";
 }

@@ -24,15 +24,7 @@ internal static class TransferEndpoints
         CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
-        var from = errors.Required(request.FromAccount, "from_account", "the id of the account to debit");
-        var to = errors.Required(request.ToAccount, "to_account", "the id of the account to credit");
-        var amount = errors.Amount(request.Amount);
-        errors.Currency(request.Currency, out var currency);
-        if (from.Length > 0 && string.Equals(from, to, StringComparison.Ordinal))
-        {
-            errors.Add("to_account", "Must differ from from_account: a transfer to the same account moves nothing.");
-        }
-
+        var (from, to, amount, currency) = errors.Transfer(request.FromAccount, request.ToAccount, request.Amount, request.Currency);
         if (errors.Any)
         {
             return Problems.Invalid(errors.ToDictionary());

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using System.Text.Json;
 using Idem.Payments.Accounts;
+using Idem.Payments.Batches;
 using Idem.Payments.CardPayments;
 using Idem.Payments.Customers;
 using Idem.Payments.IdempotencyKeys;
@@ -44,6 +45,10 @@ namespace Idem.Payments.Web;
 [JsonSerializable(typeof(RefundListResponse))]
 [JsonSerializable(typeof(AuditResponse))]
 [JsonSerializable(typeof(StatementResponse))]
+[JsonSerializable(typeof(CreateBatchRequest))]
+[JsonSerializable(typeof(BatchResponse))]
+[JsonSerializable(typeof(BatchItemError))]
+[JsonSerializable(typeof(BatchItemResult[]))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {
     /// <summary>Makes the HTTP JSON options match the context, with the context first in the resolver chain.</summary>

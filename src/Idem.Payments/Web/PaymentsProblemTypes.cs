@@ -88,4 +88,13 @@ internal static class PaymentsProblemTypes
 
     /// <summary>422: the capture asks for more than the hold reserved. Nothing was captured.</summary>
     public const string CaptureExceedsHold = Prefix + "capture-exceeds-hold";
+
+    /// <summary>
+    /// 422: the ledger refused an item of a batch, so nothing in the batch was applied; <c>failed_item</c>, <c>error</c>
+    /// and <c>items</c> say which, why, and how far the batch was checked. Stored and replayed with the key.
+    /// </summary>
+    public const string BatchItemFailed = Prefix + "batch-item-failed";
+
+    /// <summary>404: no such batch for this tenant.</summary>
+    public const string BatchNotFound = Prefix + "batch-not-found";
 }

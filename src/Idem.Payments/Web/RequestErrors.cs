@@ -152,4 +152,24 @@ internal sealed class RequestErrors
 
         return value;
     }
+
+    /// <summary>
+    /// The members of one transfer by the rules of <c>POST /v1/transfers</c>: both account ids given and different, an
+    /// amount, a known currency. <paramref name="prefix"/> goes before each member's name (<c>transfers[3].</c> for an
+    /// item of a batch). Invalid parts come back empty.
+    /// </summary>
+    public (string From, string To, long Amount, Currency? Currency) Transfer(
+        string? fromAccount, string? toAccount, long? amount, string? currency, string prefix = "")
+    {
+        var from = Required(fromAccount, prefix + "from_account", "the id of the account to debit");
+        var to = Required(toAccount, prefix + "to_account", "the id of the account to credit");
+        var value = Amount(amount, prefix + "amount");
+        Currency(currency, out var known, prefix + "currency");
+        if (from.Length > 0 && string.Equals(from, to, StringComparison.Ordinal))
+        {
+            Add(prefix + "to_account", "Must differ from from_account: a transfer to the same account moves nothing.");
+        }
+
+        return (from, to, value, known);
+    }
 }

@@ -74,6 +74,14 @@ public abstract class InvalidTextTests(PaymentsServer server)
 
         // Takes no body: whatever is sent is not read, so there is no string to spoil.
         ("POST", "/v1/holds/{id}/void", "/v1/holds/{hold}/void", []),
+        ("POST", "/v1/batches", "/v1/batches",
+            [
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD"},{"from_account":"§","to_account":"{usd2}","amount":1,"currency":"USD"}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"§","amount":1,"currency":"USD"}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"§"}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD","§":1}]}""",
+                """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD"}],"§":1}""",
+            ]),
     ];
 
     public static TheoryData<string, string, string> Cases()
