@@ -110,13 +110,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
         failures.AddRange(CheckRefunds(operations, ground));
         failures.AddRange(CheckTransfers(operations, ground));
         failures.AddRange(CheckHolds(operations, ground));
+        failures.AddRange(CheckBatches(operations, ground));
 
         var counters = workload.Counters;
         var interruptedOperations = operations.Count(o => o.Interrupted > 0);
         output.WriteLine(
             $"{operations.Count} operations ({Count(operations, OperationKind.Payment)} payments, {Count(operations, OperationKind.Refund)} refunds, " +
             $"{Count(operations, OperationKind.Transfer)} transfers, {Count(operations, OperationKind.Hold)} holds, {Count(operations, OperationKind.HoldCapture)} captures, " +
-            $"{Count(operations, OperationKind.HoldVoid)} voids, {ground.Holds.Count(h => h.Status == "expired")} holds expired) by {Clients} clients in {chaosTime.TotalSeconds:F0} s of chaos; " +
+            $"{Count(operations, OperationKind.HoldVoid)} voids, {Count(operations, OperationKind.Batch)} batches, {ground.Holds.Count(h => h.Status == "expired")} holds expired) by {Clients} clients in {chaosTime.TotalSeconds:F0} s of chaos; " +
             $"{counters.Attempts} attempts ({counters.Attempts - operations.Count} retries: {counters.Concurrent} concurrent duplicates, " +
             $"{counters.Late} late resends, one final resend of every key); {counters.Replays} replays; " +
             $"{topology.Kills} kills, {counters.Interrupted} attempts ({interruptedOperations} operations) cut by a kill, {counters.Refused} refused while down; " +
@@ -340,6 +341,29 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Each batch answered 201 is one row with every one of its transfers, and no batch row was never answered.</summary>
+    private static IEnumerable<string> CheckBatches(List<ChaosOperation> operations, GroundTruth ground)
+    {
+        var rows = ground.Batches.ToDictionary(b => b.Id, StringComparer.Ordinal);
+        var answered = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var operation in operations.Where(o => o.Kind == OperationKind.Batch && o.First is { Status: 201 }))
+        {
+            var answer = operation.First!.Json;
+            var id = answer.GetProperty("id").GetString()!;
+            var items = answer.GetProperty("transfers").GetArrayLength();
+            answered.Add(id);
+            if (!rows.TryGetValue(id, out var row) || row.Items != items || row.Transfers != items)
+            {
+                yield return $"batch {id} ({operation.Key}) answered 201 with {items} transfers, but the ledger has {(row is null ? "no batch" : $"{row.Items} items and {row.Transfers} transfers")}";
+            }
+        }
+
+        foreach (var row in ground.Batches.Where(b => !answered.Contains(b.Id)))
+        {
+            yield return $"batch {row.Id} is in the ledger, but no client was answered with it";
+        }
+    }
+
     /// <summary>Each tenant's audit once nothing is pending, or as it stands when patience runs out.</summary>
     private static async Task<List<JsonElement>> SettledAuditsAsync(ChaosTopology topology, List<ChaosTenant> tenants)
     {
@@ -376,9 +400,11 @@ internal sealed record TransferRow(string Id);
 
 internal sealed record HoldRow(string Id, string Status, long Captured);
 
+internal sealed record BatchRow(string Id, long Items, long Transfers);
+
 /// <summary>What really happened: the processor's record of charges and refunds, and the ledger's rows, read directly.</summary>
 internal sealed record GroundTruth(
-    List<ChargeRow> Charges, List<ProcessorRefundRow> ProcessorRefunds, List<PaymentRow> Payments, List<RefundRow> Refunds, List<TransferRow> Transfers, List<HoldRow> Holds)
+    List<ChargeRow> Charges, List<ProcessorRefundRow> ProcessorRefunds, List<PaymentRow> Payments, List<RefundRow> Refunds, List<TransferRow> Transfers, List<HoldRow> Holds, List<BatchRow> Batches)
 {
     public static async Task<GroundTruth> ReadAsync(ChaosTopology topology, LedgerProbe probe)
     {
@@ -390,10 +416,13 @@ internal sealed record GroundTruth(
             .Select(r => new PaymentRow(r[0]!, r[1]!, long.Parse(r[2]!, System.Globalization.CultureInfo.InvariantCulture), r[3]!, r[4])).ToList();
         var ledgerRefunds = (await probe.RowsAsync("SELECT id, idempotency_key, payment_id, amount, status, processor_refund_id FROM refunds"))
             .Select(r => new RefundRow(r[0]!, r[1]!, r[2]!, long.Parse(r[3]!, System.Globalization.CultureInfo.InvariantCulture), r[4]!, r[5])).ToList();
-        var transfers = (await probe.RowsAsync("SELECT id FROM transfers")).Select(r => new TransferRow(r[0]!)).ToList();
+        var transfers = (await probe.RowsAsync("SELECT id FROM transfers WHERE batch_id IS NULL")).Select(r => new TransferRow(r[0]!)).ToList();
+        var batches = (await probe.RowsAsync("SELECT b.id, b.item_count, (SELECT COUNT(*) FROM transfers t WHERE t.batch_id = b.id) FROM batches b"))
+            .Select(r => new BatchRow(r[0]!, long.Parse(r[1]!, System.Globalization.CultureInfo.InvariantCulture), long.Parse(r[2]!, System.Globalization.CultureInfo.InvariantCulture)))
+            .ToList();
         var holds = (await probe.RowsAsync("SELECT id, status, captured_amount FROM holds"))
             .Select(r => new HoldRow(r[0]!, r[1]!, long.Parse(r[2]!, System.Globalization.CultureInfo.InvariantCulture))).ToList();
-        return new GroundTruth(charges, refunds, payments, ledgerRefunds, transfers, holds);
+        return new GroundTruth(charges, refunds, payments, ledgerRefunds, transfers, holds, batches);
     }
 
     private static string S(JsonElement element, string property) => P(element, property).GetString()!;

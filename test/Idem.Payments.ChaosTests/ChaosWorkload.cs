@@ -14,6 +14,7 @@ internal enum OperationKind
     Hold,
     HoldCapture,
     HoldVoid,
+    Batch,
 }
 
 /// <summary>A final answer (2xx or 4xx other than 409/429) to one attempt.</summary>
@@ -217,6 +218,17 @@ internal sealed class ChaosWorkload(ChaosTopology topology, IReadOnlyList<ChaosT
                 key, amount: held);
         }
 
+        // Batches: two to five transfers between the tenant's accounts, all or nothing under one key.
+        if (roll < 0.3)
+        {
+            var items = Enumerable.Range(0, random.Next(2, 6)).Select(_ =>
+            {
+                var side = random.Next(2);
+                return TenantClient.TransferJson(tenant.Accounts[side], tenant.Accounts[1 - side], random.Next(1, 1_000));
+            });
+            return new ChaosOperation(OperationKind.Batch, tenant, "/v1/batches", $$"""{"transfers":[{{string.Join(',', items)}}]}""", key);
+        }
+
         roll = random.NextDouble();
         if (succeeded.Count > 0 && roll < 0.2)
         {
@@ -363,7 +375,7 @@ internal static class ChaosSetup
     {
         OperationKind.Payment => status is HttpStatusCode.Created or HttpStatusCode.PaymentRequired,
         OperationKind.Refund => status is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity,
-        OperationKind.Hold => status is HttpStatusCode.Created,
+        OperationKind.Hold or OperationKind.Batch => status is HttpStatusCode.Created,
         OperationKind.HoldCapture or OperationKind.HoldVoid => status is HttpStatusCode.OK or HttpStatusCode.Conflict,
         _ => status is HttpStatusCode.Created,
     };
