@@ -18,7 +18,7 @@ namespace Idem;
 /// load, everything that queued up during one commit shares the next, and the row locks of a hot account are taken once
 /// per batch instead of once per operation.
 /// </remarks>
-internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions options)
+internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions options, IdempotencyMetrics metrics)
 {
     private const string Savepoint = "idem_operation";
 
@@ -156,6 +156,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
                 }
 
                 await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+                metrics.GroupCommitted(members.Count);
             }
 
             batch.Committed.TrySetResult();

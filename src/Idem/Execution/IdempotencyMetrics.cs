@@ -19,6 +19,7 @@ internal sealed class IdempotencyMetrics : IDisposable
     private readonly Counter<long> _leaseLosses;
     private readonly Counter<long> _storeFailures;
     private readonly Histogram<double> _storeDuration;
+    private readonly Histogram<long> _batchSize;
 
     public IdempotencyMetrics(IMeterFactory? factory)
     {
@@ -31,6 +32,7 @@ internal sealed class IdempotencyMetrics : IDisposable
         _leaseLosses = _meter.CreateCounter<long>("idem.lease_losses", description: "Completes, releases or renewals refused because the lease was taken over.");
         _storeFailures = _meter.CreateCounter<long>("idem.store_failures", description: "Store calls that failed.");
         _storeDuration = _meter.CreateHistogram<double>("idem.store.duration", unit: "s", description: "Duration of store calls.");
+        _batchSize = _meter.CreateHistogram<long>("idem.group_commit.operations", unit: "{operation}", description: "Operations made durable by one group commit.");
     }
 
     /// <summary>Used where no host gives a meter factory: a store or a keeper made by hand.</summary>
@@ -53,6 +55,8 @@ internal sealed class IdempotencyMetrics : IDisposable
     public void StoreFailed() => _storeFailures.Add(1);
 
     public void StoreCall(TimeSpan elapsed) => _storeDuration.Record(elapsed.TotalSeconds);
+
+    public void GroupCommitted(int operations) => _batchSize.Record(operations);
 
     /// <summary>The activity of one operation under a key; null when nobody listens.</summary>
     public static Activity? StartOperation() => IdemTelemetry.ActivitySource.StartActivity("idem.operation");

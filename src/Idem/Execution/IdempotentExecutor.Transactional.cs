@@ -16,7 +16,7 @@ internal sealed partial class IdempotentExecutor
                 $"The operation asks for group commit, but the registered idempotency store ({store.GetType().Name}) does not support it. Use the SQLite or PostgreSQL store.");
         }
 
-        return LazyInitializer.EnsureInitialized(ref _groupCommitter, () => new GroupCommitter(group, _options.GroupCommit));
+        return LazyInitializer.EnsureInitialized(ref _groupCommitter, () => new GroupCommitter(group, _options.GroupCommit, _metrics));
     }
 
     private async ValueTask<IdempotentExecution> RunTransactionalAsync<TState>(
