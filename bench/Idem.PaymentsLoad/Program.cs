@@ -193,7 +193,7 @@ static string Line(RunResult run)
     var load = run.Load;
     var statuses = load.Window;
     var text = string.Create(CultureInfo.InvariantCulture,
-        $"{PaymentsTarget.Name(run.Target)} hot {run.Hot:0.##}: {load.TransfersPerSecond,7:N0} transfers/s, p50 {load.Percentile(0.5):0.0} ms, p99 {load.Percentile(0.99):0.0} ms, max {load.Percentile(1):0} ms; 201 {statuses.Created}, 409 {statuses.Conflict}, 422 {statuses.Unprocessable}, 503 {statuses.Unavailable}, other {statuses.Other}; {run.Settled} settled after");
+        $"{PaymentsTarget.Name(run.Target)} hot {run.Hot:0.##}: {load.TransfersPerSecond,7:N0} transfers/s, p50 {load.Percentile(0.5):0.0} ms, p99 {load.Percentile(0.99):0.0} ms, max {load.Percentile(1):0} ms; 201 {statuses.Created}, 409 {statuses.Conflict}, 422 {statuses.Unprocessable}, 503 {statuses.Unavailable}, other {statuses.Other}; {run.Settled} settled after; cores busy: {load.ProcessCores:0.00} this process, {load.MachineCores:0.00} machine");
     if (run.Postgres is { } pg)
     {
         text += string.Create(CultureInfo.InvariantCulture,

@@ -46,6 +46,9 @@ internal static partial class Report
         WritePostgres(text, groups.Where(g => g.Any(r => r.Postgres is not null)).ToList());
 
         text.AppendLine();
+        var machine = results.Select(r => r.Load.MachineCores).Where(c => !double.IsNaN(c)).DefaultIfEmpty(double.NaN).ToList();
+        text.AppendLine(Culture, $"While measuring, this process kept {results.Average(r => r.Load.ProcessCores):0.00} of the {Environment.ProcessorCount} cores busy on average, and the whole machine (database server and other processes included) {machine.Average():0.00} (max {machine.Max():0.00}).");
+        text.AppendLine();
         var failed = results.Where(r => !r.Ok).ToList();
         var settled = results.Sum(r => r.Settled);
         text.AppendLine(failed.Count == 0

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Idem.LoadHarness;
 
 namespace Idem.PaymentsLoad;
 
@@ -37,7 +38,11 @@ internal readonly record struct StatusCounts(long Created, long Conflict, long U
 }
 
 /// <summary>What the load did: every transfer sent (warm-up included), and the answers and latencies of the measured window.</summary>
-internal sealed record LoadOutcome(IReadOnlyList<SentTransfer> Sent, StatusCounts Window, double[] LatenciesMs, TimeSpan Elapsed)
+/// <remarks>
+/// <see cref="ProcessCores"/> is how many cores this process (load generator, and the service when it runs here) kept busy
+/// over the window; <see cref="MachineCores"/> the whole machine's, the database server and everything else included.
+/// </remarks>
+internal sealed record LoadOutcome(IReadOnlyList<SentTransfer> Sent, StatusCounts Window, double[] LatenciesMs, TimeSpan Elapsed, double ProcessCores, double MachineCores)
 {
     public double TransfersPerSecond => Window.Created / Elapsed.TotalSeconds;
 
@@ -94,11 +99,17 @@ internal static class TransferLoad
         {
             await Task.Delay(options.Warmup, cancellationToken);
             await windowStarting();
+            using var process = Process.GetCurrentProcess();
+            var cpuAtStart = process.TotalProcessorTime;
+            var machineAtStart = MachineCpu.Read();
             var clock = Stopwatch.StartNew();
             Volatile.Write(ref phase, Measuring);
             await Task.Delay(options.Duration, cancellationToken);
             Volatile.Write(ref phase, Stopped);
             var measured = clock.Elapsed;
+            var machineCores = MachineCpu.CoresBusy(machineAtStart, MachineCpu.Read());
+            process.Refresh();
+            var processCores = (process.TotalProcessorTime - cpuAtStart) / measured;
             await windowEnded();
             await Task.WhenAll(tasks);
 
@@ -108,7 +119,9 @@ internal static class TransferLoad
                 [.. workers.SelectMany(w => w.Sent)],
                 workers.Aggregate(default(StatusCounts), (sum, w) => sum + w.Window),
                 latencies,
-                measured);
+                measured,
+                processCores,
+                machineCores);
         }
         finally
         {
