@@ -40,6 +40,9 @@ internal sealed record LoadOptions
 
     public bool Pgbench { get; init; }
 
+    /// <summary>Whether the service's SQL commands are traced (PostgreSQL in this process): costs it some CPU per command.</summary>
+    public bool TraceSql { get; init; }
+
     public string PgbenchPath { get; init; } = "/usr/bin/pgbench";
 
     public string? Output { get; init; }
@@ -63,6 +66,9 @@ internal sealed record LoadOptions
           --pgbench              also run pgbench in each round, on the same PostgreSQL server at the same clients and
                                  duration: one single-row INSERT ... ON CONFLICT DO NOTHING per transaction
           --pgbench-path PATH    default /usr/bin/pgbench
+          --trace-sql            on PostgreSQL in this process, trace every command of the request path (Npgsql's
+                                 tracing): its round trip, the service's time between round trips, how long the first
+                                 account's lock is held. Costs the service some CPU: not for throughput figures
           --output FILE          also write the Markdown report to FILE
         """;
 
@@ -81,6 +87,12 @@ internal sealed record LoadOptions
             if (name == "--pgbench")
             {
                 options = options with { Pgbench = true };
+                continue;
+            }
+
+            if (name == "--trace-sql")
+            {
+                options = options with { TraceSql = true };
                 continue;
             }
 

@@ -41,6 +41,7 @@ catch (OperationCanceledException) when (deadline.IsCancellationRequested)
 static async Task<int> RunAllAsync(LoadOptions options, CancellationToken cancellationToken)
 {
     using var commands = new NpgsqlCommands();
+    using var trace = options.TraceSql ? new SqlTrace() : null;
     var results = new List<RunResult>();
     var pgbench = new List<(int Round, PgbenchResult Result)>();
 
@@ -50,7 +51,7 @@ static async Task<int> RunAllAsync(LoadOptions options, CancellationToken cancel
     {
         foreach (var target in options.Targets)
         {
-            var warm = await RunOnceAsync(target, options.HotShares[0], 0, options with { Warmup = TimeSpan.Zero, Duration = options.JitWarmup }, commands, cancellationToken);
+            var warm = await RunOnceAsync(target, options.HotShares[0], 0, options with { Warmup = TimeSpan.Zero, Duration = options.JitWarmup }, commands, trace, cancellationToken);
             Console.Error.WriteLine("warm-up " + Line(warm));
             results.Add(warm);
         }
@@ -76,7 +77,7 @@ static async Task<int> RunAllAsync(LoadOptions options, CancellationToken cancel
                 continue;
             }
 
-            var run = await RunOnceAsync(target, hot, round, options, commands, cancellationToken);
+            var run = await RunOnceAsync(target, hot, round, options, commands, trace, cancellationToken);
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round} {Line(run)}"));
             results.Add(run);
         }
@@ -101,7 +102,8 @@ static async Task<int> RunAllAsync(LoadOptions options, CancellationToken cancel
     return results.All(r => r.Ok && r.Load.Window.Created > 0) ? 0 : 1;
 }
 
-static async Task<RunResult> RunOnceAsync(TargetKind kind, double hot, int round, LoadOptions options, NpgsqlCommands commands, CancellationToken cancellationToken)
+static async Task<RunResult> RunOnceAsync(
+    TargetKind kind, double hot, int round, LoadOptions options, NpgsqlCommands commands, SqlTrace? trace, CancellationToken cancellationToken)
 {
     // Garbage of the previous run is not charged to this one.
     GC.Collect();
@@ -124,6 +126,8 @@ static async Task<RunResult> RunOnceAsync(TargetKind kind, double hot, int round
     (long Commits, long WalSyncs) countersAtEnd = default;
     IReadOnlyDictionary<string, (long Commands, double Seconds)>? commandsInWindow = null;
     List<StatementCost>? costs = null;
+    var tracing = trace is not null && kind == TargetKind.Postgres;
+    SqlTraceResult? traced = null;
 
     var load = await TransferLoad.RunAsync(client, accounts, hot, options,
         windowStarting: async () =>
@@ -140,6 +144,11 @@ static async Task<RunResult> RunOnceAsync(TargetKind kind, double hot, int round
 
             countersAtStart = await probe.CountersAsync(cancellationToken);
             commandsAtStart = commands.Snapshot();
+            if (tracing)
+            {
+                trace!.Start();
+            }
+
             sampling = probe.SampleSessionsAsync(TimeSpan.FromMilliseconds(50), stopSampling.Token);
         },
         windowEnded: async () =>
@@ -150,6 +159,7 @@ static async Task<RunResult> RunOnceAsync(TargetKind kind, double hot, int round
             }
 
             commandsInWindow = NpgsqlCommands.Difference(commandsAtStart!, commands.Snapshot());
+            traced = tracing ? trace!.Stop() : null;
             await stopSampling.CancelAsync();
             countersAtEnd = await probe.CountersAsync(cancellationToken);
             costs = statements ? await probe.ReadStatementsAsync(cancellationToken) : null;
@@ -180,7 +190,7 @@ static async Task<RunResult> RunOnceAsync(TargetKind kind, double hot, int round
         }
 
         window = new PostgresWindow(
-            load.Window.Created, countersAtEnd.Commits - countersAtStart.Commits, countersAtEnd.WalSyncs - countersAtStart.WalSyncs, requests, requestSeconds, events, eventSeconds, sessions, costs);
+            load.Window.Created, countersAtEnd.Commits - countersAtStart.Commits, countersAtEnd.WalSyncs - countersAtStart.WalSyncs, requests, requestSeconds, events, eventSeconds, sessions, costs, traced);
     }
 
     var settled = await TransferLoad.SettleAsync(client, accounts, load.Sent, options.Connections, cancellationToken);

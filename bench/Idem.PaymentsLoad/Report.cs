@@ -94,6 +94,11 @@ internal static partial class Report
 
         foreach (var group in groups)
         {
+            WriteTrace(text, group.Key.Hot, group.Where(r => r.Postgres?.Trace is not null).Select(r => r.Postgres!).ToList());
+        }
+
+        foreach (var group in groups)
+        {
             var windows = group.Where(r => r.Postgres?.Statements is not null).Select(r => r.Postgres!).ToList();
             if (windows.Count == 0)
             {
@@ -118,6 +123,31 @@ internal static partial class Report
             }
 
             text.AppendLine(Culture, $"| all statements | {(double)statements.Sum(s => s.Calls) / Math.Max(1, transfers):0.0} | | |");
+        }
+    }
+
+    private static void WriteTrace(StringBuilder text, double hot, List<PostgresWindow> windows)
+    {
+        if (windows.Count == 0)
+        {
+            return;
+        }
+
+        var transfers = Math.Max(1, windows.Sum(w => w.Transfers));
+        var transactions = Math.Max(1, windows.Sum(w => w.Trace!.Transactions));
+        var statements = windows.SelectMany(w => w.Trace!.Statements).GroupBy(s => s.Statement, StringComparer.Ordinal)
+            .Select(g => (Statement: g.Key, Count: g.Sum(s => s.Count), Milliseconds: g.Sum(s => s.Milliseconds), Gaps: g.Sum(s => s.Gaps),
+                GapMilliseconds: g.Sum(s => s.GapMilliseconds), Position: g.Average(s => s.Position)))
+            .OrderBy(s => double.IsNaN(s.Position) ? double.MaxValue : s.Position).ToList();
+        text.AppendLine();
+        text.AppendLine(Culture, $"The request path at hot share {hot:0.##}, traced (Npgsql's tracing, all rounds): from the claim to the completion of the key a transaction took {windows.Sum(w => w.Trace!.ClaimToCompletionMs) / transactions:0.0} ms on average, {windows.Sum(w => w.Trace!.LockedToCompletionMs) / transactions:0.0} ms of it once it held both accounts' locks; COMMIT follows, with the locks held until it ends.");
+        text.AppendLine();
+        text.AppendLine("| statement | per transfer | round trip ms | the service's time before it, ms |");
+        text.AppendLine("| --- | ---: | ---: | ---: |");
+        foreach (var statement in statements.Where(s => s.Count >= transfers / 100.0))
+        {
+            var gap = statement.Gaps == 0 ? "" : (statement.GapMilliseconds / statement.Gaps).ToString("0.00", Culture);
+            text.AppendLine(Culture, $"| `{Shorten(statement.Statement)}` | {(double)statement.Count / transfers:0.00} | {statement.Milliseconds / Math.Max(1, statement.Count):0.00} | {gap} |");
         }
     }
 

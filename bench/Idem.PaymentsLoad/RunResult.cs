@@ -15,7 +15,7 @@ internal sealed record RunResult(
 /// </summary>
 internal sealed record PostgresWindow(
     long Transfers, long Commits, long WalSyncs, long RequestCommands, double RequestCommandSeconds, long EventCommands, double EventCommandSeconds,
-    SessionProfile Sessions, IReadOnlyList<StatementCost>? Statements)
+    SessionProfile Sessions, IReadOnlyList<StatementCost>? Statements, SqlTraceResult? Trace)
 {
     public double CommitsPerTransfer => Per(Commits);
 
