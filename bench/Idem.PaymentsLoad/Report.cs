@@ -67,7 +67,7 @@ internal static partial class Report
         text.AppendLine();
         text.AppendLine("On PostgreSQL, per transfer answered 201 in the measured window (medians over the rounds). A command is one round trip from the service; COMMIT is one more on each transaction, not counted among the commands; BEGIN rides with the first command. Commits are the database's (pg_stat_database.xact_commit: every transaction, read-only ones and a pooled connection's reset included); WAL flushes are the whole server's (pg_stat_wal.wal_sync), other databases' included. Requests' pool: the requests, and the completer and hold expirer, which look once a second; messaging pool: the outbox relay and the statements consumer.");
         text.AppendLine();
-        text.AppendLine("| hot share | commands, requests' pool | client ms per command | client ms in commands | commands, messaging pool | commits | WAL flushes, whole server |");
+        text.AppendLine("| hot share | commands, requests' pool | ms per command, as the service waited | ms in commands | commands, messaging pool | commits | WAL flushes, whole server |");
         text.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var group in groups)
         {
@@ -111,7 +111,7 @@ internal static partial class Report
                 .OrderByDescending(s => s.Milliseconds).ToList();
             var total = statements.Sum(s => s.Milliseconds);
             text.AppendLine();
-            text.AppendLine(Culture, $"Statements at hot share {group.Key.Hot:0.##} (pg_stat_statements, all rounds; time in the server, lock waits and WAL flushes included):");
+            text.AppendLine(Culture, $"Statements at hot share {group.Key.Hot:0.##} (pg_stat_statements, all rounds; time in the server, lock waits included; a COMMIT's WAL flush is not, it follows the statement: see the sessions writing or flushing the WAL above):");
             text.AppendLine();
             text.AppendLine("| statement | calls per transfer | mean ms | share of the time |");
             text.AppendLine("| --- | ---: | ---: | ---: |");
