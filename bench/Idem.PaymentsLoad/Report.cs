@@ -22,8 +22,9 @@ internal static partial class Report
 
         var groups = results.GroupBy(r => (r.Target, r.Hot)).ToList();
         var pgbenchByRound = pgbench.ToDictionary(p => p.Round, p => p.Result.TransactionsPerSecond);
-        text.AppendLine("| database | hot share | transfers/s | per round | p50 ms | p99 ms | max ms | 201 | 409 | 422 | 503 | other | commits/transfer | ÷ pgbench |");
-        text.AppendLine("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| database | hot share | transfers/s | per round | ÷ spread | p50 ms | p99 ms | max ms | 201 | 409 | 422 | 503 | other | commits/transfer | ÷ pgbench |");
+        text.AppendLine("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        var spread = results.Where(r => r.Hot == 0).ToDictionary(r => (r.Target, r.Round), r => r.Load.TransfersPerSecond);
         foreach (var group in groups)
         {
             var runs = group.OrderBy(r => r.Round).ToList();
@@ -33,10 +34,15 @@ internal static partial class Report
             var ratios = group.Key.Target == TargetKind.Sqlite
                 ? []
                 : runs.Where(r => pgbenchByRound.ContainsKey(r.Round)).Select(r => r.Load.TransfersPerSecond / pgbenchByRound[r.Round]).ToList();
+            var againstSpread = group.Key.Hot == 0
+                ? []
+                : runs.Where(r => spread.ContainsKey((r.Target, r.Round))).Select(r => r.Load.TransfersPerSecond / spread[(r.Target, r.Round)]).ToList();
             text.AppendLine(Culture,
-                $"| {PaymentsTarget.Name(group.Key.Target)} | {group.Key.Hot:0.##} | **{Median(runs.Select(r => r.Load.TransfersPerSecond)):N0}** | {perRound} | {Median(runs.Select(r => r.Load.Percentile(0.5))):0.0} | {Median(runs.Select(r => r.Load.Percentile(0.99))):0.0} | {Median(runs.Select(r => r.Load.Percentile(1))):0} | {statuses.Created:N0} | {statuses.Conflict:N0} | {statuses.Unprocessable:N0} | {statuses.Unavailable:N0} | {statuses.Other:N0} | {Optional(commits, "0.00")} | {Optional(ratios, "0.00")} |");
+                $"| {PaymentsTarget.Name(group.Key.Target)} | {group.Key.Hot:0.##} | **{Median(runs.Select(r => r.Load.TransfersPerSecond)):N0}** | {perRound} | {Optional(againstSpread, "0.00")} | {Median(runs.Select(r => r.Load.Percentile(0.5))):0.0} | {Median(runs.Select(r => r.Load.Percentile(0.99))):0.0} | {Median(runs.Select(r => r.Load.Percentile(1))):0} | {statuses.Created:N0} | {statuses.Conflict:N0} | {statuses.Unprocessable:N0} | {statuses.Unavailable:N0} | {statuses.Other:N0} | {Optional(commits, "0.00")} | {Optional(ratios, "0.000")} |");
         }
 
+        text.AppendLine();
+        text.AppendLine("÷ spread: transfers/s over the same database's at hot share 0 in the same round, median over the rounds.");
         if (pgbench.Count > 0)
         {
             text.AppendLine();
