@@ -116,82 +116,17 @@ static async Task<RunResult> RunOnceAsync(
     using var client = new PaymentsClient(target.BaseAddress, options.Connections);
     var accounts = await client.OpenFundedAccountsAsync(options.Accounts, funding, options.Connections, cancellationToken);
 
-    var probe = target.Postgres;
-    var statements = probe is not null && kind == TargetKind.Postgres && await probe.TryEnableStatementsAsync(cancellationToken);
-    (long Commits, long WalSyncs) countersAtStart = default;
-    IReadOnlyDictionary<string, (long Commands, double Seconds)>? commandsAtStart = null;
-    using var stopSampling = new CancellationTokenSource();
-    Task<SessionProfile>? sampling = null;
-    PostgresWindow? window = null;
-    (long Commits, long WalSyncs) countersAtEnd = default;
-    IReadOnlyDictionary<string, (long Commands, double Seconds)>? commandsInWindow = null;
-    List<StatementCost>? costs = null;
-    var tracing = trace is not null && kind == TargetKind.Postgres;
-    SqlTraceResult? traced = null;
-
+    // The service's PostgreSQL database watched over the window: statements where pg_stat_statements is there, and the
+    // request path traced when asked, both only for a database of the run's own.
+    var own = kind == TargetKind.Postgres;
+    using var watch = target.Postgres is { } probe
+        ? new PostgresWatch(probe, commands, own ? trace : null, statements: own && await probe.TryEnableStatementsAsync(cancellationToken))
+        : null;
     var load = await TransferLoad.RunAsync(client, accounts, hot, options,
-        windowStarting: async () =>
-        {
-            if (probe is null)
-            {
-                return;
-            }
-
-            if (statements)
-            {
-                await probe.ResetStatementsAsync(cancellationToken);
-            }
-
-            countersAtStart = await probe.CountersAsync(cancellationToken);
-            commandsAtStart = commands.Snapshot();
-            if (tracing)
-            {
-                trace!.Start();
-            }
-
-            sampling = probe.SampleSessionsAsync(TimeSpan.FromMilliseconds(50), stopSampling.Token);
-        },
-        windowEnded: async () =>
-        {
-            if (probe is null)
-            {
-                return;
-            }
-
-            commandsInWindow = NpgsqlCommands.Difference(commandsAtStart!, commands.Snapshot());
-            traced = tracing ? trace!.Stop() : null;
-            await stopSampling.CancelAsync();
-            countersAtEnd = await probe.CountersAsync(cancellationToken);
-            costs = statements ? await probe.ReadStatementsAsync(cancellationToken) : null;
-        },
+        windowStarting: () => watch?.StartAsync(cancellationToken) ?? Task.CompletedTask,
+        windowEnded: () => watch?.StopAsync(cancellationToken) ?? Task.CompletedTask,
         cancellationToken);
-
-    if (probe is not null && sampling is not null)
-    {
-        var sessions = await sampling;
-        var (requests, requestSeconds, events, eventSeconds) = (0L, 0.0, 0L, 0.0);
-        foreach (var (pool, (count, seconds)) in commandsInWindow!)
-        {
-            if (pool == PostgresProbe.PoolName)
-            {
-                continue;
-            }
-
-            // The service's two pools: the messaging pool has a name of its own; the other serves requests (and the
-            // completer and hold expirer, which look once a second).
-            if (pool == PostgresProbe.MessagingPoolName)
-            {
-                (events, eventSeconds) = (events + count, eventSeconds + seconds);
-            }
-            else
-            {
-                (requests, requestSeconds) = (requests + count, requestSeconds + seconds);
-            }
-        }
-
-        window = new PostgresWindow(
-            load.Window.Created, countersAtEnd.Commits - countersAtStart.Commits, countersAtEnd.WalSyncs - countersAtStart.WalSyncs, requests, requestSeconds, events, eventSeconds, sessions, costs, traced);
-    }
+    var window = watch is null ? null : await watch.ResultAsync(load.Window.Created);
 
     var settled = await TransferLoad.SettleAsync(client, accounts, load.Sent, options.Connections, cancellationToken);
     var failures = await LedgerCheck.RunAsync(client, target, accounts, funding, load.Sent, options.Connections, cancellationToken);
