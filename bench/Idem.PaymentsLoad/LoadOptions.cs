@@ -67,8 +67,8 @@ internal sealed record LoadOptions
                                  duration: one single-row INSERT ... ON CONFLICT DO NOTHING per transaction
           --pgbench-path PATH    default /usr/bin/pgbench
           --trace-sql            on PostgreSQL in this process, trace every command of the request path (Npgsql's
-                                 tracing): its round trip, the service's time between round trips, how long the first
-                                 account's lock is held. Costs the service some CPU: not for throughput figures
+                                 tracing): its round trip, the service's time between round trips, how long a transfer
+                                 goes on holding both accounts. Costs the service some CPU: not for throughput figures
           --output FILE          also write the Markdown report to FILE
         """;
 
