@@ -47,6 +47,9 @@ internal sealed record LoadOptions
 
     public string? Output { get; init; }
 
+    /// <summary>Settings passed to the service this process starts, such as <c>--Payments:GroupCommit=false</c>.</summary>
+    public IReadOnlyList<string> ServiceArguments { get; init; } = [];
+
     public const string Usage = """
         Idem.PaymentsLoad: transfers/s of the payments service over loopback, and a check that each happened exactly once.
           --database LIST        sqlite, postgres or sqlite,postgres: start the service in this process on a fresh database
@@ -70,6 +73,8 @@ internal sealed record LoadOptions
                                  tracing): its round trip, the service's time between round trips, how long a transfer
                                  goes on holding both accounts. Costs the service some CPU: not for throughput figures
           --output FILE          also write the Markdown report to FILE
+          --service-arg ARG      a setting for the service this process starts, e.g. --service-arg --Payments:GroupCommit=false
+                                 (repeatable)
         """;
 
     public static LoadOptions Parse(string[] args)
@@ -121,6 +126,7 @@ internal sealed record LoadOptions
                 "--rounds" => options with { Rounds = Bounded(name, value, 1, 10) },
                 "--pgbench-path" => options with { PgbenchPath = value },
                 "--output" => options with { Output = value },
+                "--service-arg" => options with { ServiceArguments = [.. options.ServiceArguments, value] },
                 _ => throw new ArgumentException($"Unknown option {name}.\n{Usage}"),
             };
         }

@@ -82,6 +82,7 @@ internal sealed class PaymentsTarget : IAsyncDisposable
                 "--Logging:LogLevel:Default=Error",
                 "--Processor:ConnectionString=Data Source=" + Path.Combine(directory, "processor.db"),
                 .. databaseArguments,
+                .. options.ServiceArguments,
             ]);
             await app.StartAsync(cancellationToken);
             var address = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single());
