@@ -39,6 +39,7 @@ namespace Idem.Payments.Web;
 [JsonSerializable(typeof(RefundListResponse))]
 [JsonSerializable(typeof(AuditResponse))]
 [JsonSerializable(typeof(StatementResponse))]
+[JsonSerializable(typeof(CapturePaymentRequest))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {
     /// <summary>Makes the HTTP JSON options match the context, with the context first in the resolver chain.</summary>
