@@ -342,10 +342,10 @@ internal static class PaymentEndpoints
             _ => verb == "capture"
                 ? Problems.Create(StatusCodes.Status409Conflict, PaymentsProblemTypes.PaymentNotCapturable, "Payment not capturable",
                     $"Payment {id} is {Describe(payment!)}; only a payment in requires_capture can be captured. Nothing was captured.",
-                    new Dictionary<string, object?> { ["payment"] = id, ["status"] = payment!.Status })
+                    new Dictionary<string, object?> { ["payment"] = id, ["payment_status"] = payment!.Status })
                 : Problems.Create(StatusCodes.Status409Conflict, PaymentsProblemTypes.PaymentNotCancelable, "Payment not cancelable",
                     $"Payment {id} is {Describe(payment!)}; only a payment in requires_capture can be canceled. Nothing was changed.",
-                    new Dictionary<string, object?> { ["payment"] = id, ["status"] = payment!.Status }),
+                    new Dictionary<string, object?> { ["payment"] = id, ["payment_status"] = payment!.Status }),
         };
 
         static string Describe(Payment payment) => payment.IsManual ? payment.Status : $"{payment.Status} and was captured when it was made (capture true)";

@@ -347,13 +347,14 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
         => new PaymentRepository(work).ExpireAuthorizationsAsync(Now(), limit, cancellationToken);
 
     // A capture or cancel whose conditional update changed nothing: who won is in the payment as it now stands. An
-    // authorisation that lapsed unnoticed is marked expired now (the same conditional update the completer makes).
+    // authorisation that lapsed unnoticed is marked expired now (the same conditional update the completer makes); the
+    // payment is read again whether or not this update changed it, since the completer may have expired it meanwhile.
     private static async Task<PaymentActionResult> LostAsync(PaymentRepository payments, Payment payment, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var current = await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
-        if (current.Status == PaymentStatus.RequiresCapture && current.AuthorizationExpiresAt <= now
-            && await payments.ExpirePaymentAsync(current.Id, now, cancellationToken).ConfigureAwait(false))
+        if (current.Status == PaymentStatus.RequiresCapture && current.AuthorizationExpiresAt <= now)
         {
+            await payments.ExpirePaymentAsync(current.Id, now, cancellationToken).ConfigureAwait(false);
             current = await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
         }
 

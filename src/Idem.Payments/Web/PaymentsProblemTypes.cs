@@ -80,10 +80,10 @@ internal static class PaymentsProblemTypes
     /// <summary>The key already made a payment or refund with other details, and its record has expired (422).</summary>
     public const string KeyReusedForOtherPayment = Prefix + "key-reused";
 
-    /// <summary>409: only a payment in <c>requires_capture</c> can be captured (it was captured, canceled, or taken at once); <c>status</c> says what it is.</summary>
+    /// <summary>409: only a payment in <c>requires_capture</c> can be captured (it was captured, canceled, or taken at once); <c>payment_status</c> says what it is.</summary>
     public const string PaymentNotCapturable = Prefix + "payment-not-capturable";
 
-    /// <summary>409: only a payment in <c>requires_capture</c> can be canceled; <c>status</c> says what it is.</summary>
+    /// <summary>409: only a payment in <c>requires_capture</c> can be canceled; <c>payment_status</c> says what it is.</summary>
     public const string PaymentNotCancelable = Prefix + "payment-not-cancelable";
 
     /// <summary>409: the payment's authorisation expired (<c>authorization_expires_at</c>) before it was captured or canceled; nothing was captured.</summary>
