@@ -348,7 +348,7 @@ internal static class PaymentEndpoints
                     new Dictionary<string, object?> { ["payment"] = id, ["payment_status"] = payment!.Status }),
         };
 
-        static string Describe(Payment payment) => payment.IsManual ? payment.Status : $"{payment.Status} and was captured when it was made (capture true)";
+        static string Describe(Payment payment) => payment.IsManual ? payment.Status : $"{payment.Status}, made with capture true, so it never awaits capture";
     }
 
     private static ProblemHttpResult ExpiredProblem(Payment payment, string verb)

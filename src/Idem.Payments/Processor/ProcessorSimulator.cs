@@ -37,6 +37,9 @@ internal static class ProcessorSimulator
     /// <summary>A card that authorises, and whose captures and cancels answer their first attempt late.</summary>
     public const string CaptureTimeoutSource = "tok_capture_timeout";
 
+    /// <summary>The <c>code</c> of a capture or cancel refused because the authorisation expired.</summary>
+    public const string ExpiredCode = "authorization_expired";
+
     public static WebApplication Build(string[] args)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ApplicationName = typeof(ProcessorSimulator).Assembly.GetName().Name });
@@ -180,9 +183,6 @@ internal static class ProcessorSimulator
         static ProblemHttpResult Refusal(string code, string detail)
             => TypedResults.Problem(detail, statusCode: 422, title: "Refused", extensions: new Dictionary<string, object?> { ["code"] = code });
     }
-
-    /// <summary>The <c>code</c> of a capture or cancel refused because the authorisation expired.</summary>
-    public const string ExpiredCode = "authorization_expired";
 }
 
 /// <summary>Settings of the processor simulator (section <c>Processor</c>).</summary>
