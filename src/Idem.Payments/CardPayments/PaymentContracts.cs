@@ -25,6 +25,12 @@ internal sealed record PaymentResponse(
 /// <summary>A capture of an authorised payment: <paramref name="Amount"/> of it, or all of it when absent.</summary>
 internal sealed record CapturePaymentRequest(long? Amount);
 
+/// <summary>
+/// A cancel takes no parameters. Its body may be absent or an empty object; a member in it is refused (400), like any
+/// unknown member, rather than ignored.
+/// </summary>
+internal sealed record CancelPaymentRequest;
+
 /// <summary>A refund: <c>pending</c> while the processor is being reached, then <c>succeeded</c>, or <c>failed</c> when it refused.</summary>
 internal sealed record RefundResponse(string Id, string Payment, long Amount, string Currency, string Status, DateTime CreatedAt)
 {

@@ -58,8 +58,8 @@ internal static class PaymentEndpoints
         payments.MapPost("/{id}/cancel", CancelAsync).RequireIdempotency(p => p.Transactional())
             .WithSummary("Cancels a payment authorised with capture false, voiding its authorisation: 200 canceled, nothing taken; 409 when it does not await capture or its authorisation expired; 503 while the processor has not confirmed it.")
             .Produces<PaymentResponse>()
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         app.MapGet("/v1/ledger/audit", (ClaimsPrincipal user, LedgerAudit audit, CancellationToken cancellationToken) => audit.RunAsync(Tenants.Of(user), cancellationToken))
             .WithSummary("Checks every invariant of the caller's ledger, and its payments against the processor's records; names what fails.")
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -275,8 +275,9 @@ internal static class PaymentEndpoints
         return payment.Status == PaymentStatus.Expired ? ExpiredProblem(payment, "captured") : TypedResults.Ok(PaymentResponse.From(payment));
     }
 
+    // The body is bound only so that one with members is refused (400) before anything runs; a cancel has no parameters.
     private static async Task<IResult> CancelAsync(
-        string id, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database,
+        string id, CancelPaymentRequest? request, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database,
         PaymentService service, CancellationToken cancellationToken)
     {
         var tenant = Tenants.Of(user);

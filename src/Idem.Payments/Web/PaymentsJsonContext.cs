@@ -40,6 +40,7 @@ namespace Idem.Payments.Web;
 [JsonSerializable(typeof(AuditResponse))]
 [JsonSerializable(typeof(StatementResponse))]
 [JsonSerializable(typeof(CapturePaymentRequest))]
+[JsonSerializable(typeof(CancelPaymentRequest))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {
     /// <summary>Makes the HTTP JSON options match the context, with the context first in the resolver chain.</summary>

@@ -284,6 +284,31 @@ public abstract class ManualCaptureEndpointsTests(PaymentsServer server)
         Assert.Equal(charges, (await processor.ChargesAsync()).Count);
     }
 
+    [Theory]
+    [InlineData("{\"reason\":\"fraud\"}", 400)]
+    [InlineData("[]", 400)]
+    [InlineData("{}", 200)]
+    public async Task Cancel_Body_OnlyAnEmptyObjectIsAccepted(string body, int status)
+    {
+        var tenant = server.NewTenant();
+        using var processor = new ProcessorProbe(server.ProcessorAddress);
+        var account = await tenant.CreateAccountIdAsync();
+        var id = await tenant.AuthorizedAsync(account, 300);
+
+        using var response = await tenant.PostAsync($"/v1/payments/{id}/cancel", body);
+
+        if (status == 200)
+        {
+            Assert.Equal("canceled", (await TenantClient.ReadJsonAsync(response, HttpStatusCode.OK)).GetProperty("status").GetString());
+        }
+        else
+        {
+            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest, Problem + "malformed-request");
+            Assert.Equal("requires_capture", (await tenant.GetPaymentAsync(id)).GetProperty("status").GetString());
+            Assert.Equal(0, await processor.RequestsUnderAsync("cancel-" + id));
+        }
+    }
+
     [Fact]
     public async Task CaptureAndCancel_UnknownOrOtherTenantsPayment_Return404AndTouchNothing()
     {

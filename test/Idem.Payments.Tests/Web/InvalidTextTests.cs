@@ -63,6 +63,8 @@ public abstract class InvalidTextTests(PaymentsServer server)
                 """{"amount":1,"currency":"USD","source":"tok_visa","account":"{usd}","§":1}""",
             ]),
         ("POST", "/v1/payments/{id}/refunds", "/v1/payments/{payment}/refunds", ["""{"amount":1,"§":1}"""]),
+        ("POST", "/v1/payments/{id}/capture", "/v1/payments/{payment}/capture", ["""{"amount":1,"§":1}"""]),
+        ("POST", "/v1/payments/{id}/cancel", "/v1/payments/{payment}/cancel", ["""{"§":1}"""]),
     ];
 
     public static TheoryData<string, string, string> Cases()
