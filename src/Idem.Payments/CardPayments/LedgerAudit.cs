@@ -46,17 +46,21 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
                        WHERE t.tenant_id = @t AND t.batch_id IS NOT NULL GROUP BY t.batch_id) e ON e.batch_id = b.id
             WHERE b.tenant_id = @t AND (COALESCE(t.n, 0) <> b.item_count OR COALESCE(e.n, 0) <> 2 * b.item_count)
             """),
-        ("refunds_within_payments", "Each payment's refunds (failed ones aside) add up to its refunded amount, never more than the payment.",
+        ("refunds_within_payments", "Each payment's refunds (failed ones aside) add up to its refunded amount, never more than the payment captured.",
             """
             SELECT p.id FROM payments p
             LEFT JOIN (SELECT payment_id, SUM(amount) AS total FROM refunds WHERE tenant_id = @t AND status <> 'failed' GROUP BY payment_id) r ON r.payment_id = p.id
-            WHERE p.tenant_id = @t AND (p.refunded > p.amount OR p.refunded <> COALESCE(r.total, 0))
+            WHERE p.tenant_id = @t AND (p.refunded > p.amount_captured OR p.refunded <> COALESCE(r.total, 0))
             """),
-        ("payments_posted_once", "Each succeeded payment has its two ledger entries, and no other payment has any.",
+        // A manual payment is posted once, at its capture, for the amount captured; until then (and if it is canceled or
+        // expires) it has no entries.
+        ("payments_posted_once", "Each succeeded payment has its two ledger entries, for the amount it captured, and no other payment has any.",
             """
             SELECT p.id FROM payments p
-            LEFT JOIN (SELECT movement_id, COUNT(*) AS n FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'payment' GROUP BY movement_id) e ON e.movement_id = p.id
-            WHERE p.tenant_id = @t AND COALESCE(e.n, 0) <> CASE WHEN p.status = 'succeeded' THEN 2 ELSE 0 END
+            LEFT JOIN (SELECT movement_id, COUNT(*) AS n, SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS moved
+                       FROM ledger_entries WHERE tenant_id = @t AND movement_type = 'payment' GROUP BY movement_id) e ON e.movement_id = p.id
+            WHERE p.tenant_id = @t AND (COALESCE(e.n, 0) <> CASE WHEN p.status = 'succeeded' THEN 2 ELSE 0 END
+                                        OR (p.status = 'succeeded' AND e.moved <> p.amount_captured))
             """),
         ("refunds_posted_once", "Each refund has its two ledger entries, and each failed refund, and no other, the two that reverse them.",
             """
@@ -96,15 +100,13 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
         var charges = await http.GetFromJsonAsync("v1/charges", ProcessorJsonContext.Default.ListChargeRecord, cancellationToken).ConfigureAwait(false) ?? [];
         var processorRefunds = await http.GetFromJsonAsync("v1/refunds", ProcessorJsonContext.Default.ListRefundRecord, cancellationToken).ConfigureAwait(false) ?? [];
 
-        // One to one: a succeeded payment has exactly one succeeded charge, its own; a declined one none. A pending
-        // payment's charge may exist (its outcome is being settled) and is not a failure.
+        // One to one: a succeeded payment has exactly one succeeded charge, its own, which took what the payment captured;
+        // any other payment none (an authorisation awaiting capture, canceled or expired took nothing). A payment whose
+        // outcome is being settled (pending, capturing, canceling) may already have its charge or capture and is not a failure.
         var chargesByPayment = charges.Where(c => c.Status == "succeeded").ToLookup(c => c.Reference, StringComparer.Ordinal);
-        var chargeFailures = payments
-            .Where(p => p.Status != PaymentStatus.Pending && chargesByPayment[p.Id].Count() != (p.Status == PaymentStatus.Succeeded ? 1 : 0)
-                || p.Status == PaymentStatus.Succeeded && chargesByPayment[p.Id].SingleOrDefault()?.Id != p.ChargeId)
-            .Select(p => p.Id).ToList();
+        var chargeFailures = payments.Where(p => !IsUnsettled(p) && !ChargedAsRecorded(p, [.. chargesByPayment[p.Id]])).Select(p => p.Id).ToList();
         results.Add(new AuditCheck("processor_charges_match_payments", chargeFailures.Count == 0,
-            "The processor charged each succeeded payment exactly once, and no declined payment.", chargeFailures));
+            "The processor charged each succeeded payment exactly once, for the amount it captured, and took nothing for any other payment.", chargeFailures));
 
         var refundsByReference = processorRefunds.ToLookup(r => r.Reference, StringComparer.Ordinal);
         var refundFailures = refunds
@@ -114,8 +116,14 @@ internal sealed class LedgerAudit(IPaymentsDatabase database, IHttpClientFactory
             "The processor refunded each succeeded refund exactly once, and no failed refund.", refundFailures));
 
         return new AuditResponse(results.TrueForAll(r => r.Ok), results,
-            payments.Count(p => p.Status == PaymentStatus.Pending), refunds.Count(r => r.Status == RefundStatus.Pending));
+            payments.Count(IsUnsettled), refunds.Count(r => r.Status == RefundStatus.Pending));
     }
+
+    private static bool ChargedAsRecorded(Payment payment, List<ChargeRecord> succeeded) => payment.Status == PaymentStatus.Succeeded
+        ? succeeded is [var charge] && charge.Id == payment.ChargeId && charge.Captured == payment.AmountCaptured
+        : succeeded.Count == 0;
+
+    private static bool IsUnsettled(Payment payment) => payment.Status is PaymentStatus.Pending or PaymentStatus.Capturing or PaymentStatus.Canceling;
 
     private static async Task<List<string>> ListAsync(UnitOfWork work, string sql, string tenantId, CancellationToken cancellationToken)
     {

@@ -13,7 +13,9 @@ namespace Idem.Payments.CardPayments;
 /// twice) and records the outcome with the same conditional update the request handler uses, so a client retry racing
 /// it moves nothing twice. A client that retries later resumes at its key's recovery point, finds the outcome and gets it.
 /// Each node runs a completer; each item is claimed through the idempotency executor before the processor is asked, and read
-/// again under the claim, so the nodes share the work instead of each asking the processor about every item.
+/// again under the claim, so the nodes share the work instead of each asking the processor about every item. Captures and
+/// cancels of authorised payments left <c>capturing</c> or <c>canceling</c> are finished the same way, and authorisations
+/// that lapsed uncaptured are marked <c>expired</c> (the conditional update a capture would lose to).
 /// </summary>
 internal sealed partial class PaymentCompleter(
     IPaymentsDatabase database, PaymentService service, IIdempotentExecutor executor, IOptions<PaymentsOptions> settings, TimeProvider time, ILogger<PaymentCompleter> logger)
@@ -39,21 +41,29 @@ internal sealed partial class PaymentCompleter(
         }
     }
 
-    /// <summary>One pass: returns how many payments and refunds it settled.</summary>
+    /// <summary>One pass: returns how many payments, refunds, captures and cancels it settled, and authorisations it expired.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
         var before = time.GetUtcNow() - _options.AbandonedAfter;
         List<Payment> payments;
         List<Refund> refunds;
+        List<Payment> inFlight;
         var work = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (work.ConfigureAwait(false))
         {
             var repository = new PaymentRepository(work);
             payments = await repository.ListPendingPaymentsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
             refunds = await repository.ListPendingRefundsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
+            inFlight = await repository.ListInFlightPaymentsAsync(before, BatchSize, cancellationToken).ConfigureAwait(false);
         }
 
-        var settled = 0;
+        // One conditional statement, with no processor to ask: every node may run it, and a capture racing it loses or wins whole.
+        var settled = await InTransactionAsync(w => service.ExpireAuthorizationsAsync(w, BatchSize, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (settled > 0)
+        {
+            LogExpired(logger, settled);
+        }
+
         foreach (var listed in payments)
         {
             settled += await UnderClaimAsync("payment", listed.Id, () => CompletePaymentAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
@@ -62,6 +72,12 @@ internal sealed partial class PaymentCompleter(
         foreach (var listed in refunds)
         {
             settled += await UnderClaimAsync("refund", listed.Id, () => CompleteRefundAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
+        }
+
+        foreach (var listed in inFlight)
+        {
+            var kind = listed.Status == PaymentStatus.Capturing ? "capture" : "cancel";
+            settled += await UnderClaimAsync(kind, listed.Id, () => CompleteCaptureOrCancelAsync(listed, cancellationToken), cancellationToken).ConfigureAwait(false) ? 1 : 0;
         }
 
         return settled;
@@ -113,6 +129,31 @@ internal sealed partial class PaymentCompleter(
         return true;
     }
 
+    // A capture or cancel whose request stopped after phase one: phase two under the payment's derived key, then phase three.
+    private async Task<bool> CompleteCaptureOrCancelAsync(Payment listed, CancellationToken cancellationToken)
+    {
+        var payment = await ReadAsync(r => r.FindPaymentAsync(listed.TenantId, listed.Id, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (payment?.Status is not (PaymentStatus.Capturing or PaymentStatus.Canceling))
+        {
+            return false;
+        }
+
+        var capturing = payment.Status == PaymentStatus.Capturing;
+        var result = capturing
+            ? await service.CaptureAsync(payment, cancellationToken).ConfigureAwait(false)
+            : await service.CancelAsync(payment, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome == ProcessorOutcome.Unknown)
+        {
+            return false;
+        }
+
+        await InTransactionAsync(
+            work => capturing ? service.SettleCaptureAsync(work, payment, result, cancellationToken) : service.SettleCancelAsync(work, payment, result, cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        LogSettled(logger, payment.Id);
+        return true;
+    }
+
     /// <summary>The completer's operation on one payment or refund, in the idempotency store beside the requests' keys.</summary>
     internal static IdempotentOperation ClaimOperation(string kind, string id) => IdempotentOperation.Create("payments-completer." + kind, id);
 
@@ -158,13 +199,14 @@ internal sealed partial class PaymentCompleter(
     }
 
     // A write transaction of its own (on SQLite it takes the write lock first, BEGIN IMMEDIATE).
-    private async Task InTransactionAsync<T>(Func<UnitOfWork, Task<T>> settle, CancellationToken cancellationToken)
+    private async Task<T> InTransactionAsync<T>(Func<UnitOfWork, Task<T>> settle, CancellationToken cancellationToken)
     {
         var work = await database.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (work.ConfigureAwait(false))
         {
-            await settle(work).ConfigureAwait(false);
+            var result = await settle(work).ConfigureAwait(false);
             await work.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return result;
         }
     }
 
@@ -176,6 +218,9 @@ internal sealed partial class PaymentCompleter(
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "The completer could not finish {Id}; it stays pending and is tried again at the next pass.")]
     private static partial void LogItemFailed(ILogger logger, string id, Exception exception);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Marked {Count} uncaptured authorisations expired.")]
+    private static partial void LogExpired(ILogger logger, int count);
 }
 
 /// <summary>Settings of the payments service (section <c>Payments</c>), validated at start.</summary>

@@ -22,6 +22,12 @@ internal static class PaymentEndpoints
     /// <summary>The recovery point of a refund whose pending row and ledger entries have committed.</summary>
     public const string RefundCreated = "refund_created";
 
+    /// <summary>The recovery point of a capture that has taken its payment out of <c>requires_capture</c> (now <c>capturing</c>).</summary>
+    public const string CaptureRequested = "capture_requested";
+
+    /// <summary>The recovery point of a cancel that has taken its payment out of <c>requires_capture</c> (now <c>canceling</c>).</summary>
+    public const string CancelRequested = "cancel_requested";
+
     private const int MaxSourceLength = 64;
 
     public static IEndpointRouteBuilder MapPayments(this IEndpointRouteBuilder app)
@@ -29,7 +35,7 @@ internal static class PaymentEndpoints
         // The handlers answer IResult (one of several shapes per phase), so what they produce is declared here for OpenAPI.
         var payments = app.MapGroup("/v1/payments");
         payments.MapPost("", CreateAsync).RequireIdempotency(p => p.Transactional())
-            .WithSummary("Charges a card token into a merchant account: 201 succeeded, 402 declined (stored and replayed), 503 while the outcome is being settled.")
+            .WithSummary("Charges a card token into a merchant account: 201 succeeded (or, with capture false, requires_capture: authorised only), 402 declined (stored and replayed), 503 while the outcome is being settled.")
             .Produces<PaymentResponse>(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status402PaymentRequired).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -44,6 +50,16 @@ internal static class PaymentEndpoints
         payments.MapGet("/{id}/refunds", ListRefundsAsync)
             .WithSummary("Lists a payment's refunds, oldest first.")
             .Produces<RefundListResponse>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        payments.MapPost("/{id}/capture", CaptureAsync).RequireIdempotency(p => p.Transactional())
+            .WithSummary("Captures all or part (amount) of a payment authorised with capture false, releasing the rest: 200 succeeded; 409 when it does not await capture or its authorisation expired; 503 while the processor has not confirmed it.")
+            .Produces<PaymentResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        payments.MapPost("/{id}/cancel", CancelAsync).RequireIdempotency(p => p.Transactional())
+            .WithSummary("Cancels a payment authorised with capture false, voiding its authorisation: 200 canceled, nothing taken; 409 when it does not await capture or its authorisation expired; 503 while the processor has not confirmed it.")
+            .Produces<PaymentResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         app.MapGet("/v1/ledger/audit", (ClaimsPrincipal user, LedgerAudit audit, CancellationToken cancellationToken) => audit.RunAsync(Tenants.Of(user), cancellationToken))
             .WithSummary("Checks every invariant of the caller's ledger, and its payments against the processor's records; names what fails.")
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -70,7 +86,8 @@ internal static class PaymentEndpoints
         if (idem.RecoveryPoint is null)
         {
             // Phase 1: everything that can refuse the payment is decided, then the pending payment commits with the point.
-            var created = await service.CreateAsync(work, tenant, Origin.Of(idem), account, amount, currency!, source, cancellationToken)
+            var created = await service.CreateAsync(
+                    work, tenant, Origin.Of(idem), account, amount, currency!, source, request.Capture == false ? CaptureMethods.Manual : CaptureMethods.Automatic, cancellationToken)
                 .ConfigureAwait(false);
             if (created.Error is { } error)
             {
@@ -116,7 +133,7 @@ internal static class PaymentEndpoints
         return Respond(payment);
     }
 
-    private static Results<Created<PaymentResponse>, ProblemHttpResult> Respond(Payment payment) => payment.Status == PaymentStatus.Succeeded
+    private static Results<Created<PaymentResponse>, ProblemHttpResult> Respond(Payment payment) => payment.Status != PaymentStatus.Declined
         ? TypedResults.Created($"/v1/payments/{payment.Id}", PaymentResponse.From(payment))
         : Problems.Create(StatusCodes.Status402PaymentRequired, PaymentsProblemTypes.CardDeclined, "Card declined",
             $"The card was declined ({payment.DeclineCode}); nothing was charged. Payment {payment.Id} records the attempt.",
@@ -204,6 +221,145 @@ internal static class PaymentEndpoints
         _ => Problems.Create(StatusCodes.Status422UnprocessableEntity, PaymentsProblemTypes.KeyReusedForOtherPayment, "Key already used",
             $"This idempotency key made refund {detail}, with other details. Use a new key for a new refund."),
     };
+
+    private static async Task<IResult> CaptureAsync(
+        string id, CapturePaymentRequest? request, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database,
+        PaymentService service, CancellationToken cancellationToken)
+    {
+        var errors = new RequestErrors();
+        var amount = request?.Amount is null ? (long?)null : errors.Amount(request.Amount);
+        if (errors.Any)
+        {
+            return Problems.Invalid(errors.ToDictionary());
+        }
+
+        var tenant = Tenants.Of(user);
+        var work = database.Join(transaction);
+        Payment payment;
+        if (idem.RecoveryPoint is null)
+        {
+            // Phase 1: the conditional update that takes the payment out of requires_capture, for this request only.
+            var requested = await service.RequestCaptureAsync(work, tenant, Origin.Of(idem), id, amount, cancellationToken).ConfigureAwait(false);
+            if (requested.Error is { } error)
+            {
+                return ActionProblem(error, requested, id, amount, "capture");
+            }
+
+            payment = requested.Value!;
+        }
+        else
+        {
+            payment = await FindOwnAsync(work, tenant, id, idem, p => p.CaptureKey, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (payment.Status == PaymentStatus.Capturing)
+        {
+            await idem.CommitPhaseAsync(CaptureRequested, cancellationToken).ConfigureAwait(false);
+
+            // Phase 2: the capture, under a key derived from the payment's own id.
+            var result = await service.CaptureAsync(payment, cancellationToken).ConfigureAwait(false);
+            if (result.Outcome == ProcessorOutcome.Unknown)
+            {
+                return Problems.Unavailable(PaymentsProblemTypes.CaptureOutcomePending, "Capture outcome being settled",
+                    $"Payment {payment.Id} is being captured, but the card processor did not answer in time. " +
+                    "Retrying with the same key is safe: it resumes this capture and never captures twice.",
+                    new Dictionary<string, object?> { ["payment"] = payment.Id });
+            }
+
+            // Phase 3: the outcome, the captured amount's ledger entries and the stored response commit together.
+            await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
+            payment = await service.SettleCaptureAsync(work, payment, result, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Expired now, or earlier (the processor refused this capture as too late): the same answer.
+        return payment.Status == PaymentStatus.Expired ? ExpiredProblem(payment, "captured") : TypedResults.Ok(PaymentResponse.From(payment));
+    }
+
+    // The body is bound only so that one with members is refused (400) before anything runs; a cancel has no parameters.
+    private static async Task<IResult> CancelAsync(
+        string id, CancelPaymentRequest? request, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database,
+        PaymentService service, CancellationToken cancellationToken)
+    {
+        var tenant = Tenants.Of(user);
+        var work = database.Join(transaction);
+        Payment payment;
+        if (idem.RecoveryPoint is null)
+        {
+            var requested = await service.RequestCancelAsync(work, tenant, Origin.Of(idem), id, cancellationToken).ConfigureAwait(false);
+            if (requested.Error is { } error)
+            {
+                return ActionProblem(error, requested, id, null, "cancel");
+            }
+
+            payment = requested.Value!;
+        }
+        else
+        {
+            payment = await FindOwnAsync(work, tenant, id, idem, p => p.CancelKey, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (payment.Status == PaymentStatus.Canceling)
+        {
+            await idem.CommitPhaseAsync(CancelRequested, cancellationToken).ConfigureAwait(false);
+            var result = await service.CancelAsync(payment, cancellationToken).ConfigureAwait(false);
+            if (result.Outcome == ProcessorOutcome.Unknown)
+            {
+                return Problems.Unavailable(PaymentsProblemTypes.CancelOutcomePending, "Cancel outcome being settled",
+                    $"Payment {payment.Id} is being canceled, but the card processor did not answer in time. Nothing was or will be captured. " +
+                    "Retrying with the same key is safe: it resumes this cancel.",
+                    new Dictionary<string, object?> { ["payment"] = payment.Id });
+            }
+
+            await idem.BeginPhaseAsync(cancellationToken).ConfigureAwait(false);
+            payment = await service.SettleCancelAsync(work, payment, result, cancellationToken).ConfigureAwait(false);
+        }
+
+        return TypedResults.Ok(PaymentResponse.From(payment));
+    }
+
+    // A capture or cancel resumed at its recovery point: the payment is the one its first attempt moved, under this key.
+    private static async Task<Payment> FindOwnAsync(
+        UnitOfWork work, string tenant, string id, IIdempotencyContext idem, Func<Payment, string?> keyOf, CancellationToken cancellationToken)
+    {
+        var payment = await new PaymentRepository(work).FindPaymentAsync(tenant, id, cancellationToken).ConfigureAwait(false);
+        return payment is not null && keyOf(payment) == idem.Key
+            ? payment
+            : throw new InvalidOperationException($"Key '{idem.Key}' is at {idem.RecoveryPoint} but payment {id} is not its own.");
+    }
+
+    private static ProblemHttpResult ActionProblem(PaymentActionError error, PaymentActionResult result, string id, long? amount, string verb)
+    {
+        var payment = result.Current;
+        return error switch
+        {
+            PaymentActionError.PaymentNotFound => Problems.Create(StatusCodes.Status404NotFound, PaymentsProblemTypes.PaymentNotFound, "Payment not found", $"No payment {id} exists."),
+            PaymentActionError.Expired => ExpiredProblem(payment!, verb == "capture" ? "captured" : "canceled"),
+            PaymentActionError.ExceedsAuthorization => Problems.Create(StatusCodes.Status400BadRequest, PaymentsProblemTypes.CaptureExceedsAuthorization, "Capture exceeds authorisation",
+                $"Payment {id} authorised {payment!.Amount} minor units, less than the {amount} to capture. Nothing was captured.",
+                new Dictionary<string, object?> { ["param"] = "amount", ["amount_authorized"] = payment.Amount }),
+            PaymentActionError.BalanceLimit => Problems.From(result.LedgerError!),
+            PaymentActionError.KeyReused => Problems.Create(StatusCodes.Status422UnprocessableEntity, PaymentsProblemTypes.KeyReusedForOtherPayment, "Key already used",
+                $"This idempotency key already captured payment {id}, with another amount. Use a new key for a new request."),
+            _ => verb == "capture"
+                ? Problems.Create(StatusCodes.Status409Conflict, PaymentsProblemTypes.PaymentNotCapturable, "Payment not capturable",
+                    $"Payment {id} is {Describe(payment!)}; only a payment in requires_capture can be captured. Nothing was captured.",
+                    new Dictionary<string, object?> { ["payment"] = id, ["payment_status"] = payment!.Status })
+                : Problems.Create(StatusCodes.Status409Conflict, PaymentsProblemTypes.PaymentNotCancelable, "Payment not cancelable",
+                    $"Payment {id} is {Describe(payment!)}; only a payment in requires_capture can be canceled. Nothing was changed.",
+                    new Dictionary<string, object?> { ["payment"] = id, ["payment_status"] = payment!.Status }),
+        };
+
+        static string Describe(Payment payment) => payment.IsManual ? payment.Status : $"{payment.Status}, made with capture true, so it never awaits capture";
+    }
+
+    private static ProblemHttpResult ExpiredProblem(Payment payment, string verb)
+    {
+        var expiresAt = payment.AuthorizationExpiresAt!.Value.UtcDateTime;
+        return Problems.Create(StatusCodes.Status409Conflict, PaymentsProblemTypes.AuthorizationExpired, "Authorization expired",
+            string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"The authorisation of payment {payment.Id} expired at {expiresAt:yyyy-MM-ddTHH:mm:ss.fffZ}; it can no longer be {verb}, and nothing was captured."),
+            new Dictionary<string, object?> { ["payment"] = payment.Id, ["authorization_expires_at"] = expiresAt });
+    }
 
     private static async Task<IResult> GetAsync(string id, ClaimsPrincipal user, IPaymentsDatabase database, CancellationToken cancellationToken)
     {

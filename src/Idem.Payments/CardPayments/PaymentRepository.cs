@@ -9,27 +9,66 @@ namespace Idem.Payments.CardPayments;
 /// </summary>
 internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
 {
-    private const string PaymentColumns = "id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at, fingerprint";
+    private const string PaymentColumns = "id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at, fingerprint, "
+        + "capture_method, amount_captured, authorization_expires_at, capture_amount, capture_key, capture_fingerprint, cancel_key, cancel_fingerprint";
 
     private const string RefundColumns = "id, tenant_id, payment_id, amount, currency, status, idempotency_key, processor_refund_id, created_at, fingerprint";
 
     // A key reused after its record expired finds the payment it made the first time.
     private const string InsertPaymentSql = """
-        INSERT INTO payments (id, tenant_id, account_id, amount, currency, source, status, idempotency_key, refunded, created_at, updated_at, fingerprint)
-        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @source, 'pending', @idempotency_key, 0, @created_at, @created_at, @fingerprint)
+        INSERT INTO payments (id, tenant_id, account_id, amount, currency, source, status, idempotency_key, refunded, created_at, updated_at, fingerprint, capture_method)
+        VALUES (@id, @tenant_id, @account_id, @amount, @currency, @source, 'pending', @idempotency_key, 0, @created_at, @created_at, @fingerprint, @capture_method)
         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING;
         """;
 
-    // Only a pending payment takes an outcome: whoever records it first wins, the other changes nothing.
+    // Only a pending payment takes an outcome: whoever records it first wins, the other changes nothing. A success takes
+    // the whole amount; an authorisation (manual capture) takes nothing yet and records when it lapses.
     private const string SettlePaymentSql = """
-        UPDATE payments SET status = @status, charge_id = @charge_id, decline_code = @decline_code, updated_at = @now
+        UPDATE payments SET status = @status, charge_id = @charge_id, decline_code = @decline_code,
+            amount_captured = CASE WHEN @status = 'succeeded' THEN amount ELSE 0 END, authorization_expires_at = @authorization_expires_at, updated_at = @now
         WHERE id = @id AND status = 'pending';
         """;
 
-    // The rule "refunds never exceed the payment", as one statement.
+    // The rule "refunds never exceed what was captured", as one statement.
     private const string ReserveRefundSql = """
         UPDATE payments SET refunded = refunded + @amount, updated_at = @now
-        WHERE id = @id AND tenant_id = @tenant_id AND status = 'succeeded' AND refunded + @amount <= amount;
+        WHERE id = @id AND tenant_id = @tenant_id AND status = 'succeeded' AND refunded + @amount <= amount_captured;
+        """;
+
+    // Capture, cancel and expiry race for an authorised payment; each is this one conditional update of its status, so
+    // exactly one of them moves it out of requires_capture and the others change nothing. Neither a capture nor a cancel
+    // may start once the authorisation has lapsed (by this service's clock; the processor's refusal covers the rest).
+    private const string RequestCaptureSql = """
+        UPDATE payments SET status = 'capturing', capture_amount = @amount, capture_key = @key, capture_fingerprint = @fingerprint, updated_at = @now
+        WHERE id = @id AND tenant_id = @tenant_id AND status = 'requires_capture' AND authorization_expires_at > @now;
+        """;
+
+    private const string RequestCancelSql = """
+        UPDATE payments SET status = 'canceling', cancel_key = @key, cancel_fingerprint = @fingerprint, updated_at = @now
+        WHERE id = @id AND tenant_id = @tenant_id AND status = 'requires_capture' AND authorization_expires_at > @now;
+        """;
+
+    private const string ExpirePaymentSql = """
+        UPDATE payments SET status = 'expired', updated_at = @now
+        WHERE id = @id AND status = 'requires_capture' AND authorization_expires_at <= @now;
+        """;
+
+    private const string ExpireAuthorizationsSql = """
+        UPDATE payments SET status = 'expired', updated_at = @now
+        WHERE id IN (SELECT id FROM payments WHERE status = 'requires_capture' AND authorization_expires_at <= @now ORDER BY authorization_expires_at LIMIT @limit)
+          AND status = 'requires_capture' AND authorization_expires_at <= @now;
+        """;
+
+    // Phase three of a capture: whoever records the processor's capture first posts it; the other changes nothing.
+    private const string SettleCaptureSql = """
+        UPDATE payments SET status = 'succeeded', amount_captured = capture_amount, updated_at = @now
+        WHERE id = @id AND status = 'capturing';
+        """;
+
+    // Phase three of a capture the processor refused as expired, or of a cancel: a final status with no money.
+    private const string FinishSql = """
+        UPDATE payments SET status = @to, updated_at = @now
+        WHERE id = @id AND status = @from;
         """;
 
     private const string InsertRefundSql = """
@@ -65,6 +104,7 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
         Add(command, "@idempotency_key", payment.IdempotencyKey);
         Add(command, "@created_at", payment.CreatedAt);
         Add(command, "@fingerprint", payment.Fingerprint);
+        Add(command, "@capture_method", payment.CaptureMethod);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
@@ -78,13 +118,78 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
     public Task<Payment?> FindPaymentByKeyAsync(string tenantId, string idempotencyKey, CancellationToken cancellationToken)
         => ReadPaymentAsync($"SELECT {PaymentColumns} FROM payments WHERE idempotency_key = @a AND tenant_id = @b", idempotencyKey, tenantId, cancellationToken);
 
-    public async Task<bool> SettlePaymentAsync(string id, string status, string? chargeId, string? declineCode, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<bool> SettlePaymentAsync(
+        string id, string status, string? chargeId, string? declineCode, DateTimeOffset? authorizationExpiresAt, DateTimeOffset now, CancellationToken cancellationToken)
     {
         using var command = Command(SettlePaymentSql);
         Add(command, "@id", id);
         Add(command, "@status", status);
         Add(command, "@charge_id", chargeId);
         Add(command, "@decline_code", declineCode);
+        Add(command, "@authorization_expires_at", authorizationExpiresAt);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Moves an authorised, unexpired payment to <c>capturing</c> for this capture request; false when it was not (someone else won, or it lapsed).</summary>
+    public async Task<bool> RequestCaptureAsync(string tenantId, string id, long amount, Accounts.Origin origin, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(RequestCaptureSql);
+        Add(command, "@id", id);
+        Add(command, "@tenant_id", tenantId);
+        Add(command, "@amount", amount);
+        Add(command, "@key", origin.Key);
+        Add(command, "@fingerprint", origin.Fingerprint);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Moves an authorised, unexpired payment to <c>canceling</c> for this cancel request; false when it was not.</summary>
+    public async Task<bool> RequestCancelAsync(string tenantId, string id, Accounts.Origin origin, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(RequestCancelSql);
+        Add(command, "@id", id);
+        Add(command, "@tenant_id", tenantId);
+        Add(command, "@key", origin.Key);
+        Add(command, "@fingerprint", origin.Fingerprint);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Marks an authorised payment whose authorisation has lapsed <c>expired</c>; false when it was not such a payment.</summary>
+    public async Task<bool> ExpirePaymentAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(ExpirePaymentSql);
+        Add(command, "@id", id);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Marks up to <paramref name="limit"/> lapsed authorisations <c>expired</c>; returns how many.</summary>
+    public async Task<int> ExpireAuthorizationsAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        using var command = Command(ExpireAuthorizationsSql);
+        Add(command, "@now", now);
+        Add(command, "@limit", limit);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Marks a capturing payment succeeded with the amount it asked for; false when it was no longer capturing.</summary>
+    public async Task<bool> SettleCaptureAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(SettleCaptureSql);
+        Add(command, "@id", id);
+        Add(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>Moves a payment from <paramref name="from"/> to <paramref name="to"/>; false when it was not in <paramref name="from"/>.</summary>
+    public async Task<bool> FinishAsync(string id, string from, string to, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var command = Command(FinishSql);
+        Add(command, "@id", id);
+        Add(command, "@from", from);
+        Add(command, "@to", to);
         Add(command, "@now", now);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
@@ -155,6 +260,15 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
         return await ReadPaymentsAsync(command, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Captures and cancels still asking the processor that were requested before <paramref name="before"/>: abandoned at their recovery point.</summary>
+    public async Task<List<Payment>> ListInFlightPaymentsAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken)
+    {
+        using var command = Command($"SELECT {PaymentColumns} FROM payments WHERE status IN ('capturing', 'canceling') AND updated_at < @a ORDER BY updated_at LIMIT @b");
+        Add(command, "@a", before);
+        Add(command, "@b", limit);
+        return await ReadPaymentsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Refunds still pending that were created before <paramref name="before"/>.</summary>
     public Task<List<Refund>> ListPendingRefundsAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken)
         => ReadRefundsAsync($"SELECT {RefundColumns} FROM refunds WHERE status = 'pending' AND created_at < @a ORDER BY created_at LIMIT @b", before, limit, cancellationToken);
@@ -177,12 +291,16 @@ internal sealed class PaymentRepository(UnitOfWork work) : Repository(work)
             {
                 payments.Add(new Payment(
                     reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetString(4), reader.GetString(5),
-                    reader.GetString(6), reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetString(8), reader.IsDBNull(9) ? null : reader.GetString(9),
-                    reader.GetInt64(10), reader.GetFieldValue<DateTimeOffset>(11), reader.IsDBNull(12) ? null : reader.GetString(12)));
+                    reader.GetString(6), reader.GetString(7), Text(reader, 8), Text(reader, 9),
+                    reader.GetInt64(10), reader.GetFieldValue<DateTimeOffset>(11), Text(reader, 12),
+                    reader.GetString(13), reader.GetInt64(14), reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
+                    reader.IsDBNull(16) ? null : reader.GetInt64(16), Text(reader, 17), Text(reader, 18), Text(reader, 19), Text(reader, 20)));
             }
         }
 
         return payments;
+
+        static string? Text(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
     }
 
     // Reserving and releasing are the same conditional update of payments.refunded, in opposite directions.

@@ -10,7 +10,9 @@ namespace Idem.Payments.CardPayments;
 /// <c>pending</c> with the key's recovery point; phase two calls the processor under a key derived from the payment's or
 /// refund's own id; phase three records the outcome (and, for a payment, its ledger entries) with one conditional
 /// update. The request handler and the background completer run the same phases two and three, so either may finish
-/// what the other started, and only one of them moves the money.
+/// what the other started, and only one of them moves the money. A payment with manual capture is only authorised by
+/// those phases; its capture or cancel runs the same three phases again, phase one being the conditional update that
+/// takes the payment out of <c>requires_capture</c> (<see cref="RequestCaptureAsync"/>, <see cref="RequestCancelAsync"/>).
 /// </summary>
 internal sealed class PaymentService(IHttpClientFactory clients, LedgerService ledger, PaymentEvents events, TimeProvider time)
 {
@@ -19,7 +21,7 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
 
     /// <summary>Phase one of a payment: decides everything that can refuse it, then inserts it, pending.</summary>
     public async Task<PaymentResult> CreateAsync(
-        UnitOfWork work, string tenantId, Origin origin, string accountId, long amount, Currency currency, string source,
+        UnitOfWork work, string tenantId, Origin origin, string accountId, long amount, Currency currency, string source, string captureMethod,
         CancellationToken cancellationToken)
     {
         var accounts = new LedgerRepository(work);
@@ -43,7 +45,8 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
         var key = origin.Key!;
 
         var payments = new PaymentRepository(work);
-        var payment = new Payment(Ids.New(Ids.Payment), tenantId, account.Id, amount, currency.Code, source, PaymentStatus.Pending, key, null, null, 0, Now(), origin.Fingerprint);
+        var payment = new Payment(
+            Ids.New(Ids.Payment), tenantId, account.Id, amount, currency.Code, source, PaymentStatus.Pending, key, null, null, 0, Now(), origin.Fingerprint, captureMethod);
         if (await payments.InsertPaymentAsync(payment, cancellationToken).ConfigureAwait(false))
         {
             return payment;
@@ -53,24 +56,34 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
         var existing = await payments.FindPaymentByKeyAsync(tenantId, key, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"A payment with key '{key}' conflicted but cannot be found.");
         return existing.AccountId == account.Id && existing.Amount == amount && existing.Currency == currency.Code && existing.Source == source
+               && existing.CaptureMethod == captureMethod
             ? existing
             : PaymentResult.KeyReused(existing);
     }
 
-    /// <summary>Phase two of a payment: the charge, under the payment's own key. Safe to run any number of times.</summary>
-    public Task<ProcessorResult> ChargeAsync(Payment payment, CancellationToken cancellationToken)
-        => Processor.ChargeAsync(payment.Id, payment.Amount, payment.Currency, payment.Source, cancellationToken);
+    /// <summary>
+    /// Phase two of a payment: the charge (or, with manual capture, the authorisation), under the payment's own key. Safe
+    /// to run any number of times.
+    /// </summary>
+    public Task<ProcessorResult> ChargeAsync(Payment payment, CancellationToken cancellationToken) => payment.IsManual
+        ? Processor.AuthorizeAsync(payment.Id, payment.Amount, payment.Currency, payment.Source, cancellationToken)
+        : Processor.ChargeAsync(payment.Id, payment.Amount, payment.Currency, payment.Source, cancellationToken);
 
     /// <summary>
     /// Phase three of a payment: records the processor's final answer and posts the ledger entries of a success, unless
-    /// someone recorded it first. Returns the payment as it now stands.
+    /// someone recorded it first. An authorisation (manual capture) posts nothing: it waits for its capture. Returns the
+    /// payment as it now stands.
     /// </summary>
     public async Task<Payment> SettleAsync(UnitOfWork work, Payment payment, ProcessorResult result, CancellationToken cancellationToken)
     {
         var payments = new PaymentRepository(work);
-        var status = result.Outcome == ProcessorOutcome.Succeeded ? PaymentStatus.Succeeded : PaymentStatus.Declined;
+        var approved = result.Outcome == ProcessorOutcome.Succeeded;
+        var status = !approved ? PaymentStatus.Declined : payment.IsManual ? PaymentStatus.RequiresCapture : PaymentStatus.Succeeded;
+        DateTimeOffset? expiresAt = status == PaymentStatus.RequiresCapture
+            ? ToTheMillisecond(result.ExpiresAt ?? throw new InvalidOperationException($"The processor authorised payment {payment.Id} without saying until when."))
+            : null;
         var now = Now();
-        if (await payments.SettlePaymentAsync(payment.Id, status, result.Outcome == ProcessorOutcome.Succeeded ? result.Id : null, result.DeclineCode, now, cancellationToken).ConfigureAwait(false)
+        if (await payments.SettlePaymentAsync(payment.Id, status, approved ? result.Id : null, result.DeclineCode, expiresAt, now, cancellationToken).ConfigureAwait(false)
             && status == PaymentStatus.Succeeded)
         {
             await ledger.PostPaymentAsync(work, payment.TenantId, payment.AccountId, payment.Amount, payment.Id, payment.Origin, cancellationToken).ConfigureAwait(false);
@@ -110,9 +123,9 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
             return RefundResult.Failed(RefundError.NotRefundable, payment.Status);
         }
 
-        if (amount > payment.Amount - payment.Refunded)
+        if (amount > payment.AmountCaptured - payment.Refunded)
         {
-            return RefundResult.Failed(RefundError.ExceedsPayment, (payment.Amount - payment.Refunded).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return RefundResult.Failed(RefundError.ExceedsPayment, (payment.AmountCaptured - payment.Refunded).ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         var accounts = new LedgerRepository(work);
@@ -185,6 +198,179 @@ internal sealed class PaymentService(IHttpClientFactory clients, LedgerService l
             ?? throw new InvalidOperationException($"Refund {refund.Id} vanished.");
     }
 
+    /// <summary>
+    /// Phase one of a capture: what can refuse it is decided (the payment exists and takes manual capture, the amount is
+    /// within the authorisation, the merchant account has room for it), then one conditional update moves the payment
+    /// from <c>requires_capture</c> to <c>capturing</c> for this request. When that update changes nothing, a cancel, an
+    /// expiry or another capture won; the payment as it now stands says which (a lapsed authorisation is marked
+    /// <c>expired</c> here). A key that already captured this payment resumes its capture.
+    /// </summary>
+    public async Task<PaymentActionResult> RequestCaptureAsync(
+        UnitOfWork work, string tenantId, Origin origin, string paymentId, long? amount, CancellationToken cancellationToken)
+    {
+        var payments = new PaymentRepository(work);
+        var payment = await payments.FindPaymentAsync(tenantId, paymentId, cancellationToken).ConfigureAwait(false);
+        if (payment is null)
+        {
+            return PaymentActionResult.Failed(PaymentActionError.PaymentNotFound, null);
+        }
+
+        var captureAmount = amount ?? payment.Amount;
+        if (payment.CaptureKey is not null && payment.CaptureKey == origin.Key)
+        {
+            // This key's capture won before (its idempotency record has since expired): that capture is this one.
+            return captureAmount == payment.CaptureAmount ? payment : PaymentActionResult.Failed(PaymentActionError.KeyReused, payment);
+        }
+
+        // Neither of these facts ever changes, so they may be decided from a plain read.
+        if (!payment.IsManual)
+        {
+            return PaymentActionResult.Failed(PaymentActionError.NotAwaitingCapture, payment);
+        }
+
+        if (captureAmount > payment.Amount)
+        {
+            return PaymentActionResult.Failed(PaymentActionError.ExceedsAuthorization, payment);
+        }
+
+        if (payment.Status == PaymentStatus.RequiresCapture)
+        {
+            var account = await new LedgerRepository(work).FindAccountAsync(tenantId, payment.AccountId, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"The account of payment {payment.Id} is gone.");
+            if (account.Room < captureAmount)
+            {
+                return new PaymentActionResult(null, PaymentActionError.BalanceLimit, payment, LedgerService.BalanceLimit(account));
+            }
+        }
+
+        var now = Now();
+        if (await payments.RequestCaptureAsync(tenantId, payment.Id, captureAmount, origin, now, cancellationToken).ConfigureAwait(false))
+        {
+            return await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await LostAsync(payments, payment, now, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Phase one of a cancel: one conditional update moves the payment from <c>requires_capture</c> to <c>canceling</c>
+    /// for this request, or changes nothing because a capture, an expiry or another cancel won. A key that already
+    /// canceled this payment resumes its cancel.
+    /// </summary>
+    public async Task<PaymentActionResult> RequestCancelAsync(UnitOfWork work, string tenantId, Origin origin, string paymentId, CancellationToken cancellationToken)
+    {
+        var payments = new PaymentRepository(work);
+        var payment = await payments.FindPaymentAsync(tenantId, paymentId, cancellationToken).ConfigureAwait(false);
+        if (payment is null)
+        {
+            return PaymentActionResult.Failed(PaymentActionError.PaymentNotFound, null);
+        }
+
+        if (payment.CancelKey is not null && payment.CancelKey == origin.Key)
+        {
+            return payment;
+        }
+
+        if (!payment.IsManual)
+        {
+            return PaymentActionResult.Failed(PaymentActionError.NotAwaitingCapture, payment);
+        }
+
+        var now = Now();
+        if (await payments.RequestCancelAsync(tenantId, payment.Id, origin, now, cancellationToken).ConfigureAwait(false))
+        {
+            return await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await LostAsync(payments, payment, now, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Phase two of a capture: the capture of the amount phase one recorded, under the payment's own capture key.</summary>
+    public Task<ProcessorResult> CaptureAsync(Payment payment, CancellationToken cancellationToken)
+        => Processor.CaptureAsync(payment.Id, payment.ChargeId!, payment.CaptureAmount!.Value, cancellationToken);
+
+    /// <summary>Phase two of a cancel: the void, under the payment's own cancel key.</summary>
+    public Task<ProcessorResult> CancelAsync(Payment payment, CancellationToken cancellationToken)
+        => Processor.CancelAsync(payment.Id, payment.ChargeId!, cancellationToken);
+
+    /// <summary>
+    /// Phase three of a capture: records the processor's final answer unless someone recorded it first. The one call that
+    /// moves the payment to <c>succeeded</c> posts the captured amount (movement <c>payment</c>, under the capture
+    /// request's origin) and enqueues its event; an authorisation the processor found expired makes it <c>expired</c>.
+    /// Returns the payment as it now stands.
+    /// </summary>
+    public async Task<Payment> SettleCaptureAsync(UnitOfWork work, Payment payment, ProcessorResult result, CancellationToken cancellationToken)
+    {
+        var payments = new PaymentRepository(work);
+        var now = Now();
+        switch (result.Outcome)
+        {
+            case ProcessorOutcome.Succeeded:
+                if (await payments.SettleCaptureAsync(payment.Id, now, cancellationToken).ConfigureAwait(false))
+                {
+                    var captured = payment.CaptureAmount!.Value;
+                    await ledger.PostPaymentAsync(work, payment.TenantId, payment.AccountId, captured, payment.Id, payment.CaptureOrigin, cancellationToken).ConfigureAwait(false);
+                    await events.EnqueueAsync(work, new PaymentEvent(
+                        payment.Id, PaymentEvents.PaymentSucceeded, payment.TenantId, payment.AccountId, captured, payment.Currency, now), cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            case ProcessorOutcome.Expired:
+                await payments.FinishAsync(payment.Id, PaymentStatus.Capturing, PaymentStatus.Expired, now, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                // Only this service captures its authorisations, once, under one key: any other refusal is a broken invariant.
+                throw new InvalidOperationException($"The processor refused to capture payment {payment.Id} ({result.DeclineCode ?? result.Outcome.ToString()}).");
+        }
+
+        return await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Phase three of a cancel: marks the payment <c>canceled</c> unless someone did first. An authorisation the processor
+    /// found already expired is void all the same, so the cancel stands.
+    /// </summary>
+    public async Task<Payment> SettleCancelAsync(UnitOfWork work, Payment payment, ProcessorResult result, CancellationToken cancellationToken)
+    {
+        if (result.Outcome is not (ProcessorOutcome.Succeeded or ProcessorOutcome.Expired))
+        {
+            throw new InvalidOperationException($"The processor refused to cancel payment {payment.Id} ({result.DeclineCode ?? result.Outcome.ToString()}).");
+        }
+
+        var payments = new PaymentRepository(work);
+        await payments.FinishAsync(payment.Id, PaymentStatus.Canceling, PaymentStatus.Canceled, Now(), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Marks lapsed authorisations <c>expired</c>, up to <paramref name="limit"/>; returns how many.</summary>
+    public Task<int> ExpireAuthorizationsAsync(UnitOfWork work, int limit, CancellationToken cancellationToken)
+        => new PaymentRepository(work).ExpireAuthorizationsAsync(Now(), limit, cancellationToken);
+
+    // A capture or cancel whose conditional update changed nothing: who won is in the payment as it now stands. An
+    // authorisation that lapsed unnoticed is marked expired now (the same conditional update the completer makes); the
+    // payment is read again whether or not this update changed it, since the completer may have expired it meanwhile.
+    private static async Task<PaymentActionResult> LostAsync(PaymentRepository payments, Payment payment, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var current = await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
+        if (current.Status == PaymentStatus.RequiresCapture && current.AuthorizationExpiresAt <= now)
+        {
+            await payments.ExpirePaymentAsync(current.Id, now, cancellationToken).ConfigureAwait(false);
+            current = await ReadAsync(payments, payment, cancellationToken).ConfigureAwait(false);
+        }
+
+        return PaymentActionResult.Failed(current.Status == PaymentStatus.Expired ? PaymentActionError.Expired : PaymentActionError.NotAwaitingCapture, current);
+    }
+
+    private static async Task<Payment> ReadAsync(PaymentRepository payments, Payment payment, CancellationToken cancellationToken)
+        => await payments.FindPaymentAsync(payment.TenantId, payment.Id, cancellationToken).ConfigureAwait(false)
+           ?? throw new InvalidOperationException($"Payment {payment.Id} vanished.");
+
+    private static DateTimeOffset ToTheMillisecond(DateTimeOffset value)
+    {
+        var utc = value.ToUniversalTime();
+        return new DateTimeOffset(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+    }
+
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 }
 
@@ -205,6 +391,28 @@ internal enum RefundError
     NotRefundable,
     ExceedsPayment,
     InsufficientFunds,
+}
+
+internal enum PaymentActionError
+{
+    KeyReused,
+    PaymentNotFound,
+    NotAwaitingCapture,
+    Expired,
+    ExceedsAuthorization,
+    BalanceLimit,
+}
+
+/// <summary>
+/// Phase one of a capture or cancel: the payment, moved to <c>capturing</c> or <c>canceling</c> for this request (or
+/// already moved by it), or why not, with the payment as it stands (null when there is none) and, for a balance limit,
+/// the ledger's error.
+/// </summary>
+internal readonly record struct PaymentActionResult(Payment? Value, PaymentActionError? Error, Payment? Current, LedgerError? LedgerError = null)
+{
+    public static implicit operator PaymentActionResult(Payment value) => new(value, null, value);
+
+    public static PaymentActionResult Failed(PaymentActionError error, Payment? current) => new(null, error, current);
 }
 
 /// <summary>Phase one of a refund: the pending refund, or why there is none (with a detail value).</summary>

@@ -223,5 +223,49 @@ internal static class PostgresSchema
             ALTER TABLE transfers ADD COLUMN batch_id text NULL REFERENCES batches (id), ADD COLUMN batch_index integer NULL;
             CREATE UNIQUE INDEX IF NOT EXISTS ux_transfers_batch ON transfers (batch_id, batch_index) WHERE batch_id IS NOT NULL;
             """),
+
+        // Manual capture (see SqliteSchema). The CHECKs on status and refunded change in place; PostgreSQL named them
+        // after their columns in creation order, so they are found by what they say and given names of their own.
+        new(8, "manual capture", """
+            DO $$
+            DECLARE c text;
+            BEGIN
+                FOR c IN SELECT conname FROM pg_constraint
+                         WHERE conrelid = 'payments'::regclass AND contype = 'c'
+                           AND (pg_get_constraintdef(oid) LIKE '%status%' OR pg_get_constraintdef(oid) LIKE '%refunded%')
+                LOOP
+                    EXECUTE format('ALTER TABLE payments DROP CONSTRAINT %I', c);
+                END LOOP;
+            END $$;
+            ALTER TABLE payments
+                ADD COLUMN capture_method           text        NOT NULL DEFAULT 'automatic',
+                ADD COLUMN amount_captured          bigint      NOT NULL DEFAULT 0,
+                ADD COLUMN authorization_expires_at timestamptz NULL,
+                ADD COLUMN capture_amount           bigint      NULL,
+                ADD COLUMN capture_key              text        NULL,
+                ADD COLUMN capture_fingerprint      text        NULL,
+                ADD COLUMN cancel_key               text        NULL,
+                ADD COLUMN cancel_fingerprint       text        NULL;
+            UPDATE payments SET amount_captured = amount WHERE status = 'succeeded';
+            ALTER TABLE payments
+                ADD CONSTRAINT payments_status_check
+                    CHECK (status IN ('pending', 'succeeded', 'declined', 'requires_capture', 'capturing', 'canceling', 'canceled', 'expired')),
+                ADD CONSTRAINT payments_refunded_check CHECK (refunded >= 0 AND refunded <= amount_captured),
+                ADD CONSTRAINT payments_refunded_when_succeeded CHECK (status = 'succeeded' OR refunded = 0),
+                ADD CONSTRAINT payments_capture_method_check CHECK (capture_method IN ('automatic', 'manual')),
+                ADD CONSTRAINT payments_amount_captured_check CHECK (amount_captured BETWEEN 0 AND amount),
+                ADD CONSTRAINT payments_capture_amount_check CHECK (capture_amount BETWEEN 1 AND amount),
+                ADD CONSTRAINT payments_captured_when_succeeded CHECK ((status = 'succeeded') = (amount_captured > 0)),
+                ADD CONSTRAINT payments_automatic_statuses
+                    CHECK (capture_method = 'manual' OR (status IN ('pending', 'succeeded', 'declined') AND capture_key IS NULL AND cancel_key IS NULL)),
+                ADD CONSTRAINT payments_authorization_expiry
+                    CHECK (status NOT IN ('requires_capture', 'capturing', 'canceling', 'canceled', 'expired') OR authorization_expires_at IS NOT NULL),
+                ADD CONSTRAINT payments_capture_request CHECK ((capture_key IS NULL) = (capture_amount IS NULL)),
+                ADD CONSTRAINT payments_capturing_has_key CHECK (status <> 'capturing' OR capture_key IS NOT NULL),
+                ADD CONSTRAINT payments_canceling_has_key CHECK (status NOT IN ('canceling', 'canceled') OR cancel_key IS NOT NULL),
+                ADD CONSTRAINT payments_captured_as_requested CHECK (capture_method = 'automatic' OR status <> 'succeeded' OR amount_captured = capture_amount);
+            CREATE INDEX IF NOT EXISTS ix_payments_in_flight ON payments (updated_at) WHERE status IN ('capturing', 'canceling');
+            CREATE INDEX IF NOT EXISTS ix_payments_authorized ON payments (authorization_expires_at) WHERE status = 'requires_capture';
+            """),
     ];
 }

@@ -303,5 +303,58 @@ internal static class SqliteSchema
             ALTER TABLE transfers ADD COLUMN batch_index INTEGER NULL;
             CREATE UNIQUE INDEX IF NOT EXISTS ux_transfers_batch ON transfers (batch_id, batch_index) WHERE batch_id IS NOT NULL;
             """),
+
+        // Manual capture. A payment made with capture: false is only authorised (requires_capture, until
+        // authorization_expires_at); one capture (capturing, then succeeded with amount_captured) or one cancel
+        // (canceling, then canceled) takes it out of that state, or it expires. The request that won records its key and
+        // fingerprint (the capture's are on its ledger entries); capture_amount is what it asked for. Refunds stay within
+        // amount_captured, which an automatic payment's success sets to its amount. SQLite cannot change a CHECK in
+        // place: payments is rebuilt, rows kept (every existing payment is automatic; a succeeded one captured its
+        // amount); refunds refer to it, and foreign keys are checked before the migration commits.
+        new(8, "manual capture", """
+            CREATE TABLE payments_v8 (
+                id                       TEXT    NOT NULL PRIMARY KEY,
+                tenant_id                TEXT    NOT NULL,
+                account_id               TEXT    NOT NULL REFERENCES accounts (id),
+                amount                   INTEGER NOT NULL CHECK (amount > 0),
+                currency                 TEXT    NOT NULL,
+                source                   TEXT    NOT NULL,
+                status                   TEXT    NOT NULL CHECK (status IN ('pending', 'succeeded', 'declined', 'requires_capture', 'capturing', 'canceling', 'canceled', 'expired')),
+                idempotency_key          TEXT    NOT NULL,
+                charge_id                TEXT    NULL,
+                decline_code             TEXT    NULL,
+                refunded                 INTEGER NOT NULL CHECK (refunded >= 0 AND refunded <= amount_captured),
+                created_at               TEXT    NOT NULL,
+                updated_at               TEXT    NOT NULL,
+                fingerprint              TEXT    NULL,
+                capture_method           TEXT    NOT NULL DEFAULT 'automatic' CHECK (capture_method IN ('automatic', 'manual')),
+                amount_captured          INTEGER NOT NULL DEFAULT 0 CHECK (amount_captured BETWEEN 0 AND amount),
+                authorization_expires_at TEXT    NULL,
+                capture_amount           INTEGER NULL CHECK (capture_amount BETWEEN 1 AND amount),
+                capture_key              TEXT    NULL,
+                capture_fingerprint      TEXT    NULL,
+                cancel_key               TEXT    NULL,
+                cancel_fingerprint       TEXT    NULL,
+                UNIQUE (tenant_id, idempotency_key),
+                CHECK (status = 'succeeded' OR refunded = 0),
+                CHECK ((status = 'succeeded') = (amount_captured > 0)),
+                CHECK (capture_method = 'manual' OR (status IN ('pending', 'succeeded', 'declined') AND capture_key IS NULL AND cancel_key IS NULL)),
+                CHECK (status NOT IN ('requires_capture', 'capturing', 'canceling', 'canceled', 'expired') OR authorization_expires_at IS NOT NULL),
+                CHECK ((capture_key IS NULL) = (capture_amount IS NULL)),
+                CHECK (status <> 'capturing' OR capture_key IS NOT NULL),
+                CHECK (status NOT IN ('canceling', 'canceled') OR cancel_key IS NOT NULL),
+                CHECK (capture_method = 'automatic' OR status <> 'succeeded' OR amount_captured = capture_amount)
+            ) STRICT;
+            INSERT INTO payments_v8 (id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at, updated_at,
+                                     fingerprint, amount_captured)
+                SELECT id, tenant_id, account_id, amount, currency, source, status, idempotency_key, charge_id, decline_code, refunded, created_at, updated_at,
+                       fingerprint, CASE status WHEN 'succeeded' THEN amount ELSE 0 END
+                FROM payments;
+            DROP TABLE payments;
+            ALTER TABLE payments_v8 RENAME TO payments;
+            CREATE INDEX IF NOT EXISTS ix_payments_pending ON payments (created_at) WHERE status = 'pending';
+            CREATE INDEX IF NOT EXISTS ix_payments_in_flight ON payments (updated_at) WHERE status IN ('capturing', 'canceling');
+            CREATE INDEX IF NOT EXISTS ix_payments_authorized ON payments (authorization_expires_at) WHERE status = 'requires_capture';
+            """),
     ];
 }

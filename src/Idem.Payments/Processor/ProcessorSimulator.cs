@@ -21,6 +21,11 @@ namespace Idem.Payments.Processor;
 /// attempt of each refund key answering only after <see cref="ProcessorOptions.TimeoutDelay"/> (a refusal that arrives after
 /// the caller gave up). <c>GET /v1/charges</c> and <c>GET /v1/refunds</c> list what really happened, and
 /// <c>GET /v1/requests/{key}</c> how many requests arrived under one idempotency key, replays included.
+/// A charge made with <c>capture: false</c> only authorises its amount, for <see cref="ProcessorOptions.AuthorizationLifetime"/>;
+/// <c>POST /v1/charges/{id}/capture</c> captures part or all of it (the rest is released) and
+/// <c>POST /v1/charges/{id}/cancel</c> voids it, each once per idempotency key. <c>tok_capture_timeout</c> authorises at
+/// once, but the first attempt of each capture or cancel key does its work and answers only after
+/// <see cref="ProcessorOptions.TimeoutDelay"/>.
 /// </remarks>
 internal static class ProcessorSimulator
 {
@@ -28,6 +33,12 @@ internal static class ProcessorSimulator
 
     /// <summary>A card that charges, and whose refunds the network refuses.</summary>
     public const string RefundRefusedSource = "tok_refund_refused";
+
+    /// <summary>A card that authorises, and whose captures and cancels answer their first attempt late.</summary>
+    public const string CaptureTimeoutSource = "tok_capture_timeout";
+
+    /// <summary>The <c>code</c> of a capture or cancel refused because the authorisation expired.</summary>
+    public const string ExpiredCode = "authorization_expired";
 
     public static WebApplication Build(string[] args)
     {
@@ -67,6 +78,10 @@ internal static class ProcessorSimulator
         app.UseIdempotency();
         app.MapPost("/v1/charges", ChargeAsync).RequireIdempotency();
         app.MapPost("/v1/refunds", RefundAsync).RequireIdempotency();
+        app.MapPost("/v1/charges/{id}/capture", (string id, CaptureRequest? request, HttpContext context, ProcessorStore store, ProcessorFaults faults, IOptions<ProcessorOptions> settings)
+            => ActAsync(id, ChargeActionKind.Capture, request?.Amount, context, store, faults, settings)).RequireIdempotency();
+        app.MapPost("/v1/charges/{id}/cancel", (string id, HttpContext context, ProcessorStore store, ProcessorFaults faults, IOptions<ProcessorOptions> settings)
+            => ActAsync(id, ChargeActionKind.Cancel, null, context, store, faults, settings)).RequireIdempotency();
         app.MapGet("/v1/charges", async (ProcessorStore store, CancellationToken ct) => TypedResults.Ok(await store.ListChargesAsync(ct).ConfigureAwait(false)));
         app.MapGet("/v1/refunds", async (ProcessorStore store, CancellationToken ct) => TypedResults.Ok(await store.ListRefundsAsync(ct).ConfigureAwait(false)));
         app.MapGet("/v1/requests/{key}", (string key) => TypedResults.Ok(new KeyRequests(key, traffic.Of(key))));
@@ -100,15 +115,15 @@ internal static class ProcessorSimulator
             return TypedResults.Problem("The card network is unavailable; nothing was charged. Retry later.", statusCode: 503, title: "Processor unavailable");
         }
 
-        var status = request.Source is "tok_visa" or "tok_timeout" or "tok_unavailable" or RefundRefusedSource ? "succeeded" : "declined";
-        var charge = await store.ChargeAsync(key, request, status, CancellationToken.None).ConfigureAwait(false);
+        var status = request.Source is "tok_visa" or "tok_timeout" or "tok_unavailable" or RefundRefusedSource or CaptureTimeoutSource ? "succeeded" : "declined";
+        var charge = await store.ChargeAsync(key, request, status, options.AuthorizationLifetime, CancellationToken.None).ConfigureAwait(false);
         if (request.Source == "tok_timeout" && faults.FirstAttempt(key))
         {
             // Charged; the answer comes only after the caller has given up waiting. A hang-up does not cut this short.
             await Task.Delay(options.TimeoutDelay, CancellationToken.None).ConfigureAwait(false);
         }
 
-        return charge.Status == "succeeded"
+        return charge.Status != "declined"
             ? TypedResults.Created($"/v1/charges/{charge.Id}", charge)
             : TypedResults.Json(charge, statusCode: StatusCodes.Status402PaymentRequired);
     }
@@ -134,6 +149,40 @@ internal static class ProcessorSimulator
             ? TypedResults.Problem("The charge does not exist, did not succeed, or would be refunded beyond its amount.", statusCode: 422, title: "Refund refused")
             : TypedResults.Created($"/v1/refunds/{refund.Id}", refund);
     }
+
+    // Capture and cancel: 200 with the charge, or a refusal whose 'code' says why (422; 404 for no such charge).
+    private static async Task<Results<Ok<ChargeRecord>, ProblemHttpResult>> ActAsync(
+        string id, ChargeActionKind kind, long? amount, HttpContext context, ProcessorStore store, ProcessorFaults faults, IOptions<ProcessorOptions> settings)
+    {
+        if (amount is <= 0)
+        {
+            return TypedResults.Problem("amount must be greater than zero.", statusCode: 400, title: "Invalid capture");
+        }
+
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        var result = await store.ActAsync(key, id, kind, amount, CancellationToken.None).ConfigureAwait(false);
+        if (result.Charge?.Source == CaptureTimeoutSource && faults.FirstAttempt(key))
+        {
+            // Done (or refused); the answer comes only after the caller has given up waiting.
+            await Task.Delay(settings.Value.TimeoutDelay, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var verb = kind == ChargeActionKind.Capture ? "captured" : "canceled";
+        return result.Outcome switch
+        {
+            ChargeActionOutcome.Done => TypedResults.Ok(result.Charge),
+            ChargeActionOutcome.NotFound => TypedResults.Problem($"No charge {id} exists.", statusCode: 404, title: "No such charge"),
+            ChargeActionOutcome.AmountTooLarge => TypedResults.Problem(
+                $"The charge authorised {result.Charge!.Amount}; it cannot capture {amount}.", statusCode: 400, title: "Invalid capture"),
+            ChargeActionOutcome.Expired => Refusal(ExpiredCode, $"The authorisation expired at {result.Charge!.ExpiresAt:O}; nothing can be {verb}."),
+            ChargeActionOutcome.KeyReused => Refusal("key_reused", "This idempotency key already captured or canceled another charge."),
+            _ => Refusal(kind == ChargeActionKind.Capture ? "charge_not_capturable" : "charge_not_cancelable",
+                $"The charge is {result.Charge!.Status}, not an authorisation awaiting capture; nothing was {verb}."),
+        };
+
+        static ProblemHttpResult Refusal(string code, string detail)
+            => TypedResults.Problem(detail, statusCode: 422, title: "Refused", extensions: new Dictionary<string, object?> { ["code"] = code });
+    }
 }
 
 /// <summary>Settings of the processor simulator (section <c>Processor</c>).</summary>
@@ -154,6 +203,10 @@ internal sealed class ProcessorOptions
     /// <summary>How long <c>tok_unavailable</c> answers 503 from each key's first attempt.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan UnavailableFor { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long an authorisation (a charge made with <c>capture: false</c>) can be captured. Default 7 days; 1 second to 31 days.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "31.00:00:00")]
+    public TimeSpan AuthorizationLifetime { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Checks the annotations of <see cref="ProcessorOptions"/> (source-generated, no reflection).</summary>
@@ -187,15 +240,47 @@ internal sealed class ProcessorTraffic
 
 internal sealed record KeyRequests(string Key, int Requests);
 
-internal sealed record ChargeRequest(long? Amount, string? Currency, string? Source, string? Reference);
+/// <summary>A charge to make; <paramref name="Capture"/> <c>false</c> only authorises the amount (null or <c>true</c>: charged at once).</summary>
+internal sealed record ChargeRequest(long? Amount, string? Currency, string? Source, string? Reference, bool? Capture = null);
+
+/// <summary>A capture of an authorisation: <paramref name="Amount"/> of it, or all of it when null.</summary>
+internal sealed record CaptureRequest(long? Amount);
 
 internal sealed record RefundRequest(string? Charge, long? Amount, string? Reference);
 
-/// <summary>A charge as the processor keeps it.</summary>
-internal sealed record ChargeRecord(string Id, string Reference, long Amount, string Currency, string Source, string Status, long Refunded, string IdempotencyKey);
+/// <summary>
+/// A charge as the processor keeps it. <paramref name="Status"/> is <c>succeeded</c> (money taken: <paramref name="Captured"/>
+/// of <paramref name="Amount"/>), <c>declined</c>, or for an authorisation <c>requires_capture</c> (until
+/// <paramref name="ExpiresAt"/>), <c>canceled</c> or <c>expired</c>.
+/// </summary>
+internal sealed record ChargeRecord(
+    string Id, string Reference, long Amount, string Currency, string Source, string Status, long Refunded, string IdempotencyKey, long Captured = 0,
+    DateTimeOffset? ExpiresAt = null);
 
-/// <summary>The part of a charge or refund the payments service reads back: its id.</summary>
-internal sealed record ProcessorDocument(string Id);
+/// <summary>The part of a charge or refund the payments service reads back: its id, and an authorisation's expiry.</summary>
+internal sealed record ProcessorDocument(string Id, DateTimeOffset? ExpiresAt = null);
+
+/// <summary>What the payments service reads from a refusal: why (<see cref="ProcessorSimulator.ExpiredCode"/>, …).</summary>
+internal sealed record ProcessorRefusal(string? Code);
+
+internal enum ChargeActionKind
+{
+    Capture,
+    Cancel,
+}
+
+internal enum ChargeActionOutcome
+{
+    Done,
+    NotFound,
+    NotAuthorized,
+    Expired,
+    AmountTooLarge,
+    KeyReused,
+}
+
+/// <summary>What a capture or cancel did, with the charge as it now stands (null when there is none).</summary>
+internal readonly record struct ChargeActionResult(ChargeActionOutcome Outcome, ChargeRecord? Charge);
 
 /// <summary>A refund as the processor keeps it.</summary>
 internal sealed record RefundRecord(string Id, string Charge, string Reference, long Amount, string IdempotencyKey);
@@ -203,6 +288,8 @@ internal sealed record RefundRecord(string Id, string Charge, string Reference, 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ChargeRequest))]
 [JsonSerializable(typeof(RefundRequest))]
+[JsonSerializable(typeof(CaptureRequest))]
+[JsonSerializable(typeof(ProcessorRefusal))]
 [JsonSerializable(typeof(ChargeRecord))]
 [JsonSerializable(typeof(RefundRecord))]
 [JsonSerializable(typeof(List<ChargeRecord>))]

@@ -49,6 +49,8 @@ namespace Idem.Payments.Web;
 [JsonSerializable(typeof(BatchResponse))]
 [JsonSerializable(typeof(BatchItemError))]
 [JsonSerializable(typeof(BatchItemResult[]))]
+[JsonSerializable(typeof(CapturePaymentRequest))]
+[JsonSerializable(typeof(CancelPaymentRequest))]
 internal sealed partial class PaymentsJsonContext : JsonSerializerContext
 {
     /// <summary>Makes the HTTP JSON options match the context, with the context first in the resolver chain.</summary>

@@ -97,4 +97,21 @@ internal static class PaymentsProblemTypes
 
     /// <summary>404: no such batch for this tenant.</summary>
     public const string BatchNotFound = Prefix + "batch-not-found";
+    /// <summary>409: only a payment in <c>requires_capture</c> can be captured (it was captured, canceled, or taken at once); <c>payment_status</c> says what it is.</summary>
+    public const string PaymentNotCapturable = Prefix + "payment-not-capturable";
+
+    /// <summary>409: only a payment in <c>requires_capture</c> can be canceled; <c>payment_status</c> says what it is.</summary>
+    public const string PaymentNotCancelable = Prefix + "payment-not-cancelable";
+
+    /// <summary>409: the payment's authorisation expired (<c>authorization_expires_at</c>) before it was captured or canceled; nothing was captured.</summary>
+    public const string AuthorizationExpired = Prefix + "authorization-expired";
+
+    /// <summary>400: the capture asks for more than the payment authorised. Nothing was captured.</summary>
+    public const string CaptureExceedsAuthorization = Prefix + "capture-exceeds-authorization";
+
+    /// <summary>503: the capture has begun (the payment is <c>capturing</c>), but the processor has not confirmed it yet; retry with the same key.</summary>
+    public const string CaptureOutcomePending = Prefix + "capture-outcome-pending";
+
+    /// <summary>503: the cancel has begun (the payment is <c>canceling</c>), but the processor has not confirmed it yet; retry with the same key.</summary>
+    public const string CancelOutcomePending = Prefix + "cancel-outcome-pending";
 }

@@ -12,6 +12,7 @@ public sealed class ProcessorOptionsTests
     [InlineData("--Processor:TimeoutDelay=01:00:00", nameof(ProcessorOptions.TimeoutDelay))]
     [InlineData("--Processor:UnavailableFor=-00:00:01", nameof(ProcessorOptions.UnavailableFor))]
     [InlineData("--Processor:BaseUrl=not-a-url", nameof(ProcessorOptions.BaseUrl))]
+    [InlineData("--Processor:AuthorizationLifetime=00:00:00", nameof(ProcessorOptions.AuthorizationLifetime))]
     public async Task StartAsync_ProcessorOptionInvalid_FailsNamingTheOption(string argument, string option)
     {
         var error = await PaymentsOptionsTests.StartAsync(argument);

@@ -82,6 +82,8 @@ public abstract class InvalidTextTests(PaymentsServer server)
                 """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD","§":1}]}""",
                 """{"transfers":[{"from_account":"{usd}","to_account":"{usd2}","amount":1,"currency":"USD"}],"§":1}""",
             ]),
+        ("POST", "/v1/payments/{id}/capture", "/v1/payments/{payment}/capture", ["""{"amount":1,"§":1}"""]),
+        ("POST", "/v1/payments/{id}/cancel", "/v1/payments/{payment}/cancel", ["""{"§":1}"""]),
     ];
 
     public static TheoryData<string, string, string> Cases()

@@ -165,4 +165,26 @@ public abstract class OpenApiTests(PaymentsServer server)
         Assert.Equal(HttpStatusCode.Found, response.StatusCode);
         Assert.Equal("scalar/", response.Headers.Location?.OriginalString);
     }
+
+    [Theory]
+    [InlineData("/v1/payments/{id}/capture", "400,404,409,422,503")]
+    [InlineData("/v1/payments/{id}/cancel", "404,409,422,503")]
+    public async Task OpenApiDocument_CaptureAndCancel_DocumentTheirAnswerProblemsAndKey(string path, string statuses)
+    {
+        using var response = await server.Http.GetAsync("/openapi/v1.json");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var post = document.RootElement.GetProperty("paths").GetProperty(path).GetProperty("post");
+        Assert.False(string.IsNullOrEmpty(post.GetProperty("summary").GetString()));
+        var responses = post.GetProperty("responses");
+        var payment = responses.GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+        Assert.EndsWith("/PaymentResponse", payment.GetProperty("$ref").GetString(), StringComparison.Ordinal);
+        foreach (var status in statuses.Split(','))
+        {
+            Assert.True(responses.TryGetProperty(status, out var problem), $"POST {path} does not document {status}.");
+            Assert.True(problem.GetProperty("content").TryGetProperty("application/problem+json", out _), $"POST {path} {status} is not problem+json.");
+        }
+
+        Assert.Contains("Idempotency-Key", post.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
+    }
 }
