@@ -83,7 +83,12 @@ public sealed partial class InMemoryIdempotencyStore : IIdempotencyStore
 
         // The member digest is hashed only for a claim that writes the record, and not under the lock: a claim that finds
         // it must write without one yet hashes, then decides again.
-        ReadOnlyMemory<byte>? members = request.MemberDigestPending ? null : request.MemberDigest;
+        ReadOnlyMemory<byte>? members = null;
+        if (!request.MemberDigestPending)
+        {
+            members = request.MemberDigest;
+        }
+
         while (true)
         {
             if (TryClaim(shard, key, request, members, out var replay) is { } result)
