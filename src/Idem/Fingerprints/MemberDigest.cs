@@ -157,7 +157,7 @@ public sealed class MemberDigest
 
     private static byte[] EncodeMembers(string[] names, byte[]?[] values, string storeKey)
     {
-        var members = new List<Member>(names.Length);
+        using var members = new Members();
         for (var i = 0; i < names.Length; i++)
         {
             // A path chosen twice is one member; a path the input lacks has no entry, so it differs from one it has.
@@ -167,12 +167,12 @@ public sealed class MemberDigest
             }
         }
 
-        return Hash(members, storeKey);
+        return Hash(members.Span, storeKey);
     }
 
     private static byte[] EncodeCanonicalObject(byte[] canonical, string storeKey)
     {
-        var members = new List<Member>();
+        using var members = new Members();
         var at = 1;
         while (canonical[at] != (byte)'}')
         {
@@ -185,9 +185,9 @@ public sealed class MemberDigest
 
             // Duplicate names are next to each other in canonical order: one member, whose value runs from the first
             // value to the last, as sent.
-            if (members.Count > 0 && members[^1].Name.SequenceEqual(nameBytes ?? name))
+            if (members.Count > 0 && members.Last.Name.SequenceEqual(nameBytes ?? name))
             {
-                members[^1] = members[^1] with { ValueLength = valueEnd - members[^1].ValueStart };
+                members.Last = members.Last with { ValueLength = valueEnd - members.Last.ValueStart };
             }
             else
             {
@@ -197,10 +197,10 @@ public sealed class MemberDigest
             at = canonical[valueEnd] == (byte)',' ? valueEnd + 1 : valueEnd;
         }
 
-        return Hash(members, storeKey);
+        return Hash(members.Span, storeKey);
     }
 
-    private static byte[] Hash(List<Member> members, string storeKey)
+    private static byte[] Hash(ReadOnlySpan<Member> members, string storeKey)
     {
         var length = 1;
         var longest = 0;
@@ -316,6 +316,35 @@ public sealed class MemberDigest
     }
 
     private sealed record Encoded(string StoreKey, byte[] Bytes);
+
+    /// <summary>The members being hashed, in a pooled array (hashing happens on every first execution).</summary>
+    private struct Members : IDisposable
+    {
+        private Member[] _items;
+
+        public Members() => _items = ArrayPool<Member>.Shared.Rent(16);
+
+        public int Count { get; private set; }
+
+        public readonly ReadOnlySpan<Member> Span => _items.AsSpan(0, Count);
+
+        public readonly ref Member Last => ref _items[Count - 1];
+
+        public void Add(in Member member)
+        {
+            if (Count == _items.Length)
+            {
+                var larger = ArrayPool<Member>.Shared.Rent(Count * 2);
+                _items.AsSpan(0, Count).CopyTo(larger);
+                ArrayPool<Member>.Shared.Return(_items, clearArray: true);
+                _items = larger;
+            }
+
+            _items[Count++] = member;
+        }
+
+        public readonly void Dispose() => ArrayPool<Member>.Shared.Return(_items, clearArray: true);
+    }
 
     /// <summary>
     /// One member while hashing: its name (the decoded bytes, or a slice of the source when it had no escapes) and its
