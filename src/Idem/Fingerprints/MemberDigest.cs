@@ -28,7 +28,7 @@ namespace Idem;
 /// then the digest holds the input's canonical members in memory.
 /// </para>
 /// </remarks>
-public sealed class MemberDigest
+public sealed class MemberDigest : IEquatable<MemberDigest>
 {
     /// <summary>The format's first byte.</summary>
     internal const byte Version = 1;
@@ -61,6 +61,62 @@ public sealed class MemberDigest
     {
         _names = names;
         _values = values;
+    }
+
+    /// <summary>True when both hold the same members with the same values, so that operations built from one input are equal.</summary>
+    public bool Equals(MemberDigest? other)
+    {
+        if (other is null)
+        {
+            return false;
+        }
+
+        if (ReferenceEquals(this, other))
+        {
+            return true;
+        }
+
+        if (_canonicalObject is not null || other._canonicalObject is not null)
+        {
+            return _canonicalObject is not null && other._canonicalObject is not null && _canonicalObject.AsSpan().SequenceEqual(other._canonicalObject);
+        }
+
+        if (!_names!.AsSpan().SequenceEqual(other._names))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < _values!.Length; i++)
+        {
+            if (_values[i] is { } value ? other._values![i] is not { } otherValue || !value.AsSpan().SequenceEqual(otherValue) : other._values![i] is not null)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as MemberDigest);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        if (_canonicalObject is not null)
+        {
+            hash.AddBytes(_canonicalObject);
+        }
+        else
+        {
+            foreach (var name in _names!)
+            {
+                hash.Add(name, StringComparer.Ordinal);
+            }
+        }
+
+        return hash.ToHashCode();
     }
 
     /// <summary>A digest of a canonical JSON object, as the canonicaliser wrote it (copied: the caller's buffer is reused).</summary>
