@@ -24,8 +24,9 @@ namespace Idem;
 /// value with few possibilities (a small amount, a currency) can be found that way.
 /// </para>
 /// <para>
-/// The hashes are computed only when a claim writes the record or a mismatch is explained, never for a replay; until
-/// then the digest holds the input's canonical members in memory.
+/// The hashes are computed when a store first reads <see cref="Storage.ClaimRequest.MemberDigest"/>, or when a mismatch
+/// is explained; until then the digest holds the input's canonical members in memory. A store that reads it only when a
+/// claim writes (the in-memory store) spares its replays the hashing.
 /// </para>
 /// </remarks>
 public sealed class MemberDigest : IEquatable<MemberDigest>
