@@ -74,9 +74,10 @@ public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
     public bool Guarded { get; }
 
     /// <summary>
-    /// For <see cref="IdempotentOutcome.Mismatch"/>: the top-level members of the input (an HTTP request's JSON body) that
-    /// differ from those of the operation the key belongs to, a hash or a presence apart (see <see cref="MemberDigest"/>),
-    /// sorted (ordinal). Empty when they could not be compared (see <see cref="MismatchedFieldsKnown"/>), and when none differ.
+    /// For <see cref="IdempotentOutcome.Mismatch"/>: the top-level members of the input (an HTTP request's JSON body) whose
+    /// values differ from those of the operation the key belongs to, or that only one of the two has (told apart by their
+    /// hashes, see <see cref="MemberDigest"/>), sorted (ordinal). Empty when they could not be compared (see
+    /// <see cref="MismatchedFieldsKnown"/>), and when none differ.
     /// </summary>
     public IReadOnlyList<string> MismatchedFields => _mismatchedFields ?? [];
 

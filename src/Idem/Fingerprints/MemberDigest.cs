@@ -31,7 +31,7 @@ namespace Idem;
 /// </remarks>
 public sealed class MemberDigest : IEquatable<MemberDigest>
 {
-    /// <summary>The format's first byte.</summary>
+    /// <summary>The format's version, its first byte.</summary>
     internal const byte Version = 1;
 
     /// <summary>Bytes of each member's hash.</summary>
@@ -89,13 +89,15 @@ public sealed class MemberDigest : IEquatable<MemberDigest>
 
         for (var i = 0; i < _values!.Length; i++)
         {
-            if (_values[i] is { } value ? other._values![i] is not { } otherValue || !value.AsSpan().SequenceEqual(otherValue) : other._values![i] is not null)
+            if (!SameValue(_values[i], other._values![i]))
             {
                 return false;
             }
         }
 
         return true;
+
+        static bool SameValue(byte[]? value, byte[]? other) => value is null ? other is null : other is not null && value.AsSpan().SequenceEqual(other);
     }
 
     /// <inheritdoc/>
