@@ -18,14 +18,15 @@ internal static class HttpRequestFingerprint
     /// Reads the whole body (however long: it all counts; Kestrel's MaxRequestBodySize bounds it) and fingerprints the
     /// request. A small body with a known length stays unconsumed in the server's pipe, so the handler reads it from there
     /// with no copy; anything else is copied once and handed to the handler as a stream, because holding a large body
-    /// unconsumed would stall the connection's input buffer.
+    /// unconsumed would stall the connection's input buffer. A JSON object body also gives its member digest.
     /// </summary>
-    public static async ValueTask<string> ComputeAsync(HttpContext context, string method, string route, IReadOnlyList<string>? members)
+    public static async ValueTask<(string Fingerprint, MemberDigest? Members)> ComputeAsync(HttpContext context, string method, string route, IReadOnlyList<string>? members)
     {
         var request = context.Request;
+        MemberDigest? digest;
         if (request.ContentLength == 0)
         {
-            return Compute(context, method, route, [], members);
+            return (Compute(context, method, route, [], members, out digest), digest);
         }
 
         var keepInPipe = request.ContentLength <= BodyKeptInPipeLimit;
@@ -45,14 +46,14 @@ internal static class HttpRequestFingerprint
                 var bytes = buffer.IsEmpty ? [] : BuffersExtensions.ToArray(buffer);
                 reader.AdvanceTo(buffer.End);
                 request.Body = new MemoryStream(bytes, writable: false);
-                return Compute(context, method, route, bytes, members);
+                return (Compute(context, method, route, bytes, members, out digest), digest);
             }
 
             try
             {
                 if (buffer.IsSingleSegment)
                 {
-                    return Compute(context, method, route, buffer.FirstSpan, members);
+                    return (Compute(context, method, route, buffer.FirstSpan, members, out digest), digest);
                 }
 
                 var length = (int)buffer.Length;
@@ -60,7 +61,7 @@ internal static class HttpRequestFingerprint
                 try
                 {
                     buffer.CopyTo(rented);
-                    return Compute(context, method, route, rented.AsSpan(0, length), members);
+                    return (Compute(context, method, route, rented.AsSpan(0, length), members, out digest), digest);
                 }
                 finally
                 {
@@ -76,6 +77,9 @@ internal static class HttpRequestFingerprint
     }
 
     public static string Compute(HttpContext context, string method, string route, ReadOnlySpan<byte> body, IReadOnlyList<string>? members)
+        => Compute(context, method, route, body, members, out _);
+
+    public static string Compute(HttpContext context, string method, string route, ReadOnlySpan<byte> body, IReadOnlyList<string>? members, out MemberDigest? memberDigest)
     {
         using var fingerprint = new RequestFingerprint();
         fingerprint.Add("method", method);
@@ -125,6 +129,7 @@ internal static class HttpRequestFingerprint
         fingerprint.Add("content-type", mediaType);
         var isJson = mediaType is not null && (mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal));
         fingerprint.AddBody(body, isJson, members);
+        memberDigest = fingerprint.MemberDigest;
         return fingerprint.Finish();
     }
 

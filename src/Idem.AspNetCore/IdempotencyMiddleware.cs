@@ -76,11 +76,10 @@ internal sealed class IdempotencyMiddleware
         var method = context.Request.Method;
         var route = context.GetEndpoint()?.GetIdempotencyRouteTemplate() ?? context.Request.Path.Value ?? "/";
         var scope = await _scopes.ResolveAsync(context).ConfigureAwait(false);
-        var operation = new IdempotentOperation(
-            StoreKey.Create(scope, method, route, key!),
-            await HttpRequestFingerprint.ComputeAsync(context, method, route, policy.FingerprintMembers).ConfigureAwait(false),
-            key)
+        var (fingerprint, members) = await HttpRequestFingerprint.ComputeAsync(context, method, route, policy.FingerprintMembers).ConfigureAwait(false);
+        var operation = new IdempotentOperation(StoreKey.Create(scope, method, route, key!), fingerprint, key)
         {
+            MemberDigest = members,
             Transactional = policy.Transactional,
             GroupCommit = policy.GroupCommit,
             LeaseDuration = policy.LeaseDuration,
@@ -175,8 +174,7 @@ internal sealed class IdempotencyMiddleware
                 await StoredResponses.ReplayAsync(context, execution.Response!).ConfigureAwait(false);
                 break;
             case IdempotentOutcome.Mismatch:
-                await ProblemWriter.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, IdempotencyProblemTypes.KeyMismatch, "Idempotency key reused",
-                    "This key was already used for a different request (method, route, query or body differ). Do not retry with this key; use a new key for a new request.").ConfigureAwait(false);
+                await MismatchAsync(context, execution).ConfigureAwait(false);
                 break;
             case IdempotentOutcome.InProgress:
                 await ProblemWriter.WriteAsync(context, StatusCodes.Status409Conflict, IdempotencyProblemTypes.RequestInProgress, "Request in progress",
@@ -201,6 +199,30 @@ internal sealed class IdempotencyMiddleware
                     _http.RetryAfter).ConfigureAwait(false);
                 break;
         }
+    }
+
+    // Names the body's top-level members that differ from the first request's when both were JSON objects whose digests
+    // could be compared (an empty list then: the body is the same, so something outside it differs); says nothing of
+    // members otherwise.
+    private static Task MismatchAsync(HttpContext context, IdempotentExecution execution)
+    {
+        const string Advice = " Do not retry with this key; use a new key for a new request.";
+        var fields = execution.MismatchedFields;
+        var detail = !execution.MismatchedFieldsKnown
+            ? "This key was already used for a different request (method, route, query or body differ)." + Advice
+            : fields.Count == 0
+                ? "This key was already used for a request with the same body: this one differs outside its body (route values, query or content type)." + Advice
+                : "This key was already used for a request whose body differs from this one in " + Describe(fields) + "." + Advice;
+        return ProblemWriter.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, IdempotencyProblemTypes.KeyMismatch, "Idempotency key reused",
+            detail, fields: execution.MismatchedFieldsKnown ? fields : null);
+    }
+
+    // The first few names, quoted; `fields` has them all.
+    private static string Describe(IReadOnlyList<string> fields)
+    {
+        const int Named = 10;
+        var names = string.Join(", ", fields.Take(Named).Select(f => "'" + f + "'"));
+        return fields.Count <= Named ? names : $"{names} and {fields.Count - Named} more";
     }
 
     // The lease ran out mid-request and another request took the key over: it finishes the operation.

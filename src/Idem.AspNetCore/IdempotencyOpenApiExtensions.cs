@@ -42,13 +42,25 @@ public static class IdempotencyOpenApiExtensions
             operation.Responses ??= [];
             AddProblem(operation, "400", "The idempotency key is missing or invalid (" + IdempotencyProblemTypes.KeyMissing + ", " + IdempotencyProblemTypes.KeyInvalid + "). Nothing ran.");
             AddProblem(operation, "409", "The first request with this key is still running (" + IdempotencyProblemTypes.RequestInProgress + "). Retry with the same key after Retry-After.");
-            AddProblem(operation, "422", "The key was used for a different request (" + IdempotencyProblemTypes.KeyMismatch + "). Do not retry with this key.");
+            AddProblem(operation, "422", "The key was used for a different request (" + IdempotencyProblemTypes.KeyMismatch + "). Do not retry with this key. " +
+                "When both requests' bodies are JSON objects, `fields` names the top-level members that differ; an empty list means the body is the same and the route values, query or content type differ.",
+                MismatchSchema());
             AddProblem(operation, "503", "The idempotency store is unavailable (" + IdempotencyProblemTypes.StoreUnavailable + "). Nothing ran; retry with the same key.");
             return Task.CompletedTask;
         });
     }
 
-    private static void AddProblem(OpenApiOperation operation, string status, string description)
+    // The mismatch problem's own member: the names of the body members that differ, when known.
+    private static OpenApiSchema MismatchSchema() => new()
+    {
+        Type = JsonSchemaType.Object,
+        Properties = new Dictionary<string, IOpenApiSchema>
+        {
+            ["fields"] = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.String } },
+        },
+    };
+
+    private static void AddProblem(OpenApiOperation operation, string status, string description, OpenApiSchema? schema = null)
     {
         if (operation.Responses!.TryGetValue(status, out var existing))
         {
@@ -65,7 +77,7 @@ public static class IdempotencyOpenApiExtensions
             Description = description,
             Content = new Dictionary<string, OpenApiMediaType>
             {
-                ["application/problem+json"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.Object } },
+                ["application/problem+json"] = new() { Schema = schema ?? new OpenApiSchema { Type = JsonSchemaType.Object } },
             },
         };
     }

@@ -11,7 +11,8 @@ internal static class ProblemWriter
     // problem+json is read by programs and people, never embedded in HTML: keep quotes and apostrophes readable.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static async Task WriteAsync(HttpContext context, int status, string type, string title, string detail, TimeSpan? retryAfter = null)
+    /// <summary>Writes the problem; <paramref name="fields"/>, when given, as its <c>fields</c> extension (a list of names).</summary>
+    public static async Task WriteAsync(HttpContext context, int status, string type, string title, string detail, TimeSpan? retryAfter = null, IReadOnlyList<string>? fields = null)
     {
         var response = context.Response;
         response.StatusCode = status;
@@ -29,6 +30,17 @@ internal static class ProblemWriter
             writer.WriteString("title", title);
             writer.WriteNumber("status", status);
             writer.WriteString("detail", detail);
+            if (fields is not null)
+            {
+                writer.WriteStartArray("fields");
+                foreach (var field in fields)
+                {
+                    writer.WriteStringValue(field);
+                }
+
+                writer.WriteEndArray();
+            }
+
             writer.WriteEndObject();
         }
 

@@ -72,9 +72,9 @@ internal sealed partial class PostgresIdempotencyStore
     // The common case on a restart: everything is there, and no DDL (nor its notices) is needed.
     private async ValueTask<bool> SchemaExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        // The last column added (recovery_point) tells a table made by an earlier version, which the DDL then upgrades.
+        // The last column added (member_digest) tells a table made by an earlier version, which the DDL then upgrades.
         using var command = new NpgsqlCommand(
-            "SELECT to_regclass($2) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'recovery_point' AND NOT attisdropped)",
+            "SELECT to_regclass($2) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'member_digest' AND NOT attisdropped)",
             connection);
         command.Parameters.Add(Text(_sql.QualifiedTable));
         command.Parameters.Add(Text(_sql.QualifiedIndex));

@@ -71,6 +71,7 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
     {
         ClaimRequest.ThrowIfInvalid(request);
         cancellationToken.ThrowIfCancellationRequested();
+        var members = request.MemberDigest;
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
@@ -78,7 +79,7 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
             {
                 try
                 {
-                    return await ClaimAsync(connection, null, request, cancellationToken).ConfigureAwait(false);
+                    return await ClaimAsync(connection, null, request, members, cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
                 {
@@ -171,6 +172,7 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
                 var recoveryPoint = await reader.IsDBNullAsync(5, cancellationToken).ConfigureAwait(false)
                     ? null
                     : await reader.GetFieldValueAsync<string>(5, cancellationToken).ConfigureAwait(false);
+                var memberDigest = await ReadMemberDigestAsync(reader, 6, cancellationToken).ConfigureAwait(false);
                 return new IdempotencyRecord
                 {
                     StoreKey = storeKey,
@@ -180,7 +182,8 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
                     LeaseExpiresAt = completed ? null : leaseExpiresAt,
                     ExpiresAt = expiresAt,
                     RecoveryPoint = recoveryPoint,
-                    Response = completed ? await ReadResponseAsync(reader, 6, cancellationToken).ConfigureAwait(false) : null,
+                    MemberDigest = memberDigest,
+                    Response = completed ? await ReadResponseAsync(reader, 7, cancellationToken).ConfigureAwait(false) : null,
                 };
             }
         }
@@ -223,13 +226,14 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
         _schemaGate.Dispose();
     }
 
-    private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, CancellationToken cancellationToken)
+    private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
     {
         using var command = new NpgsqlCommand(_sql.Claim, connection, transaction);
         command.Parameters.Add(Text(request.StoreKey));
         command.Parameters.Add(Text(request.Fingerprint));
         command.Parameters.Add(Interval(request.LeaseDuration));
         command.Parameters.Add(Interval(request.Retention));
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = members.IsEmpty ? DBNull.Value : members });
         await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
@@ -256,13 +260,13 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
             var fingerprint = await reader.GetFieldValueAsync<string>(2, cancellationToken).ConfigureAwait(false);
             if (!string.Equals(fingerprint, request.Fingerprint, StringComparison.Ordinal))
             {
-                return ClaimResult.Mismatch();
+                return ClaimResult.Mismatch(await ReadMemberDigestAsync(reader, 3, cancellationToken).ConfigureAwait(false));
             }
 
-            var completed = await reader.GetFieldValueAsync<short>(3, cancellationToken).ConfigureAwait(false) == 1;
-            var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(4, cancellationToken).ConfigureAwait(false);
+            var completed = await reader.GetFieldValueAsync<short>(4, cancellationToken).ConfigureAwait(false) == 1;
+            var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(5, cancellationToken).ConfigureAwait(false);
             return completed
-                ? ClaimResult.Completed(await ReadResponseAsync(reader, 5, cancellationToken).ConfigureAwait(false))
+                ? ClaimResult.Completed(await ReadResponseAsync(reader, 6, cancellationToken).ConfigureAwait(false))
                 : ClaimResult.InProgress(retryAfter);
         }
     }
@@ -339,6 +343,12 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
 
         return await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    // NULL in a row from before member digests, and for a request that had none.
+    private static async ValueTask<byte[]> ReadMemberDigestAsync(NpgsqlDataReader reader, int ordinal, CancellationToken cancellationToken)
+        => await reader.IsDBNullAsync(ordinal, cancellationToken).ConfigureAwait(false)
+            ? []
+            : await reader.GetFieldValueAsync<byte[]>(ordinal, cancellationToken).ConfigureAwait(false);
 
     // Columns from first on: status, body_truncated, headers, body (the large one last).
     private static async ValueTask<IdempotencyResponse> ReadResponseAsync(NpgsqlDataReader reader, int first, CancellationToken cancellationToken)

@@ -29,13 +29,16 @@ internal sealed class PostgresSql
             headers bytea NULL,
             body bytea NULL,
             body_truncated boolean NOT NULL DEFAULT false,
-            recovery_point text NULL
+            recovery_point text NULL,
+            member_digest bytea NULL
         );
         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS recovery_point text NULL;
+        ALTER TABLE {table} ADD COLUMN IF NOT EXISTS member_digest bytea NULL;
         CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);
         """;
 
-    // The claim: one statement, one round trip, whatever it finds. $1 key, $2 fingerprint, $3 lease, $4 retention.
+    // The claim: one statement, one round trip, whatever it finds. $1 key, $2 fingerprint, $3 lease, $4 retention, $5 the
+    // member digest (NULL for none).
     //
     // clock: the decision time and a fresh owner token, computed once (a CTE with volatile functions is materialised,
     //   never inlined). set_config(..., true) is SET LOCAL: it bounds the wait below (and, in a transactional request,
@@ -55,20 +58,21 @@ internal sealed class PostgresSql
     //   t.* is the locked version and excluded.* the proposed row, whose created_at carries the clock.
     // Exactly one row comes back: from ins whenever it runs (it inserts or updates, never skips), from cur otherwise. Its
     // owner token is non-NULL only when the claim is ours; a takeover keeps (and returns) the recovery point the last
-    // holder reached, a fresh claim clears it. The body comes last: it is read sequentially.
+    // holder reached, a fresh claim clears it. Any claim writes its member digest, which comes back only to a request with
+    // another fingerprint (a mismatch), so a replay does not carry it. The body comes last: it is read sequentially.
     private const string ClaimTemplate = """
         WITH clock AS (
             SELECT clock_timestamp() AS now, gen_random_uuid() AS token, set_config('lock_timeout', '{lock_timeout}', true) AS lock_timeout
         ),
         cur AS (
-            SELECT t.fingerprint, t.state, t.lease_expires_at, t.status, t.headers, t.body, t.body_truncated,
+            SELECT t.fingerprint, t.member_digest, t.state, t.lease_expires_at, t.status, t.headers, t.body, t.body_truncated,
                    {cur_claimable} AS claimable
             FROM {table} AS t, clock AS c
             WHERE t.key = $1
         ),
         ins AS (
-            INSERT INTO {table} AS t (key, fingerprint, state, owner_token, created_at, lease_expires_at, expires_at, status, headers, body, body_truncated)
-            SELECT $1, $2, 0, c.token, c.now, c.now + $3, c.now + greatest($3, $4), NULL, NULL, NULL, false
+            INSERT INTO {table} AS t (key, fingerprint, state, owner_token, created_at, lease_expires_at, expires_at, status, headers, body, body_truncated, member_digest)
+            SELECT $1, $2, 0, c.token, c.now, c.now + $3, c.now + greatest($3, $4), NULL, NULL, NULL, false, $5
             FROM clock AS c
             WHERE NOT EXISTS (SELECT 1 FROM cur WHERE NOT cur.claimable)
             ON CONFLICT (key) DO UPDATE SET
@@ -82,14 +86,17 @@ internal sealed class PostgresSql
                 headers = CASE WHEN {take} THEN NULL ELSE t.headers END,
                 body = CASE WHEN {take} THEN NULL ELSE t.body END,
                 body_truncated = CASE WHEN {take} THEN false ELSE t.body_truncated END,
-                recovery_point = CASE WHEN {fresh} THEN NULL ELSE t.recovery_point END
-            RETURNING t.owner_token, t.recovery_point, t.fingerprint, t.state, t.lease_expires_at, t.status, t.headers, t.body, t.body_truncated
+                recovery_point = CASE WHEN {fresh} THEN NULL ELSE t.recovery_point END,
+                member_digest = CASE WHEN {take} THEN excluded.member_digest ELSE t.member_digest END
+            RETURNING t.owner_token, t.recovery_point, t.fingerprint, t.member_digest, t.state, t.lease_expires_at, t.status, t.headers, t.body, t.body_truncated
         )
-        SELECT CASE WHEN ins.owner_token = c.token THEN c.token END, ins.recovery_point, ins.fingerprint, ins.state, ins.lease_expires_at - c.now,
+        SELECT CASE WHEN ins.owner_token = c.token THEN c.token END, ins.recovery_point, ins.fingerprint,
+               CASE WHEN ins.fingerprint <> $2 THEN ins.member_digest END, ins.state, ins.lease_expires_at - c.now,
                ins.status, ins.body_truncated, ins.headers, ins.body
         FROM ins, clock AS c
         UNION ALL
-        SELECT NULL, NULL, cur.fingerprint, cur.state, cur.lease_expires_at - c.now, cur.status, cur.body_truncated, cur.headers, cur.body
+        SELECT NULL, NULL, cur.fingerprint, CASE WHEN cur.fingerprint <> $2 THEN cur.member_digest END, cur.state, cur.lease_expires_at - c.now,
+               cur.status, cur.body_truncated, cur.headers, cur.body
         FROM cur, clock AS c
         WHERE NOT cur.claimable
         """;
@@ -136,7 +143,7 @@ internal sealed class PostgresSql
 
     // $1 key.
     private const string GetTemplate = """
-        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, recovery_point, status, body_truncated, headers, body
+        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, recovery_point, member_digest, status, body_truncated, headers, body
         FROM {table}
         WHERE key = $1 AND NOT (expires_at <= now() AND (state = 1 OR lease_expires_at <= now()))
         """;

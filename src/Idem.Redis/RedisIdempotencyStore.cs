@@ -82,19 +82,20 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
     /// <inheritdoc/>
     public async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
-        ValidateRequest(request);
+        var members = ValidateRequest(request);
 
         // Checked before sending, not while waiting: a claim in flight may already have landed, and walking away from it
         // would leave a held key nobody completes. A Redis call is bounded by the connection's timeout anyway.
         cancellationToken.ThrowIfCancellationRequested();
 
         // The token goes with every claim: the script decides atomically whether to take the key, and a replay (the hot
-        // path) cannot be told apart before the round trip. A GUID costs far less than a second round trip.
+        // path) cannot be told apart before the round trip. A GUID costs far less than a second round trip; so does the
+        // member digest, which goes with every claim for the same reason.
         var owner = OwnerToken.New();
         var result = await EvaluateAsync(
             RedisScripts.Claim,
             request.StoreKey,
-            [request.Fingerprint, owner, Milliseconds(request.LeaseDuration), Milliseconds(request.Retention), _grace]).ConfigureAwait(false);
+            [request.Fingerprint, owner, Milliseconds(request.LeaseDuration), Milliseconds(request.Retention), _grace, members]).ConfigureAwait(false);
 
         return (int)result[0] switch
         {
@@ -104,7 +105,7 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
             }),
             2 => ClaimResult.InProgress(TimeSpan.FromMilliseconds((long)result[1])),
             1 => ClaimResult.Completed(RedisRecord.ReadResponse(request.StoreKey, (byte[])result[1]!)),
-            0 => ClaimResult.Mismatch(),
+            0 => ClaimResult.Mismatch(result.Length > 1 && !result[1].IsNull ? (byte[])result[1]! : []),
             var other => throw new InvalidDataException($"The claim script answered {other.ToString(CultureInfo.InvariantCulture)}."),
         };
     }
@@ -350,12 +351,20 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
 
     private static RedisValue Milliseconds(TimeSpan duration) => (long)Math.Ceiling(duration.TotalMilliseconds);
 
-    private static void ValidateRequest(ClaimRequest request)
+    private static ReadOnlyMemory<byte> ValidateRequest(ClaimRequest request)
     {
         ClaimRequest.ThrowIfInvalid(request);
         if (Encoding.UTF8.GetByteCount(request.Fingerprint) > MaxFingerprintBytes)
         {
             throw new ArgumentException($"A fingerprint is at most {MaxFingerprintBytes} bytes.", nameof(request));
         }
+
+        var members = request.MemberDigest;
+        if (members.Length > RedisRecord.MaxMemberDigestBytes)
+        {
+            throw new ArgumentException($"A member digest is at most {RedisRecord.MaxMemberDigestBytes} bytes.", nameof(request));
+        }
+
+        return members;
     }
 }

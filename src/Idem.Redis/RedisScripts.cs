@@ -9,14 +9,17 @@ namespace Idem.Redis;
 /// </summary>
 /// <remarks>
 /// <para>
-/// A record is one string value in the layout <see cref="RedisRecord"/> reads (all integers little-endian), format 2:
+/// A record is one string value in the layout <see cref="RedisRecord"/> reads (all integers little-endian), format 3:
 /// <c>version:u8 state:u8 created_ms:i64 lease_expires_ms:i64 expires_ms:i64 fingerprint_len:u8 fingerprint
-/// owner_len:u8 owner recovery_point_len:u16 recovery_point response</c>, where state is 0 in progress or 1 completed,
-/// the owner is empty once completed or parked (released at a recovery point), the recovery point is empty until the
-/// operation records one, and the response (<see cref="Storage.IdempotencyResponseCodec"/>, itself versioned) is present
-/// only once completed. Format 1, written before recovery points, is the same without <c>recovery_point_len</c> and
-/// <c>recovery_point</c>: every script still reads it (as a record with no point) and rewrites a record it changes in
-/// format 2. A script that meets a version it does not know fails rather than guess.
+/// owner_len:u8 owner recovery_point_len:u16 recovery_point member_digest_len:u16 member_digest response</c>, where
+/// state is 0 in progress or 1 completed, the owner is empty once completed or parked (released at a recovery point),
+/// the recovery point is empty until the operation records one, the member digest (the claim's
+/// <see cref="Storage.ClaimRequest.MemberDigest"/>) is empty when the request had none, and the response
+/// (<see cref="Storage.IdempotencyResponseCodec"/>, itself versioned) is present only once completed. Format 2, written
+/// before member digests, is the same without <c>member_digest_len</c> and <c>member_digest</c>; format 1, written before
+/// recovery points, lacks <c>recovery_point_len</c> and <c>recovery_point</c> too. Every script still reads both (as a
+/// record with no digest, and no point) and rewrites a record it changes in format 3. A script that meets a version it
+/// does not know fails rather than guess.
 /// </para>
 /// <para>
 /// Times are milliseconds on the Redis server's clock (<c>TIME</c>), never the caller's. Redis 6.2 and later replicate
@@ -29,8 +32,9 @@ internal static class RedisScripts
 {
     // Shared by every script: the server clock in ms, the record parser and writer, and the owner check. A record is past
     // its retention when its expiry has passed and it is completed or its lease has run out too (a record never expires
-    // under a running lease). parse returns the fields, the recovery point ('' when none, and always for format 1) and
-    // the position of the response; on an unknown format, an error reply in place of the version.
+    // under a running lease). parse returns the fields, the recovery point ('' when none, and always for format 1), the
+    // member digest ('' when none, and always for formats 1 and 2) and the position of the response; on an unknown
+    // format, an error reply in place of the version.
     private const string Prelude = """
         local function clock()
           local t = redis.call('TIME')
@@ -38,16 +42,19 @@ internal static class RedisScripts
         end
         local function parse(v)
           local version = string.byte(v, 1)
-          if version == 2 then
-            return struct.unpack('<BBi8i8i8Bc0Bc0Hc0', v)
+          if version == 3 then
+            return struct.unpack('<BBi8i8i8Bc0Bc0Hc0Hc0', v)
+          elseif version == 2 then
+            local _, state, created, lease, expires, fingerprint, owner, point, rest = struct.unpack('<BBi8i8i8Bc0Bc0Hc0', v)
+            return 2, state, created, lease, expires, fingerprint, owner, point, '', rest
           elseif version == 1 then
             local _, state, created, lease, expires, fingerprint, owner, rest = struct.unpack('<BBi8i8i8Bc0Bc0', v)
-            return 1, state, created, lease, expires, fingerprint, owner, '', rest
+            return 1, state, created, lease, expires, fingerprint, owner, '', '', rest
           end
           return redis.error_reply('IDEM unknown record format ' .. tostring(version))
         end
-        local function record(state, created, lease, expires, fingerprint, owner, point)
-          return struct.pack('<BBi8i8i8Bc0Bc0Hc0', 2, state, created, lease, expires, #fingerprint, fingerprint, #owner, owner, #point, point)
+        local function record(state, created, lease, expires, fingerprint, owner, point, members)
+          return struct.pack('<BBi8i8i8Bc0Bc0Hc0Hc0', 3, state, created, lease, expires, #fingerprint, fingerprint, #owner, owner, #point, point, #members, members)
         end
         local function held(state, owner)
           return state == 0 and owner ~= '' and owner == ARGV[1]
@@ -62,16 +69,17 @@ internal static class RedisScripts
     private const string HeldPrelude = Prelude + """
         local v = redis.call('GET', KEYS[1])
         if not v then return 0 end
-        local version, state, created, lease, expires, fingerprint, owner, point = parse(v)
+        local version, state, created, lease, expires, fingerprint, owner, point, members = parse(v)
         if type(version) == 'table' then return version end
         if not held(state, owner) then return 0 end
 
         """;
 
     /// <summary>
-    /// ARGV: fingerprint, owner token, lease ms, retention ms, grace ms. Returns <c>{3, point}</c> claimed (with the
-    /// given owner; point is the recovery point of a record taken over, '' when none), <c>{2, ms}</c> in progress for ms
-    /// more, <c>{1, record}</c> completed, <c>{0}</c> another fingerprint. A completed record comes back whole in the same
+    /// ARGV: fingerprint, owner token, lease ms, retention ms, grace ms, member digest ('' for none). Returns
+    /// <c>{3, point}</c> claimed (with the given owner and digest; point is the recovery point of a record taken over, ''
+    /// when none), <c>{2, ms}</c> in progress for ms more, <c>{1, record}</c> completed, <c>{0, digest}</c> another
+    /// fingerprint, with the digest stored beside it ('' when none). A completed record comes back whole in the same
     /// reply, so a replay is one round trip.
     /// </summary>
     public static readonly RedisScript Claim = new("claim", Prelude + """
@@ -80,10 +88,10 @@ internal static class RedisScripts
         local point = ''
         local v = redis.call('GET', KEYS[1])
         if v then
-          local version, state, c, lease, expires, fingerprint, owner, p = parse(v)
+          local version, state, c, lease, expires, fingerprint, owner, p, members = parse(v)
           if type(version) == 'table' then return version end
           if not gone(state, lease, expires, now) then
-            if fingerprint ~= ARGV[1] then return {0} end
+            if fingerprint ~= ARGV[1] then return {0, members} end
             if state == 1 then return {1, v} end
             if lease > now then return {2, lease - now} end
             -- The holder's lease ran out (it crashed, stalled, or released the key at a recovery point): take the key
@@ -94,19 +102,19 @@ internal static class RedisScripts
         end
         local lease = tonumber(ARGV[3])
         local expires = now + math.max(lease, tonumber(ARGV[4]))
-        redis.call('SET', KEYS[1], record(0, created, now + lease, expires, ARGV[1], ARGV[2], point), 'PXAT', expires + tonumber(ARGV[5]))
+        redis.call('SET', KEYS[1], record(0, created, now + lease, expires, ARGV[1], ARGV[2], point, ARGV[6]), 'PXAT', expires + tonumber(ARGV[5]))
         return {3, point}
         """);
 
     /// <summary>
     /// ARGV: owner token, retention ms, grace ms, encoded response. Returns 1 when stored, 0 when the owner no longer
     /// holds the key. An owner past its lease that nobody took over may still complete: nobody else ran. The recovery
-    /// point stays in the completed record.
+    /// point and the member digest stay in the completed record.
     /// </summary>
     public static readonly RedisScript Complete = new("complete", HeldPrelude + """
         local now = clock()
         local expires = now + tonumber(ARGV[2])
-        redis.call('SET', KEYS[1], record(1, created, 0, expires, fingerprint, '', point) .. ARGV[4], 'PXAT', expires + tonumber(ARGV[3]))
+        redis.call('SET', KEYS[1], record(1, created, 0, expires, fingerprint, '', point, members) .. ARGV[4], 'PXAT', expires + tonumber(ARGV[3]))
         return 1
         """);
 
@@ -119,7 +127,7 @@ internal static class RedisScripts
         if point == '' then
           redis.call('DEL', KEYS[1])
         else
-          redis.call('SET', KEYS[1], record(0, created, math.min(lease, clock()), expires, fingerprint, '', point), 'KEEPTTL')
+          redis.call('SET', KEYS[1], record(0, created, math.min(lease, clock()), expires, fingerprint, '', point, members), 'KEEPTTL')
         end
         return 1
         """);
@@ -132,7 +140,7 @@ internal static class RedisScripts
     public static readonly RedisScript Renew = new("renew", HeldPrelude + """
         local lease = clock() + tonumber(ARGV[2])
         expires = math.max(expires, lease)
-        redis.call('SET', KEYS[1], record(0, created, lease, expires, fingerprint, owner, ARGV[4] or point), 'PXAT', expires + tonumber(ARGV[3]))
+        redis.call('SET', KEYS[1], record(0, created, lease, expires, fingerprint, owner, ARGV[4] or point, members), 'PXAT', expires + tonumber(ARGV[3]))
         return 1
         """);
 
@@ -149,11 +157,12 @@ internal static class RedisScripts
     /// <summary>
     /// ARGV: expired-before ms. Deletes the record when it expired before that time and before the server's now (a
     /// caller whose clock runs ahead can never purge a live record); 1 when deleted. Reads only the fixed header, the
-    /// same in formats 1 and 2.
+    /// same in formats 1, 2 and 3.
     /// </summary>
     public static readonly RedisScript Purge = new("purge", """
         local h = redis.call('GETRANGE', KEYS[1], 0, 25)
-        if #h < 26 or (string.byte(h, 1) ~= 1 and string.byte(h, 1) ~= 2) then return 0 end
+        local format = string.byte(h, 1)
+        if #h < 26 or (format ~= 1 and format ~= 2 and format ~= 3) then return 0 end
         local version, state, created, lease, expires = struct.unpack('<BBi8i8i8', h)
         local t = redis.call('TIME')
         local cutoff = math.min(tonumber(ARGV[1]), tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))

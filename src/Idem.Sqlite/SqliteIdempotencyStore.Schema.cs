@@ -42,17 +42,21 @@ internal sealed partial class SqliteIdempotencyStore
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            // A table made by an earlier version gains the recovery point column: checked with a plain read, then, only when
-            // missing, checked again and altered under the write lock, so two processes upgrading at once alter it once.
-            if (!await HasRecoveryPointAsync(connection, null, cancellationToken).ConfigureAwait(false))
+            // A table made by an earlier version gains the columns added since: checked with a plain read, then, only when
+            // one is missing, checked again and altered under the write lock, so two processes upgrading at once alter once.
+            if ((await AddedColumnsAsync(connection, null, cancellationToken).ConfigureAwait(false)).Count < AddedColumnCount)
             {
                 using var transaction = connection.BeginTransaction(deferred: false);
-                if (!await HasRecoveryPointAsync(connection, transaction, cancellationToken).ConfigureAwait(false))
+                var present = await AddedColumnsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+                foreach (var (column, alter) in new[] { ("recovery_point", _sql.AddRecoveryPoint), ("member_digest", _sql.AddMemberDigest) })
                 {
-                    using var alter = connection.CreateCommand();
-                    alter.Transaction = transaction;
-                    alter.CommandText = _sql.AddRecoveryPoint;
-                    await alter.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    if (!present.Contains(column))
+                    {
+                        using var command = connection.CreateCommand();
+                        command.Transaction = transaction;
+                        command.CommandText = alter;
+                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
                 }
 
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -67,11 +71,20 @@ internal sealed partial class SqliteIdempotencyStore
         }
     }
 
-    private async ValueTask<bool> HasRecoveryPointAsync(SqliteConnection connection, SqliteTransaction? transaction, CancellationToken cancellationToken)
+    private const int AddedColumnCount = 2;
+
+    private async ValueTask<HashSet<string>> AddedColumnsAsync(SqliteConnection connection, SqliteTransaction? transaction, CancellationToken cancellationToken)
     {
         using var check = connection.CreateCommand();
         check.Transaction = transaction;
-        check.CommandText = _sql.HasRecoveryPoint;
-        return Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) == 1;
+        check.CommandText = _sql.AddedColumns;
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        using var reader = await check.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            present.Add(reader.GetString(0));
+        }
+
+        return present;
     }
 }

@@ -19,6 +19,9 @@ internal sealed partial class SqliteIdempotencyStore
     public async ValueTask<TransactionalClaim> BeginTransactionalAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
         ClaimRequest.ThrowIfInvalid(request);
+
+        // Before the write lock: reading the digest may hash the request's members.
+        var members = request.MemberDigest;
         await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
         SqliteConnection? connection = null;
         SqliteTransaction? transaction = null;
@@ -31,7 +34,7 @@ internal sealed partial class SqliteIdempotencyStore
             // handler) waits here until this transaction ends, then sees the committed record or, after a rollback,
             // nothing.
             transaction = connection.BeginTransaction(deferred: false);
-            var result = await ClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
+            var result = await ClaimAsync(connection, transaction, request, members, cancellationToken).ConfigureAwait(false);
             if (result.Outcome != ClaimOutcome.Claimed)
             {
                 return new DbTransactionalClaim(result);

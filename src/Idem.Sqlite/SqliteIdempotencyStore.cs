@@ -81,6 +81,9 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
     public async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
         ClaimRequest.ThrowIfInvalid(request);
+
+        // Before the write lock: reading the digest may hash the request's members.
+        var members = request.MemberDigest;
         await EnterWriteGateAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -89,7 +92,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
             {
                 // BeginTransaction(deferred: false) is BEGIN IMMEDIATE: the write lock is taken before anything is read.
                 using var transaction = connection.BeginTransaction(deferred: false);
-                var result = await ClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
+                var result = await ClaimAsync(connection, transaction, request, members, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return result;
             }
@@ -171,6 +174,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
                 LeaseExpiresAt = completed ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
                 ExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)),
                 RecoveryPoint = reader.IsDBNull(5) ? null : reader.GetString(5),
+                MemberDigest = ReadMemberDigest(reader, 10),
                 Response = completed ? ReadResponse(reader, 6) : null,
             };
         }
@@ -211,7 +215,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
         _schemaGate.Dispose();
     }
 
-    private async ValueTask<ClaimResult> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, ClaimRequest request, CancellationToken cancellationToken)
+    private async ValueTask<ClaimResult> ClaimAsync(SqliteConnection connection, SqliteTransaction transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
     {
         // Read the clock once the write lock is held, so claims are timed in the order they take effect.
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -227,6 +231,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
             command.Parameters.AddWithValue("@now", now);
             command.Parameters.AddWithValue("@lease_expires_at", now + lease);
             command.Parameters.AddWithValue("@expires_at", now + Math.Max(lease, Milliseconds(request.Retention)));
+            command.Parameters.Add("@member_digest", SqliteType.Blob).Value = members.IsEmpty ? DBNull.Value : AsArray(members);
             using var claimed = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (await claimed.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -251,7 +256,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
 
             if (!string.Equals(reader.GetString(0), request.Fingerprint, StringComparison.Ordinal))
             {
-                return ClaimResult.Mismatch();
+                return ClaimResult.Mismatch(ReadMemberDigest(reader, 7));
             }
 
             if (reader.GetInt32(1) == 1)
@@ -368,6 +373,9 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
         var body = reader.IsDBNull(first + 2) ? [] : reader.GetFieldValue<byte[]>(first + 2);
         return new IdempotencyResponse(status, headers, body, reader.GetInt32(first + 3) == 1);
     }
+
+    // NULL in a table from before member digests, and for a request that had none.
+    private static byte[] ReadMemberDigest(SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? [] : reader.GetFieldValue<byte[]>(ordinal);
 
     private static byte[] AsArray(ReadOnlyMemory<byte> body)
         => MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length

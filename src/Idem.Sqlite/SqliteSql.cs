@@ -22,29 +22,37 @@ internal sealed class SqliteSql
             headers BLOB NULL,
             body BLOB NULL,
             body_truncated INTEGER NOT NULL DEFAULT 0,
-            recovery_point TEXT NULL
+            recovery_point TEXT NULL,
+            member_digest BLOB NULL
         );
         CREATE INDEX IF NOT EXISTS "{0}_expires_at" ON "{0}" (expires_at);
         """;
 
-    // Tables made before recovery points existed gain the column (run only when it is missing).
+    // Tables made by an earlier version gain the columns added since, each only when it is missing: the recovery point,
+    // then the member digest.
     private const string AddRecoveryPointTemplate = """
         ALTER TABLE "{0}" ADD COLUMN recovery_point TEXT NULL;
         """;
 
-    private const string HasRecoveryPointTemplate = """
-        SELECT COUNT(*) FROM pragma_table_info('{0}') WHERE name = 'recovery_point';
+    private const string AddMemberDigestTemplate = """
+        ALTER TABLE "{0}" ADD COLUMN member_digest BLOB NULL;
+        """;
+
+    private const string AddedColumnsTemplate = """
+        SELECT name FROM pragma_table_info('{0}') WHERE name IN ('recovery_point', 'member_digest');
         """;
 
     // One statement decides the claim. It inserts a new key, or replaces the row when it is past retention (any
     // fingerprint: the key is new again) or when its in-progress holder's lease ran out and the fingerprint is the same
-    // (a takeover, which keeps created_at and the recovery point the last holder reached). In the DO UPDATE, bare column names are the existing row's values (all of
-    // them as they were before this update) and excluded.* the proposed row. RETURNING yields a row only when ours.
+    // (a takeover, which keeps created_at and the recovery point the last holder reached). Either way the claim's member
+    // digest replaces the row's. In the DO UPDATE, bare column names are the existing row's values (all of them as they
+    // were before this update) and excluded.* the proposed row. RETURNING yields a row only when ours.
     private const string ClaimTemplate = """
-        INSERT INTO "{0}" (key, fingerprint, state, owner, created_at, lease_expires_at, expires_at, status, headers, body, body_truncated)
-        VALUES (@key, @fingerprint, 0, @owner, @now, @lease_expires_at, @expires_at, NULL, NULL, NULL, 0)
+        INSERT INTO "{0}" (key, fingerprint, state, owner, created_at, lease_expires_at, expires_at, status, headers, body, body_truncated, member_digest)
+        VALUES (@key, @fingerprint, 0, @owner, @now, @lease_expires_at, @expires_at, NULL, NULL, NULL, 0, @member_digest)
         ON CONFLICT (key) DO UPDATE SET
             fingerprint = excluded.fingerprint,
+            member_digest = excluded.member_digest,
             state = 0,
             owner = excluded.owner,
             created_at = CASE WHEN expires_at <= @now AND (state = 1 OR lease_expires_at <= @now) THEN excluded.created_at ELSE created_at END,
@@ -62,7 +70,7 @@ internal sealed class SqliteSql
 
     // Run in the claim's transaction when the claim was not ours: what holds the key.
     private const string SelectHolderTemplate = """
-        SELECT fingerprint, state, lease_expires_at, status, headers, body, body_truncated
+        SELECT fingerprint, state, lease_expires_at, status, headers, body, body_truncated, member_digest
         FROM "{0}" WHERE key = @key;
         """;
 
@@ -94,7 +102,7 @@ internal sealed class SqliteSql
         """;
 
     private const string GetTemplate = """
-        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, recovery_point, status, headers, body, body_truncated
+        SELECT fingerprint, state, created_at, lease_expires_at, expires_at, recovery_point, status, headers, body, body_truncated, member_digest
         FROM "{0}"
         WHERE key = @key AND NOT (expires_at <= @now AND (state = 1 OR lease_expires_at <= @now));
         """;
@@ -118,7 +126,8 @@ internal sealed class SqliteSql
         Release = Format(ReleaseTemplate, tableName);
         SetRecoveryPoint = Format(SetRecoveryPointTemplate, tableName);
         AddRecoveryPoint = Format(AddRecoveryPointTemplate, tableName);
-        HasRecoveryPoint = Format(HasRecoveryPointTemplate, tableName);
+        AddMemberDigest = Format(AddMemberDigestTemplate, tableName);
+        AddedColumns = Format(AddedColumnsTemplate, tableName);
         Get = Format(GetTemplate, tableName);
         Purge = Format(PurgeTemplate, tableName);
     }
@@ -139,7 +148,9 @@ internal sealed class SqliteSql
 
     public string AddRecoveryPoint { get; }
 
-    public string HasRecoveryPoint { get; }
+    public string AddMemberDigest { get; }
+
+    public string AddedColumns { get; }
 
     public string Get { get; }
 

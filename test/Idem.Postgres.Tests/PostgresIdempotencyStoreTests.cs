@@ -71,6 +71,30 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
     }
 
     [Fact]
+    public async Task TableFromBeforeMemberDigests_GainsTheColumnAndItsRecordsMismatchWithoutOne()
+    {
+        var table = schema.NewTableName();
+        await schema.ExecuteAsync($"""
+            CREATE TABLE "{schema.Name}"."{table}" (key text COLLATE "C" NOT NULL PRIMARY KEY, fingerprint text NOT NULL, state smallint NOT NULL,
+                owner_token uuid NULL, created_at timestamptz NOT NULL, lease_expires_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
+                status integer NULL, headers bytea NULL, body bytea NULL, body_truncated boolean NOT NULL DEFAULT false, recovery_point text NULL);
+            CREATE INDEX "{table}_expires_at" ON "{schema.Name}"."{table}" (expires_at);
+            INSERT INTO "{schema.Name}"."{table}" VALUES ('old', 'fp', 0, gen_random_uuid(), now(), now() + interval '1 hour', now() + interval '1 hour', NULL, NULL, NULL, false, NULL);
+            """);
+        var store = CreateSut(out _, o => o.TableName = table);
+        byte[] digest = [1, 1, 0, (byte)'a', 1, 2, 3, 4, 5, 6, 7, 8];
+
+        var mismatch = await store.TryClaimAsync(Request("old") with { MemberDigest = digest });
+        await store.TryClaimAsync(Request("new") with { MemberDigest = digest });
+
+        Assert.Equal(ClaimOutcome.Mismatch, mismatch.Outcome);
+        Assert.True(mismatch.MemberDigest.IsEmpty);
+        Assert.True((await store.GetAsync("old"))!.MemberDigest.IsEmpty);
+        Assert.Equal(digest, (await store.GetAsync("new"))!.MemberDigest.ToArray());
+        Assert.Equal(digest, await schema.ScalarAsync<byte[]>($"SELECT member_digest FROM \"{schema.Name}\".\"{table}\" WHERE key = 'new'"));
+    }
+
+    [Fact]
     public async Task FirstUse_MissingSchema_IsCreated()
     {
         var name = schema.Name + "_own";

@@ -63,14 +63,14 @@ public sealed class RedisIdempotencyStoreTests
         byte[] value = (await connection.GetDatabase().StringGetAsync(store.RecordKey(storeKey)))!;
         var encoded = IdempotencyResponseCodec.Encode(response);
 
-        // version, state, 3 times, fingerprint with its length, an empty owner, no recovery point (a u16 zero), then the
-        // response exactly as the codec wrote it.
-        Assert.Equal(2, RedisRecord.Version);
+        // version, state, 3 times, fingerprint with its length, an empty owner, no recovery point and no member digest
+        // (u16 zeros), then the response exactly as the codec wrote it.
+        Assert.Equal(3, RedisRecord.Version);
         Assert.Equal(RedisRecord.Version, value[0]);
         Assert.Equal(1, value[1]);
-        Assert.Equal(RedisRecord.HeaderLength + 1 + Fingerprint.Length + 1 + 2 + encoded.Length, value.Length);
+        Assert.Equal(RedisRecord.HeaderLength + 1 + Fingerprint.Length + 1 + 2 + 2 + encoded.Length, value.Length);
         Assert.Equal(Fingerprint, Encoding.ASCII.GetString(value, RedisRecord.HeaderLength + 1, Fingerprint.Length));
-        Assert.Equal([0, 0, 0], value[(RedisRecord.HeaderLength + 1 + Fingerprint.Length)..][..3]);
+        Assert.Equal([0, 0, 0, 0, 0], value[(RedisRecord.HeaderLength + 1 + Fingerprint.Length)..][..5]);
         Assert.Equal(encoded, value[^encoded.Length..]);
     }
 
@@ -95,7 +95,8 @@ public sealed class RedisIdempotencyStoreTests
         Assert.Equal(0, value[1]);
         Assert.Equal(0, value[ownerAt]);
         Assert.Equal([(byte)point.Length, 0], value[(ownerAt + 1)..(ownerAt + 3)]);
-        Assert.Equal(point, value[(ownerAt + 3)..]);
+        Assert.Equal(point, value[(ownerAt + 3)..^2]);
+        Assert.Equal([0, 0], value[^2..]);
         Assert.Equal(pxat, await database.KeyExpireTimeAsync(store.RecordKey(storeKey)));
         var leaseEnds = DateTimeOffset.FromUnixTimeMilliseconds(BitConverter.ToInt64(value, 10));
         Assert.InRange(leaseEnds, before.AddMilliseconds(-1), before.AddSeconds(5));
@@ -165,6 +166,85 @@ public sealed class RedisIdempotencyStoreTests
     }
 
     [Fact]
+    public async Task Claim_MemberDigest_SitsAfterTheRecoveryPointAndSurvivesEveryRewrite()
+    {
+        var (store, connection, _) = await CreateSutAsync();
+        var storeKey = NewStoreKey();
+        byte[] digest = [1, 6, 0, .. "amount"u8, 1, 2, 3, 4, 5, 6, 7, 8];
+        var lease = (await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention) { MemberDigest = digest })).Lease!;
+        Assert.Equal(LeaseStatus.Ok, await store.SetRecoveryPointAsync(lease, "p1"));
+        Assert.Equal(LeaseStatus.Ok, await store.RenewAsync(lease));
+        Assert.Equal(LeaseStatus.Ok, await store.ReleaseAsync(lease));
+        var takeover = (await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention) { MemberDigest = digest })).Lease!;
+        var response = new IdempotencyResponse(201, [], "{}"u8.ToArray());
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(takeover, response));
+
+        byte[] value = (await connection.GetDatabase().StringGetAsync(store.RecordKey(storeKey)))!;
+        var pointAt = RedisRecord.HeaderLength + 1 + Fingerprint.Length + 1;
+        Assert.Equal([2, 0, (byte)'p', (byte)'1', (byte)digest.Length, 0], value[pointAt..(pointAt + 6)]);
+        Assert.Equal(digest, value[(pointAt + 6)..(pointAt + 6 + digest.Length)]);
+        Assert.Equal(IdempotencyResponseCodec.Encode(response), value[(pointAt + 6 + digest.Length)..]);
+        var mismatch = await store.TryClaimAsync(new ClaimRequest(storeKey, new string('e', 64), Lease, Retention));
+        Assert.Equal(digest, mismatch.MemberDigest.ToArray());
+    }
+
+    [Fact]
+    public async Task Claim_MemberDigest_LongestIsKeptAndLongerIsRefused()
+    {
+        var (store, _, _) = await CreateSutAsync();
+        var storeKey = NewStoreKey();
+        var longest = Enumerable.Range(0, RedisRecord.MaxMemberDigestBytes).Select(i => (byte)i).ToArray();
+
+        await Assert.ThrowsAsync<ArgumentException>(async () => await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention) { MemberDigest = new byte[longest.Length + 1] }));
+        await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention) { MemberDigest = longest });
+
+        Assert.Equal(longest, (await store.GetAsync(storeKey))!.MemberDigest.ToArray());
+    }
+
+    [Fact]
+    public async Task PreviousFormatTwo_Completed_ReplaysAndMismatchesWithoutADigest()
+    {
+        var (store, connection, _) = await CreateSutAsync();
+        var storeKey = NewStoreKey();
+        var now = await ServerNowAsync(connection);
+        var response = new IdempotencyResponse(201, [new("Location", "/v1/orders/7")], "{\"id\":7}"u8.ToArray());
+        await connection.GetDatabase().StringSetAsync(
+            store.RecordKey(storeKey), FormatTwo(1, now, 0, now + Ms(Retention), "", "phase_1", IdempotencyResponseCodec.Encode(response)), Retention);
+
+        var replay = await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention));
+        var mismatch = await store.TryClaimAsync(new ClaimRequest(storeKey, new string('e', 64), Lease, Retention) { MemberDigest = new byte[] { 1 } });
+        var record = await store.GetAsync(storeKey);
+
+        Assert.Equal(ClaimOutcome.Completed, replay.Outcome);
+        Assert.Equal((201, "{\"id\":7}"), (replay.Response!.StatusCode, Encoding.UTF8.GetString(replay.Response.Body.Span)));
+        Assert.Equal(ClaimOutcome.Mismatch, mismatch.Outcome);
+        Assert.True(mismatch.MemberDigest.IsEmpty);
+        Assert.NotNull(record);
+        Assert.Equal(("phase_1", 201, 0), (record.RecoveryPoint, record.Response!.StatusCode, record.MemberDigest.Length));
+    }
+
+    [Fact]
+    public async Task PreviousFormatTwo_InProgress_IsRewrittenInFormatThreeWithoutADigest()
+    {
+        var (store, connection, _) = await CreateSutAsync();
+        var storeKey = NewStoreKey();
+        var now = await ServerNowAsync(connection);
+        var database = connection.GetDatabase();
+        await database.StringSetAsync(store.RecordKey(storeKey), FormatTwo(0, now, now + Ms(Lease), now + Ms(Retention), "owner-from-v2", "phase_1", []), Retention);
+        var lease = new IdempotencyLease(storeKey, "owner-from-v2", Retention, Lease);
+
+        Assert.Equal(LeaseStatus.Ok, await store.RenewAsync(lease));
+
+        byte[] value = (await database.StringGetAsync(store.RecordKey(storeKey)))!;
+        Assert.Equal(RedisRecord.Version, value[0]);
+        Assert.Equal([0, 0], value[^2..]);
+        var record = await store.GetAsync(storeKey);
+        Assert.Equal(("phase_1", 0, DateTimeOffset.FromUnixTimeMilliseconds(now)), (record!.RecoveryPoint, record.MemberDigest.Length, record.CreatedAt));
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(lease, new IdempotencyResponse(200, [], "{}"u8.ToArray())));
+        Assert.Equal(ClaimOutcome.Completed, (await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention))).Outcome);
+    }
+
+    [Fact]
     public async Task SetRecoveryPoint_Longest_RoundTripsAndLongerIsRefused()
     {
         var (store, _, _) = await CreateSutAsync();
@@ -186,12 +266,12 @@ public sealed class RedisIdempotencyStoreTests
         var (store, connection, _) = await CreateSutAsync();
         var storeKey = NewStoreKey();
         var future = new byte[64];
-        future[0] = 3;
+        future[0] = 4;
         await connection.GetDatabase().StringSetAsync(store.RecordKey(storeKey), future, TimeSpan.FromMinutes(1));
 
         var error = await Assert.ThrowsAsync<RedisServerException>(async () => await store.TryClaimAsync(new ClaimRequest(storeKey, Fingerprint, Lease, Retention)));
 
-        Assert.Contains("unknown record format 3", error.Message, StringComparison.Ordinal);
+        Assert.Contains("unknown record format 4", error.Message, StringComparison.Ordinal);
         Assert.Equal(future, (byte[])(await connection.GetDatabase().StringGetAsync(store.RecordKey(storeKey)))!);
     }
 
@@ -265,6 +345,23 @@ public sealed class RedisIdempotencyStoreTests
         bytes.AddRange(Encoding.ASCII.GetBytes(Fingerprint));
         bytes.Add((byte)owner.Length);
         bytes.AddRange(Encoding.ASCII.GetBytes(owner));
+        bytes.AddRange(response);
+        return [.. bytes];
+    }
+
+    // A record as format 2 (before member digests) wrote it: no member digest between the recovery point and the response.
+    private static byte[] FormatTwo(byte state, long created, long leaseExpires, long expires, string owner, string point, byte[] response)
+    {
+        var bytes = new List<byte> { 2, state };
+        bytes.AddRange(BitConverter.GetBytes(created));
+        bytes.AddRange(BitConverter.GetBytes(leaseExpires));
+        bytes.AddRange(BitConverter.GetBytes(expires));
+        bytes.Add((byte)Fingerprint.Length);
+        bytes.AddRange(Encoding.ASCII.GetBytes(Fingerprint));
+        bytes.Add((byte)owner.Length);
+        bytes.AddRange(Encoding.ASCII.GetBytes(owner));
+        bytes.AddRange(BitConverter.GetBytes((ushort)point.Length));
+        bytes.AddRange(Encoding.ASCII.GetBytes(point));
         bytes.AddRange(response);
         return [.. bytes];
     }

@@ -60,6 +60,30 @@ public sealed class SqliteIdempotencyStoreTests : IDisposable
         Assert.Equal(IdempotencyRecordState.InProgress, old.State);
         Assert.Null(old.RecoveryPoint);
         Assert.Equal(1, _database.Scalar<long>("SELECT COUNT(*) FROM pragma_table_info('idem_keys') WHERE name = 'recovery_point';"));
+        Assert.Equal(1, _database.Scalar<long>("SELECT COUNT(*) FROM pragma_table_info('idem_keys') WHERE name = 'member_digest';"));
+    }
+
+    [Fact]
+    public async Task TableFromBeforeMemberDigests_GainsTheColumnAndItsRecordsMismatchWithoutOne()
+    {
+        // The table as it was before member digests, with one in-progress record in it.
+        _database.Execute("""
+            CREATE TABLE idem_keys (key TEXT NOT NULL PRIMARY KEY, fingerprint TEXT NOT NULL, state INTEGER NOT NULL, owner TEXT NULL,
+                created_at INTEGER NOT NULL, lease_expires_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, status INTEGER NULL,
+                headers BLOB NULL, body BLOB NULL, body_truncated INTEGER NOT NULL DEFAULT 0, recovery_point TEXT NULL);
+            INSERT INTO idem_keys VALUES ('old', 'fingerprint', 0, 'owner', 0, 9999999999999, 9999999999999, NULL, NULL, NULL, 0, NULL);
+            """);
+        var store = CreateSut();
+        byte[] digest = [1, 1, 0, (byte)'a', 1, 2, 3, 4, 5, 6, 7, 8];
+
+        var mismatch = await store.TryClaimAsync(Request("old") with { Fingerprint = "other", MemberDigest = digest });
+        await store.TryClaimAsync(Request("new") with { MemberDigest = digest });
+
+        Assert.Equal(ClaimOutcome.Mismatch, mismatch.Outcome);
+        Assert.True(mismatch.MemberDigest.IsEmpty);
+        Assert.True((await store.GetAsync("old"))!.MemberDigest.IsEmpty);
+        Assert.Equal(digest, (await store.GetAsync("new"))!.MemberDigest.ToArray());
+        Assert.Equal(1, _database.Scalar<long>("SELECT COUNT(*) FROM pragma_table_info('idem_keys') WHERE name = 'member_digest';"));
     }
 
     [Fact]

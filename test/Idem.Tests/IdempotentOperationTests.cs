@@ -48,6 +48,18 @@ public sealed class IdempotentOperationTests
         => Assert.ThrowsAny<ArgumentException>(() => IdempotentOperation.Create("statements.send", key));
 
     [Fact]
+    public void Create_SameInputTwice_GivesEqualOperations()
+    {
+        var first = IdempotentOperation.Create("refunds.create", "k-1", new { amount = 500, currency = "EUR" });
+        var second = IdempotentOperation.Create("refunds.create", "k-1", new { amount = 500, currency = "EUR" });
+        var other = IdempotentOperation.Create("refunds.create", "k-1", new { amount = 501, currency = "EUR" });
+
+        Assert.Equal(first, second);
+        Assert.Equal(first.GetHashCode(), second.GetHashCode());
+        Assert.NotEqual(first.MemberDigest, other.MemberDigest);
+    }
+
+    [Fact]
     public void With_SetsModeAndLeaseWithoutChangingTheKey()
     {
         var operation = IdempotentOperation.Create("ledger.post", "k-1");

@@ -33,7 +33,11 @@ public enum IdempotentOutcome
 /// <summary>The result of <see cref="IIdempotentExecutor.ExecuteAsync{TState}"/>.</summary>
 public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
 {
-    private IdempotentExecution(IdempotentOutcome outcome, IdempotencyResponse? response, TimeSpan retryAfter, Exception? exception, string? recoveryPoint, bool ran, bool guarded)
+    private readonly string[]? _mismatchedFields;
+
+    private IdempotentExecution(
+        IdempotentOutcome outcome, IdempotencyResponse? response, TimeSpan retryAfter, Exception? exception, string? recoveryPoint, bool ran, bool guarded,
+        string[]? mismatchedFields = null)
     {
         Outcome = outcome;
         Response = response;
@@ -42,6 +46,7 @@ public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
         RecoveryPoint = recoveryPoint;
         OperationRan = ran;
         Guarded = guarded;
+        _mismatchedFields = mismatchedFields;
     }
 
     /// <summary>What became of the operation.</summary>
@@ -68,13 +73,29 @@ public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
     /// <summary>False when the operation ran without its key because the store was down and it fails open.</summary>
     public bool Guarded { get; }
 
+    /// <summary>
+    /// For <see cref="IdempotentOutcome.Mismatch"/>: the top-level members of the input (an HTTP request's JSON body) whose
+    /// values differ from those of the operation the key belongs to, or that only one of the two has (told apart by their
+    /// hashes, see <see cref="MemberDigest"/>), sorted (ordinal). Empty when they could not be compared (see
+    /// <see cref="MismatchedFieldsKnown"/>), and when none differ.
+    /// </summary>
+    public IReadOnlyList<string> MismatchedFields => _mismatchedFields ?? [];
+
+    /// <summary>
+    /// For <see cref="IdempotentOutcome.Mismatch"/>: true when both inputs' members were compared, so that
+    /// <see cref="MismatchedFields"/> is exact, and an empty list means the members are the same and the operations differ
+    /// elsewhere (an HTTP request's route values, query or content type). False when either input is not a JSON object,
+    /// or the key's record was stored without a member digest.
+    /// </summary>
+    public bool MismatchedFieldsKnown => _mismatchedFields is not null;
+
     internal static IdempotentExecution Executed(IdempotencyResponse? response, string? recoveryPoint, bool guarded = true) => new(IdempotentOutcome.Executed, response, default, null, recoveryPoint, true, guarded);
 
     internal static IdempotentExecution Replayed(IdempotencyResponse response) => new(IdempotentOutcome.Replayed, response, default, null, null, false, true);
 
     internal static IdempotentExecution InProgress(TimeSpan retryAfter) => new(IdempotentOutcome.InProgress, null, retryAfter, null, null, false, true);
 
-    internal static IdempotentExecution Mismatch() => new(IdempotentOutcome.Mismatch, null, default, null, null, false, true);
+    internal static IdempotentExecution Mismatch(string[]? fields) => new(IdempotentOutcome.Mismatch, null, default, null, null, false, true, fields);
 
     internal static IdempotentExecution StoreUnavailable(Exception exception, bool ran, string? recoveryPoint) => new(IdempotentOutcome.StoreUnavailable, null, default, exception, recoveryPoint, ran, true);
 
@@ -83,7 +104,8 @@ public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
     /// <inheritdoc/>
     public bool Equals(IdempotentExecution other)
         => Outcome == other.Outcome && ReferenceEquals(Response, other.Response) && RetryAfter == other.RetryAfter && ReferenceEquals(Exception, other.Exception)
-           && RecoveryPoint == other.RecoveryPoint && OperationRan == other.OperationRan && Guarded == other.Guarded;
+           && RecoveryPoint == other.RecoveryPoint && OperationRan == other.OperationRan && Guarded == other.Guarded
+           && ReferenceEquals(_mismatchedFields, other._mismatchedFields);
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is IdempotentExecution other && Equals(other);

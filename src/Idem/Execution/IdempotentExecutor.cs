@@ -141,7 +141,9 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
                 _metrics.Mismatched();
                 IdempotencyMetrics.SetOutcome(activity, "mismatch");
                 Log.Mismatch(_logger, operation.StoreKey);
-                return IdempotentExecution.Mismatch();
+
+                // Only now are the request's members hashed, if the claim did not need them: a mismatch is rare.
+                return IdempotentExecution.Mismatch(operation.TryCompareMembers(claim.MemberDigest, out var fields) ? fields : null);
             default:
                 _metrics.Conflicted();
                 IdempotencyMetrics.SetOutcome(activity, "in_progress");

@@ -41,6 +41,14 @@ public sealed record IdempotentOperation
     public string Key { get; }
 
     /// <summary>
+    /// The input's top-level members, stored with the claim as names and short hashes, so that a later call with the key
+    /// and another input learns which members differ (<see cref="IdempotentExecution.MismatchedFields"/>). Null when the
+    /// input is not a JSON object. <see cref="Create{TInput}"/> sets it; a front takes it from
+    /// <see cref="RequestFingerprint.MemberDigest"/>.
+    /// </summary>
+    public MemberDigest? MemberDigest { get; init; }
+
+    /// <summary>
     /// Runs the operation in one database transaction with its claim and its stored result (BEHAVIOUR §7); the store
     /// must be a SQL store. Default false: standalone.
     /// </summary>
@@ -112,9 +120,16 @@ public sealed record IdempotentOperation
         fingerprint.AddBody(json, isJson: !json.IsEmpty);
 
         // No HTTP method is empty, so these keys never meet a request's.
-        return new IdempotentOperation(Idem.StoreKey.Create(scope ?? string.Empty, string.Empty, name, key), fingerprint.Finish(), key);
+        return new IdempotentOperation(Idem.StoreKey.Create(scope ?? string.Empty, string.Empty, name, key), fingerprint.Finish(), key)
+        {
+            MemberDigest = fingerprint.MemberDigest,
+        };
     }
 
     internal ClaimRequest ToClaimRequest(IdempotencyOptions options)
-        => new(StoreKey, Fingerprint, LeaseDuration ?? options.LeaseDuration, Retention ?? options.Retention);
+        => new(StoreKey, Fingerprint, LeaseDuration ?? options.LeaseDuration, Retention ?? options.Retention) { Members = MemberDigest };
+
+    /// <summary>For a mismatch: the members that differ from the stored digest, and whether they could be compared at all.</summary>
+    internal bool TryCompareMembers(ReadOnlyMemory<byte> stored, out string[] fields)
+        => Idem.MemberDigest.TryCompare(stored.Span, MemberDigest is { } members ? members.Encode(StoreKey).Span : default, out fields);
 }

@@ -46,6 +46,11 @@ public sealed partial class RequestFingerprint
                 return false;
             }
 
+            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                MemberDigest = Idem.MemberDigest.FromMembers(paths, values);
+            }
+
             AppendText("body:members");
             for (var i = 0; i < paths.Length; i++)
             {

@@ -41,10 +41,11 @@ public sealed partial class RequestFingerprint : IDisposable
     /// <summary>
     /// Adds the body. When <paramref name="isJson"/> and the bytes parse as JSON, the canonical form is hashed (and, when
     /// <paramref name="members"/> is given, only those members, each a dotted path from the root object); otherwise the
-    /// raw bytes are.
+    /// raw bytes are. A JSON object also gets its <see cref="MemberDigest"/>.
     /// </summary>
     public void AddBody(ReadOnlySpan<byte> body, bool isJson, IReadOnlyList<string>? members = null)
     {
+        MemberDigest = null;
         if (isJson && TryAddCanonicalJson(body, members))
         {
             return;
@@ -54,6 +55,12 @@ public sealed partial class RequestFingerprint : IDisposable
         AppendLength(body.Length);
         Append(body);
     }
+
+    /// <summary>
+    /// The top-level members of the body added last, when it is a JSON object (only the chosen members, when the body was
+    /// narrowed to some), for <see cref="IdempotentOperation.MemberDigest"/>; null for any other body.
+    /// </summary>
+    public MemberDigest? MemberDigest { get; private set; }
 
     /// <summary>Finishes the hash as 64 lowercase hex characters.</summary>
     public string Finish()
@@ -160,6 +167,7 @@ public sealed partial class RequestFingerprint : IDisposable
         var outcome = TryCanonicalizeInto(body, part.Slice(BodyJsonHeader, room), out var written);
         if (outcome == FastPath.Written)
         {
+            CaptureMembers(part.Slice(BodyJsonHeader, written));
             BinaryPrimitives.WriteInt32LittleEndian(part, BodyJson.Length);
             BodyJson.CopyTo(part[4..]);
             BinaryPrimitives.WriteInt32LittleEndian(part[(4 + BodyJson.Length)..], written);
@@ -178,10 +186,20 @@ public sealed partial class RequestFingerprint : IDisposable
             return false;
         }
 
+        CaptureMembers(buffer.WrittenSpan);
         AppendText("body:json");
         AppendLength(buffer.WrittenCount);
         Append(buffer.WrittenSpan);
         return true;
+    }
+
+    // Only a copy of the canonical object here: its members are hashed if a store ever needs them (see MemberDigest).
+    private void CaptureMembers(ReadOnlySpan<byte> canonical)
+    {
+        if (canonical.Length > 0 && canonical[0] == (byte)'{')
+        {
+            MemberDigest = Idem.MemberDigest.FromCanonicalObject(canonical);
+        }
     }
 
     private void Append(ReadOnlySpan<byte> data)

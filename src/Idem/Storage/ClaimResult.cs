@@ -19,12 +19,13 @@ public enum ClaimOutcome
 /// <summary>The result of <see cref="IIdempotencyStore.TryClaimAsync"/>.</summary>
 public readonly struct ClaimResult : IEquatable<ClaimResult>
 {
-    private ClaimResult(ClaimOutcome outcome, IdempotencyLease? lease, IdempotencyResponse? response, TimeSpan retryAfter)
+    private ClaimResult(ClaimOutcome outcome, IdempotencyLease? lease, IdempotencyResponse? response, TimeSpan retryAfter, ReadOnlyMemory<byte> memberDigest = default)
     {
         Outcome = outcome;
         Lease = lease;
         Response = response;
         RetryAfter = retryAfter;
+        MemberDigest = memberDigest;
     }
 
     /// <summary>What the claim found.</summary>
@@ -39,6 +40,12 @@ public readonly struct ClaimResult : IEquatable<ClaimResult>
     /// <summary>For <see cref="ClaimOutcome.InProgress"/>: how long until the current holder's lease ends.</summary>
     public TimeSpan RetryAfter { get; }
 
+    /// <summary>
+    /// For <see cref="ClaimOutcome.Mismatch"/>: the member digest stored with the record (the
+    /// <see cref="ClaimRequest.MemberDigest"/> of the request that claimed it); empty when it has none.
+    /// </summary>
+    public ReadOnlyMemory<byte> MemberDigest { get; }
+
     /// <summary>The caller holds the key.</summary>
     public static ClaimResult Claimed(IdempotencyLease lease) => new(ClaimOutcome.Claimed, lease ?? throw new ArgumentNullException(nameof(lease)), null, default);
 
@@ -48,11 +55,16 @@ public readonly struct ClaimResult : IEquatable<ClaimResult>
     /// <summary>The operation already completed with this response.</summary>
     public static ClaimResult Completed(IdempotencyResponse response) => new(ClaimOutcome.Completed, null, response ?? throw new ArgumentNullException(nameof(response)), default);
 
-    /// <summary>The key belongs to another request.</summary>
+    /// <summary>The key belongs to another request, whose record holds no member digest.</summary>
     public static ClaimResult Mismatch() => new(ClaimOutcome.Mismatch, null, null, default);
 
+    /// <summary>The key belongs to another request, whose record holds <paramref name="memberDigest"/> (empty for none).</summary>
+    public static ClaimResult Mismatch(ReadOnlyMemory<byte> memberDigest) => new(ClaimOutcome.Mismatch, null, null, default, memberDigest);
+
     /// <inheritdoc/>
-    public bool Equals(ClaimResult other) => Outcome == other.Outcome && Equals(Lease, other.Lease) && ReferenceEquals(Response, other.Response) && RetryAfter == other.RetryAfter;
+    public bool Equals(ClaimResult other)
+        => Outcome == other.Outcome && Equals(Lease, other.Lease) && ReferenceEquals(Response, other.Response) && RetryAfter == other.RetryAfter
+           && MemberDigest.Equals(other.MemberDigest);
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is ClaimResult other && Equals(other);

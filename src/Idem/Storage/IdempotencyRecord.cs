@@ -34,6 +34,9 @@ public sealed class IdempotencyRecord
     /// <summary>The last recovery point the operation recorded, if it recorded any (see <see cref="IIdempotencyStore.SetRecoveryPointAsync"/>).</summary>
     public string? RecoveryPoint { get; init; }
 
+    /// <summary>The member digest stored with the claim (see <see cref="ClaimRequest.MemberDigest"/>); empty when none.</summary>
+    public ReadOnlyMemory<byte> MemberDigest { get; init; }
+
     /// <summary>The stored response, for a completed record.</summary>
     public IdempotencyResponse? Response { get; init; }
 }

@@ -27,8 +27,8 @@ public sealed partial class InMemoryIdempotencyStore
 
     /// <summary>
     /// One record. Times are UTC ticks. Its variable parts sit in one block of the shard's arena, in this order: the
-    /// fingerprint when it is not the usual hex digest, the recovery point, the encoded response; a length of -1 means
-    /// the part is absent.
+    /// fingerprint when it is not the usual hex digest, the recovery point, the member digest, the encoded response; a
+    /// length of -1 means the part is absent (for the member digest, 0 does: a digest is never empty).
     /// </summary>
     private struct Record
     {
@@ -40,6 +40,7 @@ public sealed partial class InMemoryIdempotencyStore
         public int DataOffset;
         public int FingerprintLength;
         public int RecoveryLength;
+        public int MembersLength;
         public int ResponseLength;
         public bool HasOwner;
 
@@ -53,7 +54,7 @@ public sealed partial class InMemoryIdempotencyStore
             set => (_ownerHigh, _ownerLow) = ((ulong)(value >> 64), (ulong)value);
         }
 
-        public readonly int DataSize => Chars(FingerprintLength) + Chars(RecoveryLength) + Math.Max(0, ResponseLength);
+        public readonly int DataSize => Chars(FingerprintLength) + Chars(RecoveryLength) + MembersLength + Math.Max(0, ResponseLength);
 
         // An owner keeps its key even past the lease until someone takes it over: completing late is harmless when nobody else ran.
         public readonly bool IsHeldBy(string ownerToken)

@@ -60,35 +60,36 @@ public sealed partial class InMemoryIdempotencyStore
 
         public ref Record Find(KeyRef key) => ref CollectionsMarshal.GetValueRefOrNullRef(Records, key);
 
-        public IdempotencyLease Add(in Probe key, in ClaimRequest request, long now, out KeyRef stored)
+        public IdempotencyLease Add(in Probe key, in ClaimRequest request, ReadOnlySpan<byte> members, long now, out KeyRef stored)
         {
             stored = WriteKey(key);
             var lease = NewLease(request, out var owner);
             var record = Claimed(request, owner, now, now);
             var fingerprintText = FingerprintTextOf(request, ref record);
-            WriteData(ref record, fingerprintText, recoveryPoint: null, response: null);
+            WriteData(ref record, fingerprintText, recoveryPoint: null, members, response: null);
             Records.Add(stored, record);
             return lease;
         }
 
-        public IdempotencyLease Reclaim(KeyRef key, in Record existing, in ClaimRequest request, long now)
+        public IdempotencyLease Reclaim(KeyRef key, in Record existing, in ClaimRequest request, ReadOnlySpan<byte> members, long now)
         {
             var lease = NewLease(request, out var owner);
             var record = Claimed(request, owner, now, now);
             var fingerprintText = FingerprintTextOf(request, ref record);
-            Replace(key, existing, record, fingerprintText, recoveryPoint: null, response: null);
+            Replace(key, existing, record, fingerprintText, recoveryPoint: null, members, response: null);
             return lease;
         }
 
-        public IdempotencyLease TakeOver(KeyRef key, in Record existing, in ClaimRequest request, long now)
+        public IdempotencyLease TakeOver(KeyRef key, in Record existing, in ClaimRequest request, ReadOnlySpan<byte> members, long now)
         {
             var lease = NewLease(request, out var owner);
-            ref var record = ref Find(key);
+            var record = existing;
             record.Owner = owner;
             record.HasOwner = true;
             record.LeaseExpiresAt = now + request.LeaseDuration.Ticks;
             record.ExpiresAt = now + Max(request.Retention, request.LeaseDuration).Ticks;
             var recoveryPoint = RecoveryPoint(existing);
+            Replace(key, existing, record, FingerprintText(existing), recoveryPoint, members, response: null);
             return recoveryPoint is null ? lease : lease with { RecoveryPoint = recoveryPoint };
         }
 
@@ -105,17 +106,21 @@ public sealed partial class InMemoryIdempotencyStore
                 ? null
                 : new string(Chars(record.DataChunk, record.DataOffset + (Math.Max(0, record.FingerprintLength) * sizeof(char)), record.RecoveryLength));
 
-        public (byte[] Array, int Offset, int Length) Response(in Record record)
-        {
-            var offset = record.DataOffset + ((Math.Max(0, record.FingerprintLength) + Math.Max(0, record.RecoveryLength)) * sizeof(char));
-            return (_chunks[record.DataChunk]!, offset, record.ResponseLength);
-        }
+        /// <summary>The record's member digest, in place: valid until the record is next written.</summary>
+        public ReadOnlySpan<byte> Members(in Record record)
+            => record.MembersLength == 0 ? default : _chunks[record.DataChunk].AsSpan(MembersOffset(record), record.MembersLength);
 
-        /// <summary>Stores <paramref name="updated"/> with new variable parts, freeing the old ones.</summary>
-        public void Replace(KeyRef key, in Record existing, Record updated, string? fingerprintText, string? recoveryPoint, IdempotencyResponse? response)
+        public (byte[] Array, int Offset, int Length) Response(in Record record)
+            => (_chunks[record.DataChunk]!, MembersOffset(record) + record.MembersLength, record.ResponseLength);
+
+        /// <summary>
+        /// Stores <paramref name="updated"/> with new variable parts, freeing the old ones (which may still be read from:
+        /// a freed block is never written over).
+        /// </summary>
+        public void Replace(KeyRef key, in Record existing, Record updated, string? fingerprintText, string? recoveryPoint, ReadOnlySpan<byte> members, IdempotencyResponse? response)
         {
             Free(existing.DataChunk, existing.DataOffset, existing.DataSize);
-            WriteData(ref updated, fingerprintText, recoveryPoint, response);
+            WriteData(ref updated, fingerprintText, recoveryPoint, members, response);
             Find(key) = updated;
             CompactIfWasteful();
         }
@@ -172,6 +177,9 @@ public sealed partial class InMemoryIdempotencyStore
             ResponseLength = -1,
         };
 
+        private static int MembersOffset(in Record record)
+            => record.DataOffset + ((Math.Max(0, record.FingerprintLength) + Math.Max(0, record.RecoveryLength)) * sizeof(char));
+
         // The usual hex digest goes in the record itself; any other fingerprint is kept as text in the arena.
         private static string? FingerprintTextOf(in ClaimRequest request, ref Record record)
         {
@@ -196,10 +204,11 @@ public sealed partial class InMemoryIdempotencyStore
             return new KeyRef(key.Hash, chunk, offset, key.Key.Length);
         }
 
-        private void WriteData(ref Record record, string? fingerprintText, string? recoveryPoint, IdempotencyResponse? response)
+        private void WriteData(ref Record record, string? fingerprintText, string? recoveryPoint, ReadOnlySpan<byte> members, IdempotencyResponse? response)
         {
             record.FingerprintLength = fingerprintText?.Length ?? -1;
             record.RecoveryLength = recoveryPoint?.Length ?? -1;
+            record.MembersLength = members.Length;
             record.ResponseLength = response is null ? -1 : IdempotencyResponseCodec.EncodedLength(response);
             var size = record.DataSize;
             if (size == 0)
@@ -213,9 +222,10 @@ public sealed partial class InMemoryIdempotencyStore
             var chars = MemoryMarshal.Cast<byte, char>(span[..((Math.Max(0, record.FingerprintLength) + Math.Max(0, record.RecoveryLength)) * sizeof(char))]);
             fingerprintText.AsSpan().CopyTo(chars);
             recoveryPoint.AsSpan().CopyTo(chars[fingerprintText.AsSpan().Length..]);
+            members.CopyTo(span[(chars.Length * sizeof(char))..]);
             if (response is not null)
             {
-                IdempotencyResponseCodec.EncodeInto(response, span[(chars.Length * sizeof(char))..]);
+                IdempotencyResponseCodec.EncodeInto(response, span[((chars.Length * sizeof(char)) + members.Length)..]);
             }
         }
 

@@ -80,45 +80,75 @@ public sealed partial class InMemoryIdempotencyStore : IIdempotencyStore
         ClaimRequest.ThrowIfInvalid(request);
         var key = new Probe(request.StoreKey);
         var shard = ShardOf(key);
-        byte[]? replay;
-        int offset, length;
+
+        // The member digest is hashed only for a claim that writes the record, and not under the lock: a claim that finds
+        // it must write without one yet hashes, then decides again.
+        ReadOnlyMemory<byte>? members = null;
+        if (!request.MemberDigestPending)
+        {
+            members = request.MemberDigest;
+        }
+
+        while (true)
+        {
+            if (TryClaim(shard, key, request, members, out var replay) is { } result)
+            {
+                return new(result);
+            }
+
+            if (replay.Array is not null)
+            {
+                return new(ClaimResult.Completed(IdempotencyResponseCodec.DecodeSharingBody(replay)));
+            }
+
+            members = request.MemberDigest;
+        }
+    }
+
+    /// <summary>
+    /// The claim's decision under the shard's lock. Null with <paramref name="replay"/> set for a completed record, whose
+    /// response is decoded after the lock is let go; null without it when the claim writes and has no member digest yet.
+    /// </summary>
+    private ClaimResult? TryClaim(Shard shard, in Probe key, in ClaimRequest request, ReadOnlyMemory<byte>? members, out ArraySegment<byte> replay)
+    {
+        replay = default;
         lock (shard.Gate)
         {
             var now = Now();
             if (!shard.Lookup.TryGetValue(key, out var found, out var existing))
             {
-                return new(ClaimResult.Claimed(shard.Add(key, request, now, out _)));
+                return members is { } digest ? ClaimResult.Claimed(shard.Add(key, request, digest.Span, now, out _)) : null;
             }
 
             if (existing.IsPastRetention(now))
             {
                 // Past retention: the key is new again.
-                return new(ClaimResult.Claimed(shard.Reclaim(found, existing, request, now)));
+                return members is { } digest ? ClaimResult.Claimed(shard.Reclaim(found, existing, request, digest.Span, now)) : null;
             }
 
             if (!shard.FingerprintMatches(existing, request.Fingerprint))
             {
-                return new(ClaimResult.Mismatch());
+                return ClaimResult.Mismatch(shard.Members(existing).ToArray());
             }
 
             if (existing.ResponseLength < 0)
             {
                 if (existing.LeaseExpiresAt > now)
                 {
-                    return new(ClaimResult.InProgress(TimeSpan.FromTicks(existing.LeaseExpiresAt - now)));
+                    return ClaimResult.InProgress(TimeSpan.FromTicks(existing.LeaseExpiresAt - now));
                 }
 
                 // The holder's lease ran out (it crashed, stalled or released the key at a recovery point): take the key
                 // over where it was left.
-                return new(ClaimResult.Claimed(shard.TakeOver(found, existing, request, now)));
+                return members is { } digest ? ClaimResult.Claimed(shard.TakeOver(found, existing, request, digest.Span, now)) : null;
             }
 
             // Replays are the hot path: the response is decoded after the lock is let go. Its bytes are never written
             // over, so they need no lock.
-            (replay, offset, length) = shard.Response(existing);
+            var (array, offset, length) = shard.Response(existing);
+            replay = new ArraySegment<byte>(array, offset, length);
+            return null;
         }
-
-        return new(ClaimResult.Completed(IdempotencyResponseCodec.DecodeSharingBody(new ReadOnlyMemory<byte>(replay, offset, length))));
     }
 
     /// <inheritdoc/>
@@ -139,7 +169,7 @@ public sealed partial class InMemoryIdempotencyStore : IIdempotencyStore
             completed.Owner = default;
             completed.HasOwner = false;
             completed.ExpiresAt = Now() + lease.Retention.Ticks;
-            shard.Replace(found, existing, completed, shard.FingerprintText(existing), shard.RecoveryPoint(existing), response);
+            shard.Replace(found, existing, completed, shard.FingerprintText(existing), shard.RecoveryPoint(existing), shard.Members(existing), response);
             return new(LeaseStatus.Ok);
         }
     }
@@ -214,6 +244,7 @@ public sealed partial class InMemoryIdempotencyStore : IIdempotencyStore
                 ExpiresAt = Time(entry.ExpiresAt),
                 LeaseExpiresAt = completed ? null : Time(entry.LeaseExpiresAt),
                 RecoveryPoint = shard.RecoveryPoint(entry),
+                MemberDigest = shard.Members(entry).ToArray(),
                 Response = response,
             });
         }
@@ -265,7 +296,7 @@ public sealed partial class InMemoryIdempotencyStore : IIdempotencyStore
             }
             else
             {
-                shard.Replace(found, existing, renewed, shard.FingerprintText(existing), recoveryPoint, response: null);
+                shard.Replace(found, existing, renewed, shard.FingerprintText(existing), recoveryPoint, shard.Members(existing), response: null);
             }
 
             return new(LeaseStatus.Ok);

@@ -31,7 +31,8 @@ internal sealed class Reply
             root.GetProperty("type").GetString()!,
             root.GetProperty("title").GetString()!,
             root.GetProperty("status").GetInt32(),
-            root.GetProperty("detail").GetString()!);
+            root.GetProperty("detail").GetString()!,
+            root.TryGetProperty("fields", out var fields) ? [.. fields.EnumerateArray().Select(f => f.GetString()!)] : null);
     }
 
     /// <summary>A reply read off the wire by <see cref="Idem.Testing.RawHttp"/>.</summary>
@@ -56,7 +57,8 @@ internal sealed class Reply
     }
 }
 
-internal sealed record Problem(string Type, string Title, int Status, string Detail);
+/// <summary>A problem; <paramref name="Fields"/> is the mismatch problem's <c>fields</c> extension, null when absent.</summary>
+internal sealed record Problem(string Type, string Title, int Status, string Detail, string[]? Fields = null);
 
 internal static class HttpClientExtensions
 {

@@ -133,6 +133,23 @@ internal sealed class LedgerProbe(Func<Task<DbConnection>> open)
         return await command.ExecuteScalarAsync() as string;
     }
 
+    /// <summary>The first column of the first row, as bytes (null when no row, or NULL).</summary>
+    public async Task<byte[]?> BytesAsync(string sql, string? parameter = null)
+    {
+        await using var connection = await open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        if (parameter is not null)
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = "@t";
+            p.Value = parameter;
+            command.Parameters.Add(p);
+        }
+
+        return await command.ExecuteScalarAsync() as byte[];
+    }
+
     public async Task<long> CountAsync(string sql, string? parameter = null)
     {
         await using var connection = await open();

@@ -169,6 +169,36 @@ public abstract class MovementEndpointsTests(PaymentsServer server)
     }
 
     [Fact]
+    public async Task Transfer_SameKeyOtherAmount_Returns422NamingAmountAndTheRecordHoldsNoRequestValue()
+    {
+        var tenant = server.NewTenant();
+        var from = await tenant.CreateAccountIdAsync();
+        var to = await tenant.CreateAccountIdAsync();
+        await tenant.DepositAsync(from, 1_000);
+        var key = TenantClient.NewKey();
+        using var first = await tenant.TransferAsync(from, to, 300, idempotencyKey: key);
+
+        using var other = await tenant.TransferAsync(from, to, 301, idempotencyKey: key);
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var problem = await ProblemAssert.IsProblemAsync(other, HttpStatusCode.UnprocessableEntity, "urn:idem:problem:idempotency-key-mismatch");
+        Assert.Equal(["amount"], problem.GetProperty("fields").EnumerateArray().Select(f => f.GetString()));
+        Assert.Contains("'amount'", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(700, await tenant.BalanceAsync(from));
+
+        // Beside the first request's fingerprint, the keys table holds its member names and hashes: none of its values.
+        var digest = await server.Probe.BytesAsync("SELECT member_digest FROM idem_keys WHERE key LIKE '%|' || @t", key);
+        Assert.NotNull(digest);
+        var stored = System.Text.Encoding.Latin1.GetString(digest);
+        Assert.Contains("from_account", stored, StringComparison.Ordinal);
+        Assert.Contains("amount", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(from, stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(to, stored, StringComparison.Ordinal);
+        Assert.DoesNotContain("USD", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain("300", stored, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Post_NoIdempotencyKey_Returns400ProblemAndWritesNothing()
     {
         var tenant = server.NewTenant();

@@ -37,6 +37,7 @@ public abstract class OpenApiTests(PaymentsServer server)
         }
 
         Assert.Contains("urn:idem:problem:idempotency-key-mismatch", responses.GetProperty("422").GetProperty("description").GetString());
+        Assert.Contains("`fields`", responses.GetProperty("422").GetProperty("description").GetString(), StringComparison.Ordinal);
     }
 
     [Theory]
