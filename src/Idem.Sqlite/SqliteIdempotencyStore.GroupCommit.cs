@@ -36,7 +36,7 @@ internal sealed partial class SqliteIdempotencyStore
     public ValueTask<ClaimResult> ClaimInTransactionAsync(DbConnection connection, DbTransaction transaction, ClaimRequest request, CancellationToken cancellationToken)
     {
         ClaimRequest.ThrowIfInvalid(request);
-        return ClaimAsync((SqliteConnection)connection, (SqliteTransaction)transaction, request, cancellationToken);
+        return ClaimAsync((SqliteConnection)connection, (SqliteTransaction)transaction, request, request.MemberDigest, cancellationToken);
     }
 
     /// <inheritdoc/>

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Security.Cryptography;
+using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 
@@ -18,8 +18,9 @@ namespace Idem;
 /// members, the digest holds only those, named by their paths.
 /// </para>
 /// <para>
-/// A member's hash is the first 8 bytes of a SHA-256 over the record's store key, the member's name and its canonical
-/// JSON value, so one value hashes differently in every record. Names are kept in clear. A hash does not give its value
+/// A member's hash is the 8-byte XXH3 of the member's name and its canonical JSON value, seeded by the record's store
+/// key, so one value hashes differently in every record. XXH3 is not a cryptographic hash; it is here to tell values
+/// apart, at a few nanoseconds a member, and a cryptographic one would hide no more (see below). Names are kept in clear. A hash does not give its value
 /// back, but whoever can read the store can try candidate values against it, as they can against the fingerprint: a
 /// value with few possibilities (a small amount, a currency) can be found that way.
 /// </para>
@@ -45,9 +46,6 @@ public sealed class MemberDigest : IEquatable<MemberDigest>
 
     private static readonly SearchValues<byte> Structural = SearchValues.Create("\"{}[],"u8);
     private static readonly SearchValues<byte> StringEnd = SearchValues.Create("\"\\"u8);
-
-    [ThreadStatic]
-    private static IncrementalHash? t_sha256;
 
     // One or the other: a whole canonical object to split into members, or chosen members already apart (a value is null
     // for a member the input does not have).
@@ -279,14 +277,15 @@ public sealed class MemberDigest : IEquatable<MemberDigest>
         var input = ArrayPool<byte>.Shared.Rent(4 + keyLength + 4 + longest + 4);
         var encoded = new byte[length];
         encoded[0] = Version;
-        var sha256 = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        t_sha256 = null;
         try
         {
             BinaryPrimitives.WriteInt32LittleEndian(input, keyLength);
             Encoding.UTF8.GetBytes(storeKey, input.AsSpan(4));
             var prefix = 4 + keyLength;
-            Span<byte> digest = stackalloc byte[32];
+
+            // The record's own seed: one value hashes differently in every record.
+            var seed = (long)XxHash3.HashToUInt64(input.AsSpan(0, prefix));
+            Span<byte> digest = stackalloc byte[HashLength];
             var at = 1;
             foreach (var member in members)
             {
@@ -296,18 +295,14 @@ public sealed class MemberDigest : IEquatable<MemberDigest>
                 name.CopyTo(part[4..]);
                 BinaryPrimitives.WriteInt32LittleEndian(part[(4 + name.Length)..], member.ValueLength);
                 member.Value.CopyTo(part[(8 + name.Length)..]);
-                sha256.AppendData(input, 0, prefix + 8 + name.Length + member.ValueLength);
-                sha256.GetHashAndReset(digest);
+                XxHash3.Hash(input.AsSpan(prefix, 8 + name.Length + member.ValueLength), digest, seed);
 
                 BinaryPrimitives.WriteUInt16LittleEndian(encoded.AsSpan(at), (ushort)name.Length);
                 name.CopyTo(encoded.AsSpan(at + 2));
                 at += 2 + name.Length;
-                digest[..HashLength].CopyTo(encoded.AsSpan(at));
+                digest.CopyTo(encoded.AsSpan(at));
                 at += HashLength;
             }
-
-            // Kept for the thread's next digest only when nothing failed half-way through one.
-            t_sha256 = sha256;
         }
         finally
         {
