@@ -41,7 +41,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
     public async Task Chaos_OnPostgres()
     {
         await using var database = await PostgresDatabase.CreateAsync();
-        await RunAsync(PostgresPaymentsServer.Arguments(database.ConnectionString(20, "idem-payments-chaos")),
+        // With group commit on, which is off on PostgreSQL by default: kills land mid-batch.
+        await RunAsync([.. PostgresPaymentsServer.Arguments(database.ConnectionString(20, "idem-payments-chaos")), PaymentsServer.GroupCommitOn],
             LedgerProbe.Postgres(database.ConnectionString(2, "idem-payments-chaos-probe")), seed: 2);
     }
 

@@ -250,10 +250,12 @@ internal sealed class PaymentsOptions
     public TimeSpan HoldExpiryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Runs deposits, transfers and holds in group commit: concurrent requests share one database transaction, each in a
-    /// savepoint of its own, so an account many of them touch is locked once per commit, not once per request. Default on.
+    /// Runs deposits, transfers, holds and batches in group commit: concurrent requests share one database transaction,
+    /// each in a savepoint of its own, so an account many of them touch is locked once per commit, not once per request.
+    /// Unset, it is on for SQLite (its one writer commits once per batch: faster either way) and off for PostgreSQL, where
+    /// one batch at a time is faster for a hot account but slower for spread ones (docs/benchmarks.md).
     /// </summary>
-    public bool GroupCommit { get; set; } = true;
+    public bool? GroupCommit { get; set; }
 }
 
 /// <summary>Checks the annotations of <see cref="PaymentsOptions"/> (source-generated, no reflection).</summary>

@@ -54,6 +54,9 @@ public abstract class PaymentsServer : IAsyncLifetime
         "--Payments:ProcessorAttemptTimeout=00:00:02",
     ];
 
+    /// <summary>Group commit for the ledger's movements, whatever the database's default.</summary>
+    public const string GroupCommitOn = "--Payments:GroupCommit=true";
+
     /// <summary>The completer's settings for a fixture that watches it work.</summary>
     public static readonly string[] FastCompleterArguments = ["--Payments:AbandonedAfter=00:00:01", "--Payments:CompleterInterval=00:00:00.200"];
 
@@ -207,6 +210,15 @@ public sealed class SqliteCompleterServer : SqlitePaymentsServer
 public sealed class PostgresCompleterServer : PostgresPaymentsServer
 {
     protected override string[] ExtraArguments() => PaymentsServer.FastCompleterArguments;
+}
+
+/// <summary>
+/// PostgreSQL with the ledger's movements in group commit, which is off there by default: the tests that show it share
+/// commits, and the several-node and chaos runs, use it.
+/// </summary>
+public sealed class PostgresGroupCommitServer : PostgresPaymentsServer
+{
+    protected override string[] ExtraArguments() => [PaymentsServer.GroupCommitOn];
 }
 
 /// <summary>A server whose completer never runs by itself, so a test can run its passes, several at once, as several nodes would.</summary>

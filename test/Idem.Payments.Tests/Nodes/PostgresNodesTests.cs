@@ -191,7 +191,7 @@ internal sealed class NodePair : IAsyncDisposable
     public static async Task<NodePair> StartAsync(PostgresDatabase database, params string[] settings)
     {
         var starting = new[] { "a", "b" }.Select(name => PaymentsProcess.StartAsync(
-            name, [.. PostgresPaymentsServer.Arguments(database.ConnectionString(10, "idem-payments-node-" + name)), .. settings])).ToArray();
+            name, [.. PostgresPaymentsServer.Arguments(database.ConnectionString(10, "idem-payments-node-" + name)), PaymentsServer.GroupCommitOn, .. settings])).ToArray();
         try
         {
             var started = await Task.WhenAll(starting);

@@ -8,7 +8,7 @@ using Xunit.Abstractions;
 namespace Idem.Payments.Tests.Transfers;
 
 /// <summary>
-/// Transfers through one hot account in group commit (the service's default): each request keeps its own answer, the
+/// Transfers through one hot account in group commit (the default on SQLite, turned on for PostgreSQL): each request keeps its own answer, the
 /// refused ones beside the applied ones, and the requests share commits.
 /// </summary>
 public abstract class GroupCommitTests(PaymentsServer server, ITestOutputHelper output)
@@ -16,8 +16,7 @@ public abstract class GroupCommitTests(PaymentsServer server, ITestOutputHelper 
     [Collection(SqlitePaymentsServer.Collection)]
     public sealed class OnSqlite(SqlitePaymentsServer server, ITestOutputHelper output) : GroupCommitTests(server, output);
 
-    [Collection(PostgresPaymentsServer.Collection)]
-    public sealed class OnPostgres(PostgresPaymentsServer server, ITestOutputHelper output) : GroupCommitTests(server, output);
+    public sealed class OnPostgres(PostgresGroupCommitServer server, ITestOutputHelper output) : GroupCommitTests(server, output), IClassFixture<PostgresGroupCommitServer>;
 
     [Fact]
     public async Task HotAccount_FortyTransfersAtOnce_ShareCommits()
