@@ -124,6 +124,38 @@ internal sealed class LedgerService(TimeProvider time)
         => ledger.InsertEntryAsync(
             new LedgerEntry(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, change.Balance, type, movementId, now, origin), change.HeadHash, cancellationToken);
 
+    /// <summary>
+    /// Locks the two customer accounts of a movement between them, in id order whichever is debited (the order every
+    /// movement takes accounts, so two never wait on each other in a cycle), and checks both exist and hold the movement's
+    /// currency. <paramref name="movement"/> names it in the refusals ("transfer", "hold").
+    /// </summary>
+    internal static async Task<LedgerResult<AccountPair>> LockPairAsync(
+        LedgerRepository ledger, string tenantId, string fromAccountId, string toAccountId, Currency currency, string movement, CancellationToken cancellationToken)
+    {
+        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
+        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
+        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
+        var (from, to) = fromFirst ? (first, second) : (second, first);
+        if (from is null)
+        {
+            return NotFound(fromAccountId, "from_account");
+        }
+
+        if (to is null)
+        {
+            return NotFound(toAccountId, "to_account");
+        }
+
+        if (from.Currency != currency.Code || to.Currency != currency.Code)
+        {
+            return new LedgerError(LedgerErrorKind.CurrencyMismatch,
+                $"The {movement} is in {currency.Code}, but account {from.Id} holds {from.Currency} and account {to.Id} holds {to.Currency}. Both accounts must hold the {movement}'s currency.",
+                from.Currency != currency.Code ? "from_account" : "to_account");
+        }
+
+        return new AccountPair(from, to);
+    }
+
     internal static LedgerError NotFound(string accountId, string member)
         => new(LedgerErrorKind.AccountNotFound, $"No account {accountId} exists.", member);
 

@@ -47,27 +47,14 @@ internal sealed class HoldService(TimeProvider time)
     {
         var ledger = new LedgerRepository(work);
         var holds = new HoldRepository(work);
-        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
-        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
-        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
-        var (from, to) = fromFirst ? (first, second) : (second, first);
-        if (from is null)
+        var locked = await LedgerService.LockPairAsync(ledger, tenantId, fromAccountId, toAccountId, currency, "hold", cancellationToken)
+            .ConfigureAwait(false);
+        if (locked.Error is { } refused)
         {
-            return LedgerService.NotFound(fromAccountId, "from_account");
+            return refused;
         }
 
-        if (to is null)
-        {
-            return LedgerService.NotFound(toAccountId, "to_account");
-        }
-
-        if (from.Currency != currency.Code || to.Currency != currency.Code)
-        {
-            return new LedgerError(LedgerErrorKind.CurrencyMismatch,
-                $"The hold is in {currency.Code}, but account {from.Id} holds {from.Currency} and account {to.Id} holds {to.Currency}. Both accounts must hold the hold's currency.",
-                from.Currency != currency.Code ? "from_account" : "to_account");
-        }
-
+        var (from, to) = locked.Value!;
         if (to.Room < amount)
         {
             return LedgerService.BalanceLimit(to);

@@ -19,30 +19,17 @@ internal sealed class TransferService(PaymentEvents events, TimeProvider time)
         var transfers = new TransferRepository(work);
         var now = Now();
 
-        // Lock both accounts in id order, whichever is debited. SQLite's write transaction already holds the whole
-        // database; on PostgreSQL these are SELECT … FOR UPDATE, and the fixed order rules out deadlocks between
-        // opposite transfers (A→B beside B→A).
-        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
-        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
-        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
-        var (from, to) = fromFirst ? (first, second) : (second, first);
-        if (from is null)
+        // Both accounts in id order, whichever is debited. SQLite's write transaction already holds the whole database;
+        // on PostgreSQL these are SELECT … FOR UPDATE, and the fixed order rules out deadlocks between opposite transfers
+        // (A→B beside B→A).
+        var locked = await LedgerService.LockPairAsync(ledger, tenantId, fromAccountId, toAccountId, currency, "transfer", cancellationToken)
+            .ConfigureAwait(false);
+        if (locked.Error is { } refused)
         {
-            return LedgerService.NotFound(fromAccountId, "from_account");
+            return refused;
         }
 
-        if (to is null)
-        {
-            return LedgerService.NotFound(toAccountId, "to_account");
-        }
-
-        if (from.Currency != currency.Code || to.Currency != currency.Code)
-        {
-            return new LedgerError(LedgerErrorKind.CurrencyMismatch,
-                $"The transfer is in {currency.Code}, but account {from.Id} holds {from.Currency} and account {to.Id} holds {to.Currency}. Both accounts must hold the transfer's currency.",
-                from.Currency != currency.Code ? "from_account" : "to_account");
-        }
-
+        var (from, to) = locked.Value!;
         if (to.Room < amount)
         {
             return LedgerService.BalanceLimit(to);
