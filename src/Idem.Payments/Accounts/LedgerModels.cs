@@ -95,8 +95,8 @@ internal sealed record LedgerEntry(
     string Id, string TenantId, string AccountId, long Amount, string Currency, long BalanceAfter, MovementType MovementType, string MovementId, DateTimeOffset CreatedAt,
     Origin Origin = default, string? PrevHash = null, string? Hash = null);
 
-/// <summary>The two accounts of a movement between them, locked.</summary>
-internal sealed record AccountPair(Account From, Account To);
+/// <summary>The two accounts of a movement between them, locked, each with its head hash (its next entry's <c>prev_hash</c>).</summary>
+internal sealed record AccountPair(Account From, Account To, string? FromHead, string? ToHead);
 
 /// <summary>An account's balance after a change, and the hash of its newest entry before it (the next entry's <c>prev_hash</c>).</summary>
 internal readonly record struct BalanceChange(long Balance, string? HeadHash);

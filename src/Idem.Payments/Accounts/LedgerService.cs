@@ -125,26 +125,25 @@ internal sealed class LedgerService(TimeProvider time)
             new LedgerEntry(Ids.New(Ids.Entry), tenantId, accountId, amount, currency, change.Balance, type, movementId, now, origin), change.HeadHash, cancellationToken);
 
     /// <summary>
-    /// Locks the two customer accounts of a movement between them, in id order whichever is debited (the order every
-    /// movement takes accounts, so two never wait on each other in a cycle), and checks both exist and hold the movement's
-    /// currency. <paramref name="movement"/> names it in the refusals ("transfer", "hold").
+    /// Locks the two customer accounts of a movement between them in one statement, in id order whichever is debited (the
+    /// order every movement takes accounts, so two never wait on each other in a cycle), and checks both exist and hold
+    /// the movement's currency. <paramref name="movement"/> names it in the refusals ("transfer", "hold").
     /// </summary>
     internal static async Task<LedgerResult<AccountPair>> LockPairAsync(
         LedgerRepository ledger, string tenantId, string fromAccountId, string toAccountId, Currency currency, string movement, CancellationToken cancellationToken)
     {
-        var fromFirst = string.CompareOrdinal(fromAccountId, toAccountId) < 0;
-        var first = await ledger.LockAccountAsync(tenantId, fromFirst ? fromAccountId : toAccountId, cancellationToken).ConfigureAwait(false);
-        var second = await ledger.LockAccountAsync(tenantId, fromFirst ? toAccountId : fromAccountId, cancellationToken).ConfigureAwait(false);
-        var (from, to) = fromFirst ? (first, second) : (second, first);
-        if (from is null)
+        var locked = await ledger.LockAccountsAsync(tenantId, [fromAccountId, toAccountId], cancellationToken).ConfigureAwait(false);
+        if (!locked.TryGetValue(fromAccountId, out var fromRow))
         {
             return NotFound(fromAccountId, "from_account");
         }
 
-        if (to is null)
+        if (!locked.TryGetValue(toAccountId, out var toRow))
         {
             return NotFound(toAccountId, "to_account");
         }
+
+        var (from, to) = (fromRow.Account, toRow.Account);
 
         if (from.Currency != currency.Code || to.Currency != currency.Code)
         {
@@ -153,7 +152,7 @@ internal sealed class LedgerService(TimeProvider time)
                 from.Currency != currency.Code ? "from_account" : "to_account");
         }
 
-        return new AccountPair(from, to);
+        return new AccountPair(from, to, fromRow.HeadHash, toRow.HeadHash);
     }
 
     internal static LedgerError NotFound(string accountId, string member)

@@ -54,7 +54,7 @@ internal sealed class HoldService(TimeProvider time)
             return refused;
         }
 
-        var (from, to) = locked.Value!;
+        var (from, to, _, _) = locked.Value!;
         if (to.Room < amount)
         {
             return LedgerService.BalanceLimit(to);

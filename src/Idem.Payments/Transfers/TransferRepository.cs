@@ -1,32 +1,61 @@
+using Idem.Payments.Accounts;
 using Idem.Payments.Data;
 
 namespace Idem.Payments.Transfers;
 
-/// <summary>The <c>transfers</c> table; the balances and entries of a transfer are the ledger's (<see cref="Accounts.LedgerRepository"/>).</summary>
+/// <summary>
+/// The <c>transfers</c> table, and a transfer's whole write: its accounts' balances, its row and its entries in one round
+/// trip (the ledger's other movements post through <see cref="LedgerRepository"/>).
+/// </summary>
 internal sealed class TransferRepository(UnitOfWork work) : Repository(work)
 {
-    private const string InsertSql = """
-        INSERT INTO transfers (id, tenant_id, from_account_id, to_account_id, amount, currency, status, created_at)
-        VALUES (@id, @tenant_id, @from_account_id, @to_account_id, @amount, @currency, @status, @created_at);
-        """;
+    private static readonly string[] EntryInsertColumns = LedgerRepository.EntryColumns.Split(", ");
 
     private const string FindSql = """
         SELECT id, tenant_id, from_account_id, to_account_id, amount, currency, status, created_at
         FROM transfers WHERE id = @id AND tenant_id = @tenant_id;
         """;
 
-    public async Task InsertAsync(Transfer transfer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes a transfer whole in one round trip: both accounts' new balances, versions and head hashes, the transfer, and
+    /// its two entries (<paramref name="debit"/> and <paramref name="credit"/>, chained by the caller from the heads it
+    /// locked). Each account changes only at the version it was locked at; anything else means the locking is broken, and
+    /// throwing rolls the request back.
+    /// </summary>
+    public async Task InsertPostedAsync(Transfer transfer, Account from, LedgerEntry debit, Account to, LedgerEntry credit, CancellationToken cancellationToken)
     {
-        using var command = Command(InsertSql);
+        using var command = Command("");
+        Add(command, "@from_id", from.Id);
+        Add(command, "@from_version", from.Version);
+        Add(command, "@from_balance", debit.BalanceAfter);
+        Add(command, "@from_head", debit.Hash);
+        Add(command, "@to_id", to.Id);
+        Add(command, "@to_version", to.Version);
+        Add(command, "@to_balance", credit.BalanceAfter);
+        Add(command, "@to_head", credit.Hash);
         Add(command, "@id", transfer.Id);
         Add(command, "@tenant_id", transfer.TenantId);
-        Add(command, "@from_account_id", transfer.FromAccountId);
-        Add(command, "@to_account_id", transfer.ToAccountId);
         Add(command, "@amount", transfer.Amount);
         Add(command, "@currency", transfer.Currency);
         Add(command, "@status", transfer.Status);
         Add(command, "@created_at", transfer.CreatedAt);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var entries = Rows(command, EntryInsertColumns.Length, [debit, credit], entry =>
+        [
+            entry.Id, entry.TenantId, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter, MovementTypes.Name(entry.MovementType),
+            entry.MovementId, entry.CreatedAt, entry.Origin.Key, entry.Origin.Fingerprint, entry.PrevHash, entry.Hash,
+        ]);
+        command.CommandText = $"""
+            UPDATE accounts SET balance = @from_balance, version = version + 1, head_hash = @from_head WHERE id = @from_id AND version = @from_version;
+            UPDATE accounts SET balance = @to_balance, version = version + 1, head_hash = @to_head WHERE id = @to_id AND version = @to_version;
+            INSERT INTO transfers (id, tenant_id, from_account_id, to_account_id, amount, currency, status, created_at)
+            VALUES (@id, @tenant_id, @from_id, @to_id, @amount, @currency, @status, @created_at);
+            INSERT INTO ledger_entries ({LedgerRepository.EntryColumns}) VALUES {entries};
+            """;
+        var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (changed != 5)
+        {
+            throw new InvalidOperationException($"Transfer {transfer.Id} changed {changed} rows instead of 5: an account changed while it was locked.");
+        }
     }
 
     public async Task<Transfer?> FindAsync(string tenantId, string id, CancellationToken cancellationToken)

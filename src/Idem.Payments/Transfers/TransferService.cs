@@ -29,30 +29,29 @@ internal sealed class TransferService(PaymentEvents events, TimeProvider time)
             return refused;
         }
 
-        var (from, to) = locked.Value!;
+        var (from, to, fromHead, toHead) = locked.Value!;
         if (to.Room < amount)
         {
             return LedgerService.BalanceLimit(to);
         }
 
-        // The conditional debit is the funds check: it changes nothing when the account may not spend that much.
-        var fromBalance = await ledger.DebitAsync(from.Id, amount, cancellationToken).ConfigureAwait(false);
-        if (fromBalance is null)
+        if (from.Spendable < amount)
         {
             return LedgerService.InsufficientFunds(from, amount, "transfer");
         }
 
-        var toBalance = await ledger.CreditAsync(to.Id, amount, cancellationToken).ConfigureAwait(false)
-            ?? throw LedgerService.LockBroken(to.Id);
-
+        // Both accounts are locked and read: the new balances and the entries' chain are known here, and everything is
+        // written in one round trip, each account only at the version it was locked at.
         var transfer = new Transfer(Ids.New(Ids.Transfer), tenantId, from.Id, to.Id, amount, currency.Code, TransferStatus.Succeeded, now);
-        await transfers.InsertAsync(transfer, cancellationToken).ConfigureAwait(false);
-        await LedgerService.PostEntryAsync(ledger, tenantId, from.Id, -amount, currency.Code, fromBalance.Value, MovementType.Transfer, transfer.Id, origin, now, cancellationToken).ConfigureAwait(false);
-        await LedgerService.PostEntryAsync(ledger, tenantId, to.Id, amount, currency.Code, toBalance, MovementType.Transfer, transfer.Id, origin, now, cancellationToken).ConfigureAwait(false);
+        var debit = Chained(new LedgerEntry(Ids.New(Ids.Entry), tenantId, from.Id, -amount, currency.Code, from.Balance - amount, MovementType.Transfer, transfer.Id, now, origin), fromHead);
+        var credit = Chained(new LedgerEntry(Ids.New(Ids.Entry), tenantId, to.Id, amount, currency.Code, to.Balance + amount, MovementType.Transfer, transfer.Id, now, origin), toHead);
+        await transfers.InsertPostedAsync(transfer, from, debit, to, credit, cancellationToken).ConfigureAwait(false);
         await events.EnqueueAsync(work, new PaymentEvent(
             transfer.Id, PaymentEvents.TransferSucceeded, tenantId, from.Id, amount, currency.Code, now, ToAccount: to.Id), cancellationToken).ConfigureAwait(false);
         return transfer;
     }
+
+    private static LedgerEntry Chained(LedgerEntry entry, string? prevHash) => entry with { PrevHash = prevHash, Hash = EntryHash.Compute(entry, prevHash) };
 
     private DateTimeOffset Now() => time.NowToTheMillisecond();
 }
