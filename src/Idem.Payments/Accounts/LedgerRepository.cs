@@ -316,7 +316,15 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
     // transfers writes its 2,000 entries in 20 round trips.
     private const int RowsPerStatement = 100;
 
-    private static readonly string[] EntryInsertColumns = EntryColumns.Split(", ");
+    /// <summary><see cref="EntryColumns"/>, one by one, for multi-row inserts of entries.</summary>
+    internal static readonly string[] EntryInsertColumns = EntryColumns.Split(", ");
+
+    /// <summary>An entry's values in the order of <see cref="EntryInsertColumns"/>.</summary>
+    internal static object?[] EntryValues(LedgerEntry entry) =>
+    [
+        entry.Id, entry.TenantId, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter, MovementTypes.Name(entry.MovementType),
+        entry.MovementId, entry.CreatedAt, entry.Origin.Key, entry.Origin.Fingerprint, entry.PrevHash, entry.Hash,
+    ];
 
     /// <summary>
     /// Locks the tenant's customer accounts among <paramref name="ids"/> in one statement and reads them, each with its
@@ -365,11 +373,7 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
     {
         foreach (var chunk in entries.Chunk(RowsPerStatement))
         {
-            using var command = InsertRows("ledger_entries", EntryInsertColumns, chunk, entry =>
-            [
-                entry.Id, entry.TenantId, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter, MovementTypes.Name(entry.MovementType),
-                entry.MovementId, entry.CreatedAt, entry.Origin.Key, entry.Origin.Fingerprint, entry.PrevHash, entry.Hash,
-            ]);
+            using var command = InsertRows("ledger_entries", EntryInsertColumns, chunk, EntryValues);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }

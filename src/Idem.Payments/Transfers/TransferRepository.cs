@@ -9,7 +9,6 @@ namespace Idem.Payments.Transfers;
 /// </summary>
 internal sealed class TransferRepository(UnitOfWork work) : Repository(work)
 {
-    private static readonly string[] EntryInsertColumns = LedgerRepository.EntryColumns.Split(", ");
 
     private const string FindSql = """
         SELECT id, tenant_id, from_account_id, to_account_id, amount, currency, status, created_at
@@ -39,11 +38,7 @@ internal sealed class TransferRepository(UnitOfWork work) : Repository(work)
         Add(command, "@currency", transfer.Currency);
         Add(command, "@status", transfer.Status);
         Add(command, "@created_at", transfer.CreatedAt);
-        var entries = Rows(command, EntryInsertColumns.Length, [debit, credit], entry =>
-        [
-            entry.Id, entry.TenantId, entry.AccountId, entry.Amount, entry.Currency, entry.BalanceAfter, MovementTypes.Name(entry.MovementType),
-            entry.MovementId, entry.CreatedAt, entry.Origin.Key, entry.Origin.Fingerprint, entry.PrevHash, entry.Hash,
-        ]);
+        var entries = Rows(command, LedgerRepository.EntryInsertColumns.Length, [debit, credit], LedgerRepository.EntryValues);
         command.CommandText = $"""
             UPDATE accounts SET balance = @from_balance, version = version + 1, head_hash = @from_head WHERE id = @from_id AND version = @from_version;
             UPDATE accounts SET balance = @to_balance, version = version + 1, head_hash = @to_head WHERE id = @to_id AND version = @to_version;
