@@ -15,6 +15,7 @@ using Idem.Payments.Transfers;
 using Idem.Payments.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -128,7 +129,16 @@ internal static class PaymentsApp
         app.UseAuthorization();
         app.UseIdempotency();
 
-        app.MapHealthChecks("/healthz").AllowAnonymous();
+        // The default writer's plain status, with Retry-After when it is a 503 (every 503 says when to come back).
+        app.MapHealthChecks("/healthz", new HealthCheckOptions
+        {
+            ResponseWriter = (context, report) =>
+            {
+                Problems.AddRetryAfter(context.Response);
+                context.Response.ContentType = "text/plain";
+                return context.Response.WriteAsync(report.Status.ToString());
+            },
+        }).AllowAnonymous();
         app.MapOpenApi().AllowAnonymous();
         // A browsable reference of /openapi/v1.json at /scalar. Its scripts (scalar.js, scalar.aspnetcore.js) are embedded
         // in the package and served from here; without the default fonts (fonts.scalar.com) it needs no internet at all.
