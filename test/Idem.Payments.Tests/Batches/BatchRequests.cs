@@ -21,6 +21,22 @@ internal static class BatchRequests
     public static Task<HttpResponseMessage> PostBatchAsync(this TenantClient tenant, params (string From, string To, long Amount)[] items)
         => tenant.PostBatchAsync(Json(items));
 
+    /// <summary>
+    /// A POST that sends its body only once the server asks for it (<c>Expect: 100-continue</c>): a body the server refuses
+    /// by its length is answered 413 before it is sent, instead of the server closing the connection under a client still
+    /// writing it.
+    /// </summary>
+    public static Task<HttpResponseMessage> PostBatchExpectingContinueAsync(this TenantClient tenant, string json)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/batches")
+        {
+            Content = new StringContent(json, Encoding.UTF8, MediaTypeHeaderValue.Parse("application/json")),
+        };
+        request.Headers.Add("Idempotency-Key", TenantClient.NewKey());
+        request.Headers.ExpectContinue = true;
+        return tenant.SendAsync(request);
+    }
+
     /// <summary>A POST with no Idempotency-Key header at all.</summary>
     public static Task<HttpResponseMessage> PostBatchWithoutKeyAsync(this TenantClient tenant, string json)
         => tenant.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/batches")
