@@ -57,6 +57,9 @@ public abstract class PaymentsServer : IAsyncLifetime
     /// <summary>Group commit for the ledger's movements, whatever the database's default.</summary>
     public const string GroupCommitOn = "--Payments:GroupCommit=true";
 
+    /// <summary>A batch waits up to 50 ms for one more request, so requests sent together share commits on any machine.</summary>
+    public const string GroupCommitWait = "--Idempotency:GroupCommit:MaxWait=00:00:00.050";
+
     /// <summary>The completer's settings for a fixture that watches it work.</summary>
     public static readonly string[] FastCompleterArguments = ["--Payments:AbandonedAfter=00:00:01", "--Payments:CompleterInterval=00:00:00.200"];
 
@@ -218,7 +221,16 @@ public sealed class PostgresCompleterServer : PostgresPaymentsServer
 /// </summary>
 public sealed class PostgresGroupCommitServer : PostgresPaymentsServer
 {
-    protected override string[] ExtraArguments() => [PaymentsServer.GroupCommitOn];
+    protected override string[] ExtraArguments() => [PaymentsServer.GroupCommitOn, PaymentsServer.GroupCommitWait];
+}
+
+/// <summary>
+/// SQLite (group commit on by default) with batches that wait a moment for the next request: the tests that show requests
+/// share commits do not depend on how fast this machine turns a batch around.
+/// </summary>
+public sealed class SqliteGroupCommitServer : SqlitePaymentsServer
+{
+    protected override string[] ExtraArguments() => [PaymentsServer.GroupCommitWait];
 }
 
 /// <summary>A server whose completer never runs by itself, so a test can run its passes, several at once, as several nodes would.</summary>

@@ -13,8 +13,7 @@ namespace Idem.Payments.Tests.Transfers;
 /// </summary>
 public abstract class GroupCommitTests(PaymentsServer server, ITestOutputHelper output)
 {
-    [Collection(SqlitePaymentsServer.Collection)]
-    public sealed class OnSqlite(SqlitePaymentsServer server, ITestOutputHelper output) : GroupCommitTests(server, output);
+    public sealed class OnSqlite(SqliteGroupCommitServer server, ITestOutputHelper output) : GroupCommitTests(server, output), IClassFixture<SqliteGroupCommitServer>;
 
     public sealed class OnPostgres(PostgresGroupCommitServer server, ITestOutputHelper output) : GroupCommitTests(server, output), IClassFixture<PostgresGroupCommitServer>;
 
