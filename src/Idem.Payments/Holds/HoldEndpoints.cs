@@ -37,14 +37,7 @@ internal static class HoldEndpoints
         CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
-        var from = errors.Required(request.FromAccount, "from_account", "the id of the account to reserve the amount on");
-        var to = errors.Required(request.ToAccount, "to_account", "the id of the account the amount is for");
-        var amount = errors.Amount(request.Amount);
-        errors.Currency(request.Currency, out var currency);
-        if (from.Length > 0 && string.Equals(from, to, StringComparison.Ordinal))
-        {
-            errors.Add("to_account", "Must differ from from_account: a hold on the same account moves nothing.");
-        }
+        var (from, to, amount, currency) = errors.Transfer(request.FromAccount, request.ToAccount, request.Amount, request.Currency, movement: "hold");
 
         var lifetime = HoldService.DefaultLifetime;
         if (request.ExpiresIn is { } seconds)

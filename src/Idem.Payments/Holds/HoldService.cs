@@ -189,10 +189,5 @@ internal sealed class HoldService(TimeProvider time)
 
     // The accounts' rows, in the id order every movement takes them, after the hold's.
     private static async Task LockAccountsAsync(UnitOfWork work, Hold hold, CancellationToken cancellationToken)
-    {
-        var ledger = new LedgerRepository(work);
-        var fromFirst = string.CompareOrdinal(hold.FromAccountId, hold.ToAccountId) < 0;
-        _ = await ledger.LockAccountAsync(hold.TenantId, fromFirst ? hold.FromAccountId : hold.ToAccountId, cancellationToken).ConfigureAwait(false);
-        _ = await ledger.LockAccountAsync(hold.TenantId, fromFirst ? hold.ToAccountId : hold.FromAccountId, cancellationToken).ConfigureAwait(false);
-    }
+        => _ = await new LedgerRepository(work).LockAccountsAsync(hold.TenantId, [hold.FromAccountId, hold.ToAccountId], cancellationToken).ConfigureAwait(false);
 }

@@ -159,7 +159,7 @@ internal sealed class RequestErrors
     /// item of a batch). Invalid parts come back empty.
     /// </summary>
     public (string From, string To, long Amount, Currency? Currency) Transfer(
-        string? fromAccount, string? toAccount, long? amount, string? currency, string prefix = "")
+        string? fromAccount, string? toAccount, long? amount, string? currency, string prefix = "", string movement = "transfer")
     {
         var from = Required(fromAccount, prefix + "from_account", "the id of the account to debit");
         var to = Required(toAccount, prefix + "to_account", "the id of the account to credit");
@@ -167,7 +167,7 @@ internal sealed class RequestErrors
         Currency(currency, out var known, prefix + "currency");
         if (from.Length > 0 && string.Equals(from, to, StringComparison.Ordinal))
         {
-            Add(prefix + "to_account", "Must differ from from_account: a transfer to the same account moves nothing.");
+            Add(prefix + "to_account", $"Must differ from from_account: a {movement} to the same account moves nothing.");
         }
 
         return (from, to, value, known);
