@@ -43,6 +43,21 @@ internal sealed partial class PostgresIdempotencyStore
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// One round trip: <c>SET CONSTRAINTS ALL IMMEDIATE</c> runs the checks the operation's writes deferred to the commit,
+    /// inside a savepoint that is then rolled back, so that the constraint modes the next operations see are the ones they
+    /// would see alone (the checks run again at the commit, and pass).
+    /// </remarks>
+    public async ValueTask ReleaseTurnAsync(DbConnection connection, DbTransaction transaction, string savepoint, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand(
+            $"SAVEPOINT idem_deferred; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT idem_deferred; RELEASE SAVEPOINT idem_deferred; RELEASE SAVEPOINT {savepoint}",
+            (NpgsqlConnection)connection,
+            (NpgsqlTransaction)transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
     public ValueTask EndGroupAsync(DbConnection connection, DbTransaction transaction)
         => EndTransactionAsync((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, "group commit");
 }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Idem.Storage;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Idem.Sqlite;
 
@@ -37,6 +38,23 @@ internal sealed partial class SqliteIdempotencyStore
     {
         ClaimRequest.ThrowIfInvalid(request);
         return ClaimAsync((SqliteConnection)connection, (SqliteTransaction)transaction, request, request.MemberDigest, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Foreign keys are SQLite's only deferrable constraints: the connection counts the deferred ones that are broken
+    /// (<c>SQLITE_DBSTATUS_DEFERRED_FKS</c>), and a savepoint's rollback restores the count it began with.
+    /// </remarks>
+    public ValueTask ReleaseTurnAsync(DbConnection connection, DbTransaction transaction, string savepoint, CancellationToken cancellationToken)
+    {
+        var sqlite = (SqliteConnection)connection;
+        if (raw.sqlite3_db_status(sqlite.Handle, raw.SQLITE_DBSTATUS_DEFERRED_FKS, out var broken, out _, 0) == raw.SQLITE_OK && broken > 0)
+        {
+            throw new SqliteException("FOREIGN KEY constraint failed: the operation's writes leave a deferred foreign key broken.", raw.SQLITE_CONSTRAINT, raw.SQLITE_CONSTRAINT_FOREIGNKEY);
+        }
+
+        ((SqliteTransaction)transaction).Release(savepoint);
+        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc/>

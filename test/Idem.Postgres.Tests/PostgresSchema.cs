@@ -42,7 +42,9 @@ public sealed class PostgresSchema : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await using var connection = await PostgresServer.OpenAsync(DataSource);
-        await using var command = new NpgsqlCommand($"CREATE SCHEMA \"{Name}\"; CREATE TABLE \"{Name}\".effects (id text PRIMARY KEY);", connection);
+        await using var command = new NpgsqlCommand($"CREATE SCHEMA \"{Name}\"; CREATE TABLE \"{Name}\".effects (id text PRIMARY KEY); "
+            + $"CREATE TABLE \"{Name}\".effect_refs (id text NOT NULL REFERENCES \"{Name}\".effects (id) DEFERRABLE INITIALLY DEFERRED);",
+            connection);
         await command.ExecuteNonQueryAsync();
     }
 
@@ -82,12 +84,21 @@ public sealed class PostgresSchema : IAsyncLifetime
     }
 
     /// <summary>Writes one row of a handler's own data through a claim's transaction.</summary>
-    public async Task WriteEffectAsync(IIdempotencyTransaction transaction, string effectId)
+    public Task WriteEffectAsync(IIdempotencyTransaction transaction, string effectId) => WriteRowAsync(transaction, "effects", effectId);
+
+    /// <summary>Writes a row through a claim's transaction that refers to an effect by a foreign key checked at the commit.</summary>
+    public Task WriteDeferredReferenceAsync(IIdempotencyTransaction transaction, string effectId) => WriteRowAsync(transaction, "effect_refs", effectId);
+
+    /// <summary>Whether a reference <see cref="WriteDeferredReferenceAsync"/> wrote is committed.</summary>
+    public async Task<bool> DeferredReferenceExistsAsync(string effectId)
+        => await ScalarAsync<long>($"SELECT count(*) FROM \"{Name}\".effect_refs WHERE id = $1", effectId) == 1;
+
+    private async Task WriteRowAsync(IIdempotencyTransaction transaction, string table, string id)
     {
         await using var command = transaction.Connection.CreateCommand();
         command.Transaction = transaction.Transaction;
-        command.CommandText = $"INSERT INTO \"{Name}\".effects (id) VALUES ($1)";
-        command.Parameters.Add(new NpgsqlParameter { Value = effectId });
+        command.CommandText = $"INSERT INTO \"{Name}\".{table} (id) VALUES ($1)";
+        command.Parameters.Add(new NpgsqlParameter { Value = id });
         await command.ExecuteNonQueryAsync();
     }
 

@@ -24,6 +24,10 @@ public sealed class PostgresStoreConformanceTests(PostgresSchema schema) : Trans
     protected override Task WriteEffectAsync(IIdempotencyTransaction transaction, string effectId) => schema.WriteEffectAsync(transaction, effectId);
 
     protected override Task<bool> EffectExistsAsync(string effectId) => schema.EffectExistsAsync(effectId);
+
+    protected override Task WriteDeferredReferenceAsync(IIdempotencyTransaction transaction, string effectId) => schema.WriteDeferredReferenceAsync(transaction, effectId);
+
+    protected override Task<bool> DeferredReferenceExistsAsync(string effectId) => schema.DeferredReferenceExistsAsync(effectId);
 }
 
 /// <summary>

@@ -27,8 +27,13 @@ public sealed class SqliteStoreConformanceTests : TransactionalStoreConformanceT
 
     protected override ValueTask<ITransactionalIdempotencyStore> CreateTransactionalStoreAsync()
     {
-        _database.Execute("CREATE TABLE IF NOT EXISTS effects (id TEXT NOT NULL PRIMARY KEY);");
-        var store = new SqliteIdempotencyStore(new SqliteStoreOptions { ConnectionString = _database.ConnectionString }, _time, NullLogger<SqliteIdempotencyStore>.Instance);
+        _database.Execute(
+            "CREATE TABLE IF NOT EXISTS effects (id TEXT NOT NULL PRIMARY KEY);"
+            + "CREATE TABLE IF NOT EXISTS effect_refs (id TEXT NOT NULL REFERENCES effects (id) DEFERRABLE INITIALLY DEFERRED);");
+
+        // Foreign keys on, as an application that declares them runs: the deferred references are checked.
+        var connectionString = new SqliteConnectionStringBuilder(_database.ConnectionString) { ForeignKeys = true }.ToString();
+        var store = new SqliteIdempotencyStore(new SqliteStoreOptions { ConnectionString = connectionString }, _time, NullLogger<SqliteIdempotencyStore>.Instance);
         _stores.Add(store);
         return new(store);
     }
@@ -39,21 +44,29 @@ public sealed class SqliteStoreConformanceTests : TransactionalStoreConformanceT
         return Task.CompletedTask;
     }
 
-    protected override async Task WriteEffectAsync(IIdempotencyTransaction transaction, string effectId)
+    protected override Task WriteEffectAsync(IIdempotencyTransaction transaction, string effectId) => WriteRowAsync(transaction, "effects", effectId);
+
+    protected override Task<bool> EffectExistsAsync(string effectId) => Task.FromResult(CountRows("effects", effectId) == 1);
+
+    protected override Task WriteDeferredReferenceAsync(IIdempotencyTransaction transaction, string effectId) => WriteRowAsync(transaction, "effect_refs", effectId);
+
+    protected override Task<bool> DeferredReferenceExistsAsync(string effectId) => Task.FromResult(CountRows("effect_refs", effectId) == 1);
+
+    private static async Task WriteRowAsync(IIdempotencyTransaction transaction, string table, string id)
     {
         await using var command = transaction.Connection.CreateCommand();
         command.Transaction = transaction.Transaction;
-        command.CommandText = "INSERT INTO effects (id) VALUES (@id);";
-        command.Parameters.Add(new SqliteParameter("@id", effectId));
+        command.CommandText = $"INSERT INTO {table} (id) VALUES (@id);";
+        command.Parameters.Add(new SqliteParameter("@id", id));
         await command.ExecuteNonQueryAsync();
     }
 
-    protected override Task<bool> EffectExistsAsync(string effectId)
+    private long CountRows(string table, string id)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM effects WHERE id = @id;";
-        command.Parameters.AddWithValue("@id", effectId);
-        return Task.FromResult((long)command.ExecuteScalar()! == 1);
+        command.CommandText = $"SELECT COUNT(*) FROM {table} WHERE id = @id;";
+        command.Parameters.AddWithValue("@id", id);
+        return (long)command.ExecuteScalar()!;
     }
 }

@@ -76,6 +76,54 @@ public abstract partial class TransactionalStoreConformanceTests
     }
 
     [Fact]
+    public async Task GroupCommit_OneOperationBreaksADeferredConstraint_ItFailsAloneAndTheOthersCommit()
+    {
+        var store = new CountingGroupStore(await CreateGroupStoreAsync());
+        var executor = CreateExecutor(store);
+        var prefix = "group-" + Guid.NewGuid().ToString("N");
+
+        var results = await RunGroupAsync(executor, async (context, i) =>
+        {
+            // Each refers to its effect before writing it, which only a constraint checked at the commit allows: so every
+            // operation after the first also shows that the check of the ones before left the constraint deferred. Operation
+            // 6 refers to an effect nobody writes: a constraint broken at the commit.
+            await WriteDeferredReferenceAsync(context.Transaction!, $"{prefix}-{i}");
+            if (i != 6)
+            {
+                await WriteEffectAsync(context.Transaction!, $"{prefix}-{i}");
+            }
+
+            return i;
+        });
+
+        // Operation 6 failed as its own commit would have failed alone: it ran, and the store refused what it wrote.
+        Assert.Equal(IdempotentOutcome.StoreUnavailable, results[6].Outcome);
+        Assert.IsAssignableFrom<DbException>(results[6].Execution.Exception);
+        Assert.True(results[6].Execution.OperationRan);
+        Assert.False(await DeferredReferenceExistsAsync($"{prefix}-6"));
+        foreach (var i in Enumerable.Range(0, GroupSize).Where(i => i != 6))
+        {
+            Assert.Equal(IdempotentOutcome.Executed, results[i].Outcome);
+            Assert.Equal(i, results[i].Value);
+            Assert.True(await EffectExistsAsync($"{prefix}-{i}"));
+            Assert.True(await DeferredReferenceExistsAsync($"{prefix}-{i}"));
+        }
+
+        // They shared their commits: the broken one did not fail its batch.
+        Assert.InRange(Volatile.Read(ref store.Batches), 1, 2);
+
+        // It left nothing behind, its key included: a retry that writes what it refers to runs it.
+        var retry = await executor.RunAsync(results[6].Operation, async (context, _) =>
+        {
+            await WriteDeferredReferenceAsync(context.Transaction!, $"{prefix}-6");
+            await WriteEffectAsync(context.Transaction!, $"{prefix}-6");
+            return 6;
+        });
+        Assert.Equal(IdempotentOutcome.Executed, retry.Outcome);
+        Assert.True(await DeferredReferenceExistsAsync($"{prefix}-6"));
+    }
+
+    [Fact]
     public async Task GroupCommit_SameKeyTwiceInOneBatch_RunsOnce()
     {
         var store = new CountingGroupStore(await CreateGroupStoreAsync());
@@ -152,7 +200,7 @@ public abstract partial class TransactionalStoreConformanceTests
     private async Task<IGroupCommitStore> CreateGroupStoreAsync()
         => await CreateTransactionalStoreAsync() as IGroupCommitStore ?? throw new InvalidOperationException("This store has no group commit.");
 
-    private sealed record GroupResult(IdempotentOperation Operation, IdempotentOutcome? Outcome, int Value, Exception? Error);
+    private sealed record GroupResult(IdempotentOperation Operation, IdempotentOutcome? Outcome, int Value, Exception? Error, IdempotentExecution Execution = default);
 
     // GroupSize operations with keys of their own; the first holds its turn until all the others have called the executor,
     // so they queue up behind it and share its batch or the next.
@@ -186,7 +234,7 @@ public abstract partial class TransactionalStoreConformanceTests
 
                     return await run(context, i);
                 });
-                return new GroupResult(operations[i], result.Outcome, result.Value, null);
+                return new GroupResult(operations[i], result.Outcome, result.Value, null, result.Execution);
             }
             catch (Exception ex)
             {
@@ -213,6 +261,9 @@ public abstract partial class TransactionalStoreConformanceTests
 
         public ValueTask<ClaimResult> ClaimInTransactionAsync(DbConnection connection, DbTransaction transaction, ClaimRequest request, CancellationToken cancellationToken)
             => inner.ClaimInTransactionAsync(connection, transaction, request, cancellationToken);
+
+        public ValueTask ReleaseTurnAsync(DbConnection connection, DbTransaction transaction, string savepoint, CancellationToken cancellationToken)
+            => inner.ReleaseTurnAsync(connection, transaction, savepoint, cancellationToken);
 
         public ValueTask EndGroupAsync(DbConnection connection, DbTransaction transaction) => inner.EndGroupAsync(connection, transaction);
 

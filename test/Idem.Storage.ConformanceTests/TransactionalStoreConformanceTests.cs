@@ -18,6 +18,15 @@ public abstract partial class TransactionalStoreConformanceTests : StoreConforma
     /// <summary>Whether the handler's row exists, read on a connection of its own (so only committed rows count).</summary>
     protected abstract Task<bool> EffectExistsAsync(string effectId);
 
+    /// <summary>
+    /// Writes one row through the claim's transaction that refers to the effect <paramref name="effectId"/> by a foreign key
+    /// checked at the commit (deferred): the effect may be written after it, or never, which breaks the key at the commit.
+    /// </summary>
+    protected abstract Task WriteDeferredReferenceAsync(IIdempotencyTransaction transaction, string effectId);
+
+    /// <summary>Whether the reference <see cref="WriteDeferredReferenceAsync"/> wrote is committed.</summary>
+    protected abstract Task<bool> DeferredReferenceExistsAsync(string effectId);
+
     /// <inheritdoc/>
     protected sealed override async ValueTask<IIdempotencyStore> CreateStoreAsync() => await CreateTransactionalStoreAsync();
 

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Idem.Storage;
 
@@ -67,16 +68,30 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
         return new GroupClaim(claim, this, batch, turn);
     }
 
-    /// <summary>Ends an operation's turn: its savepoint released (its writes stay in the batch) or rolled back.</summary>
-    private static async ValueTask EndTurnAsync(Batch batch, Turn turn, bool keep)
+    /// <summary>
+    /// Ends an operation's turn: its savepoint released (its writes stay in the batch) or rolled back. A deferred constraint
+    /// its writes broke is found here, before the release: the operation's savepoint is rolled back and the store's exception
+    /// thrown, so that it fails alone and the batch's commit does not fail on its account.
+    /// </summary>
+    private async ValueTask EndTurnAsync(Batch batch, Turn turn, bool keep)
     {
+        ExceptionDispatchInfo? refused = null;
         try
         {
             if (keep)
             {
-                await batch.Transaction.ReleaseAsync(Savepoint, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await store.ReleaseTurnAsync(batch.Connection, batch.Transaction, Savepoint, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (DbException ex)
+                {
+                    refused = ExceptionDispatchInfo.Capture(ex);
+                    keep = false;
+                }
             }
-            else
+
+            if (!keep)
             {
                 await batch.Transaction.RollbackAsync(Savepoint, CancellationToken.None).ConfigureAwait(false);
                 await batch.Transaction.ReleaseAsync(Savepoint, CancellationToken.None).ConfigureAwait(false);
@@ -92,6 +107,8 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
         {
             turn.Finished.TrySetResult(keep);
         }
+
+        refused?.Throw();
     }
 
     private async Task RunBatchesAsync()
@@ -276,7 +293,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
             }
 
             _ended = true;
-            return EndTurnAsync(batch, turn, keep);
+            return owner.EndTurnAsync(batch, turn, keep);
         }
     }
 }

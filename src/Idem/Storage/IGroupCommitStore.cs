@@ -24,6 +24,15 @@ public interface IGroupCommitStore : ITransactionalIdempotencyStore, ITransactio
     /// </summary>
     ValueTask<ClaimResult> ClaimInTransactionAsync(DbConnection connection, DbTransaction transaction, ClaimRequest request, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Ends the turn of an operation whose writes stay in the batch: checks what its writes left for the commit to check
+    /// (deferred constraints), then releases its <paramref name="savepoint"/>. When a deferred check fails, it throws the
+    /// store's exception; the engine then rolls back to the savepoint, so that the operation fails alone, as its own commit
+    /// would have, and the batch's commit cannot fail on its account. The check must leave the transaction's constraint
+    /// settings as they were, for the operations that follow.
+    /// </summary>
+    ValueTask ReleaseTurnAsync(DbConnection connection, DbTransaction transaction, string savepoint, CancellationToken cancellationToken);
+
     /// <summary>Ends a batch's transaction (rolling back what was not committed), gives back what it held and closes the connection.</summary>
     ValueTask EndGroupAsync(DbConnection connection, DbTransaction transaction);
 }
