@@ -7,6 +7,8 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Npgsql;
+using ConnectionMultiplexer = StackExchange.Redis.ConnectionMultiplexer;
 
 namespace Idem.LoadHarness;
 
@@ -14,8 +16,9 @@ namespace Idem.LoadHarness;
 /// The app under load: one POST endpoint that binds a small JSON body and answers 201 with a small JSON body. The
 /// bare and the Idem variants share everything (builder, Kestrel settings, logging, serializer, handler); the Idem
 /// one adds exactly what a user writes: <c>AddIdempotency().AddInMemoryStore()</c>, <c>UseIdempotency()</c>,
-/// <c>RequireIdempotency()</c>. The Redis variant swaps the store for <c>AddRedisStore(configuration)</c>, with records
-/// under a prefix of its own and a retention of minutes, so a run leaves nothing behind for long. The floor variant puts
+/// <c>RequireIdempotency()</c>. The Redis and PostgreSQL variants swap the store for <c>AddRedisStore</c> or
+/// <c>AddPostgresStore</c>, with records under a prefix or a table of their own (dropped after the run) and a retention of
+/// minutes, so a run leaves nothing behind for long; <see cref="StoreFloors"/> are their floors. The floor variant puts
 /// a few lines of middleware in Idem's place (see <see cref="UseFloor"/>).
 /// </summary>
 internal sealed class EchoApp : IAsyncDisposable
@@ -23,42 +26,71 @@ internal sealed class EchoApp : IAsyncDisposable
     public const string Path = "/v1/echo";
 
     private readonly WebApplication _app;
+    private readonly List<Func<ValueTask>> _cleanup;
 
-    private EchoApp(WebApplication app, Uri baseAddress)
+    private EchoApp(WebApplication app, Uri baseAddress, List<Func<ValueTask>> cleanup)
     {
         _app = app;
         BaseAddress = baseAddress;
+        _cleanup = cleanup;
     }
 
     public Uri BaseAddress { get; }
 
-    public static async Task<EchoApp> StartAsync(Variant variant, string? redis = null)
+    public static async Task<EchoApp> StartAsync(Variant variant, HarnessOptions options)
     {
-        var idempotent = variant is Variant.InMemory or Variant.Redis;
+        var idempotent = variant is Variant.InMemory or Variant.Redis or Variant.Postgres;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = Environments.Production });
 
-        // Identical for both: no logging providers at all, so neither pays for formatting or console I/O.
+        // Identical for all: no logging providers at all, so none pays for formatting or console I/O.
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, EchoJsonContext.Default));
-        if (variant == Variant.InMemory)
+
+        // Records of a run go under a name of its own, and are dropped (PostgreSQL) or expire (Redis) after it.
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var cleanup = new List<Func<ValueTask>>();
+        switch (variant)
         {
-            builder.Services.AddIdempotency().AddInMemoryStore();
-        }
-        else if (variant == Variant.Redis)
-        {
-            builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
-                .AddRedisStore(redis ?? throw new ArgumentNullException(nameof(redis)), o => o.KeyPrefix = "idem-harness:" + Guid.NewGuid().ToString("N")[..8] + ":");
+            case Variant.InMemory:
+                builder.Services.AddIdempotency().AddInMemoryStore();
+                break;
+            case Variant.Redis:
+                builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
+                    .AddRedisStore(Required(options.Redis, "--redis"), o => o.KeyPrefix = "idem-harness:" + run + ":");
+                break;
+            case Variant.Postgres:
+                builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
+                    .AddPostgresStore(Required(options.Postgres, "--postgres"), o => o.TableName = "idem_harness_" + run);
+                cleanup.Add(() => DropTableAsync(options.Postgres!, "idem_harness_" + run));
+                break;
         }
 
         var app = builder.Build();
-        if (variant == Variant.Floor)
+        switch (variant)
         {
-            UseFloor(app);
-        }
-        else if (idempotent)
-        {
-            app.UseIdempotency();
+            case Variant.Floor:
+                UseFloor(app);
+                break;
+            case Variant.RedisFloor:
+                var redis = await ConnectionMultiplexer.ConnectAsync(Required(options.Redis, "--redis"));
+                cleanup.Add(redis.DisposeAsync);
+                StoreFloors.UseRedisFloor(app, redis, "idem-harness-floor:" + run + ":");
+                break;
+            case Variant.PostgresFloor:
+                var dataSource = NpgsqlDataSource.Create(Required(options.Postgres, "--postgres"));
+                cleanup.Add(dataSource.DisposeAsync);
+                cleanup.Add(() => DropTableAsync(options.Postgres!, "idem_harness_floor_" + run));
+                await StoreFloors.CreatePostgresTableAsync(dataSource, "idem_harness_floor_" + run);
+                StoreFloors.UsePostgresFloor(app, dataSource, "idem_harness_floor_" + run);
+                break;
+            default:
+                if (idempotent)
+                {
+                    app.UseIdempotency();
+                }
+
+                break;
         }
 
         var endpoint = app.MapPost(Path, (EchoRequest request) =>
@@ -77,7 +109,7 @@ internal sealed class EchoApp : IAsyncDisposable
             throw new InvalidOperationException($"Kestrel bound {address}, which is not loopback.");
         }
 
-        return new EchoApp(app, uri);
+        return new EchoApp(app, uri, cleanup);
     }
 
     /// <summary>
@@ -92,17 +124,7 @@ internal sealed class EchoApp : IAsyncDisposable
         var seen = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
         app.Use(async (context, next) =>
         {
-            var reader = context.Request.BodyReader;
-            var read = await reader.ReadAsync();
-            while (!read.IsCompleted)
-            {
-                reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-                read = await reader.ReadAsync();
-            }
-
-            var body = read.Buffer;
-            var digest = body.IsSingleSegment ? SHA256.HashData(body.FirstSpan) : SHA256.HashData(body.ToArray());
-            reader.AdvanceTo(body.Start, body.End);
+            var digest = await StoreFloors.HashBodyAsync(context.Request.BodyReader);
             if (!seen.TryAdd(context.Request.Headers["Idempotency-Key"].ToString(), digest))
             {
                 context.Response.StatusCode = StatusCodes.Status409Conflict;
@@ -113,20 +135,37 @@ internal sealed class EchoApp : IAsyncDisposable
         });
     }
 
+    private static string Required(string? value, string option)
+        => value ?? throw new InvalidOperationException($"This variant needs {option}.");
+
+    private static async ValueTask DropTableAsync(string connectionString, string table)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        await using var command = dataSource.CreateCommand($"DROP TABLE IF EXISTS {table}");
+        await command.ExecuteNonQueryAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        foreach (var step in _cleanup)
+        {
+            await step();
+        }
     }
 }
 
-/// <summary>What serves the endpoint: nothing, Idem on one of two stores, or the floor (first executions only).</summary>
+/// <summary>What serves the endpoint: nothing, Idem on one of its stores, or a floor (first executions only).</summary>
 internal enum Variant
 {
     Bare,
     InMemory,
     Redis,
     Floor,
+    Postgres,
+    RedisFloor,
+    PostgresFloor,
 }
 
 internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);

@@ -22,6 +22,9 @@ internal sealed record HarnessOptions
     /// <summary>A Redis configuration string: when set, every run also serves the app on the Redis store.</summary>
     public string? Redis { get; init; }
 
+    /// <summary>A PostgreSQL connection string: when set, every run also serves the app on the PostgreSQL store, and its floor.</summary>
+    public string? Postgres { get; init; }
+
     /// <summary>Whether first executions also run behind the floor middleware (see <see cref="EchoApp"/>).</summary>
     public bool Floor { get; init; }
 
@@ -34,7 +37,10 @@ internal sealed record HarnessOptions
           --rounds N             bare/Idem pairs per scenario (1-10, default 3)
           --replay-keys N        completed keys the replay scenario cycles through (1-1024, default 16)
           --output FILE          also write the Markdown report to FILE
-          --redis CONFIG         also run the app on the Redis store at CONFIG (e.g. 127.0.0.1:6379), in the same rounds
+          --redis CONFIG         also run the app on the Redis store at CONFIG (e.g. 127.0.0.1:6379), in the same rounds,
+                                 and first executions on its floor (SET NX, then SET XX, with the raw client)
+          --postgres CONNSTRING  also run the app on the PostgreSQL store (standalone), in the same rounds, and first
+                                 executions on its floor (INSERT … ON CONFLICT, then UPDATE, with raw Npgsql)
           --floor                also run first executions behind a floor middleware (SHA-256 of the body and one
                                  dictionary entry per key, nothing else): a lower bound for any idempotency layer
         """;
@@ -72,6 +78,7 @@ internal sealed record HarnessOptions
                 "--replay-keys" => options with { ReplayKeys = Bounded(name, value, 1, 1024) },
                 "--output" => options with { Output = value },
                 "--redis" => options with { Redis = value },
+                "--postgres" => options with { Postgres = value },
                 _ => throw new ArgumentException($"Unknown option {name}.\n{Usage}"),
             };
         }

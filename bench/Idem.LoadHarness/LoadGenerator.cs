@@ -14,8 +14,14 @@ internal enum Scenario
     Replays,
 }
 
-internal sealed record RunResult(long Requests, long Errors, long Replayed, TimeSpan Elapsed, TimeSpan ProcessorTime, double MachineCoresBusy, TimeSpan JitTime, long AllocatedBytes, TimeSpan GcPause)
+internal sealed record RunResult(
+    long Requests, long Errors, long Replayed, TimeSpan Elapsed, TimeSpan ProcessorTime, double MachineCoresBusy, TimeSpan JitTime, long AllocatedBytes, TimeSpan GcPause,
+    double[] LatenciesMs)
 {
+    /// <summary>The latency at quantile <paramref name="q"/> of the measured requests, in ms (nearest rank; sorted latencies).</summary>
+    public double Percentile(double q)
+        => LatenciesMs.Length == 0 ? double.NaN : LatenciesMs[Math.Clamp((int)Math.Ceiling(q * LatenciesMs.Length) - 1, 0, LatenciesMs.Length - 1)];
+
     public double RequestsPerSecond => Requests / Elapsed.TotalSeconds;
 
     /// <summary>CPU time of the whole process (client and server) per request, in microseconds.</summary>
@@ -73,20 +79,29 @@ internal static class LoadGenerator
         }
 
         var counters = new Counters[options.Concurrency];
+        var latencies = new List<double>[options.Concurrency];
+        var measuring = false;
         var stop = false;
         var workers = new Task[options.Concurrency];
         for (var w = 0; w < workers.Length; w++)
         {
             var worker = w;
+            latencies[w] = new List<double>(1024);
             workers[w] = Task.Run(async () =>
             {
                 var sequence = worker;
                 while (!Volatile.Read(ref stop) && !cancellationToken.IsCancellationRequested)
                 {
                     var key = scenario == Scenario.FirstExecutions ? Guid.NewGuid().ToString() : replayKeys[sequence++ % replayKeys.Length];
+                    var started = Stopwatch.GetTimestamp();
                     try
                     {
                         using var response = await SendAsync(client, uri, key, CancellationToken.None);
+                        if (Volatile.Read(ref measuring))
+                        {
+                            latencies[worker].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                        }
+
                         if (response.StatusCode == HttpStatusCode.Created)
                         {
                             Interlocked.Increment(ref counters[worker].Requests);
@@ -122,7 +137,9 @@ internal static class LoadGenerator
         var allocatedStart = GC.GetTotalAllocatedBytes();
         var pauseStart = GC.GetTotalPauseDuration();
         var clock = Stopwatch.StartNew();
+        Volatile.Write(ref measuring, true);
         await Task.Delay(options.Duration, cancellationToken);
+        Volatile.Write(ref measuring, false);
         var end = Sum(counters);
         var elapsed = clock.Elapsed;
         var machineEnd = MachineCpu.Read();
@@ -134,7 +151,12 @@ internal static class LoadGenerator
         Volatile.Write(ref stop, true);
         await Task.WhenAll(workers);
 
-        return new RunResult(end.Requests - start.Requests, end.Errors - start.Errors, end.Replayed - start.Replayed, elapsed, cpu, MachineCpu.CoresBusy(machineStart, machineEnd), jit, allocated, pause);
+        // Each list is its worker's alone, and every worker has stopped.
+        var measured = latencies.SelectMany(l => l).ToArray();
+        Array.Sort(measured);
+        return new RunResult(
+            end.Requests - start.Requests, end.Errors - start.Errors, end.Replayed - start.Replayed, elapsed, cpu, MachineCpu.CoresBusy(machineStart, machineEnd), jit, allocated, pause,
+            measured);
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, Uri uri, string key, CancellationToken cancellationToken)

@@ -16,7 +16,13 @@ catch (ArgumentException ex)
 }
 
 // A hard ceiling on top of the bounded options: the whole run can never outlast it.
-Variant[] variants = [Variant.Bare, Variant.InMemory, .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis], .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>()];
+Variant[] variants =
+[
+    Variant.Bare, Variant.InMemory,
+    .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis, Variant.RedisFloor],
+    .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.Postgres, Variant.PostgresFloor],
+    .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>(),
+];
 var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
 using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (2 * variants.Length * options.Rounds + 2 * variants.Length) + TimeSpan.FromMinutes(1));
 
@@ -62,7 +68,7 @@ static async Task<int> RunAllAsync(Scenario[] scenarios, Variant[] variants, Har
                 var runs = results.TryGetValue((scenario, variant), out var list) ? list : results[(scenario, variant)] = [];
                 runs.Add(result);
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {round} {Name(scenario),-16} {VariantName(variant)}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.AllocatedPerRequest:N0} B/req, GC pauses {result.GcPauseShare:P1}, {result.Errors} errors, {result.Replayed} replayed"));
+                    $"round {round} {Name(scenario),-16} {VariantName(variant)}: {result.RequestsPerSecond,10:N0} req/s, {result.CpuMicrosecondsPerRequest,6:N1} CPU-us/req, {result.CoresBusy:0.00} cores busy (others {result.OthersCoresBusy:0.00}), JIT {result.JitTime.TotalMilliseconds:0} ms, {result.AllocatedPerRequest:N0} B/req, GC pauses {result.GcPauseShare:P1}, {result.Errors} errors, {result.Replayed} replayed, p50 {result.Percentile(0.5):0.0} ms, p99 {result.Percentile(0.99):0.0} ms"));
             }
         }
     }
@@ -86,7 +92,7 @@ static async Task<RunResult> RunOnceAsync(Variant variant, Scenario scenario, Ha
     GC.Collect();
 
     // A fresh app per run: the first-execution store starts empty each time.
-    await using var app = await EchoApp.StartAsync(variant, options.Redis);
+    await using var app = await EchoApp.StartAsync(variant, options);
     return await LoadGenerator.RunAsync(app.BaseAddress, scenario, options, cancellationToken);
 }
 
@@ -124,9 +130,9 @@ static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scena
     }
 }
 
-// The floor answers a repeated key with 409 and replays nothing: it only serves first executions.
+// The floors answer a repeated key with 409 and replay nothing: they only serve first executions.
 static Variant[] Serving(Variant[] variants, Scenario scenario)
-    => scenario == Scenario.FirstExecutions ? variants : [.. variants.Where(v => v != Variant.Floor)];
+    => scenario == Scenario.FirstExecutions ? variants : [.. variants.Where(v => v is not (Variant.Floor or Variant.RedisFloor or Variant.PostgresFloor))];
 
 static string Name(Scenario scenario) => scenario == Scenario.FirstExecutions ? "first executions" : "replays";
 
@@ -135,6 +141,9 @@ static string VariantName(Variant variant) => variant switch
     Variant.Bare => "bare",
     Variant.InMemory => "idem",
     Variant.Redis => "redis",
+    Variant.Postgres => "postgres",
+    Variant.RedisFloor => "redis floor",
+    Variant.PostgresFloor => "postgres floor",
     _ => "floor",
 };
 
@@ -171,6 +180,17 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
         text.AppendLine("CPU µs/req counts this process only; the Redis server's own CPU is not in it.");
     }
 
+    if (options.Redis is not null)
+    {
+        StoreTable(text, results, Variant.Redis, Variant.RedisFloor, "Redis", "SET NX, then SET XX of the stored response's size, raw StackExchange.Redis");
+    }
+
+    if (options.Postgres is not null)
+    {
+        Compare(text, options, scenarios, results, Variant.Postgres, "PostgreSQL", "Idem on the PostgreSQL store (standalone)");
+        StoreTable(text, results, Variant.Postgres, Variant.PostgresFloor, "PostgreSQL", "INSERT … ON CONFLICT DO NOTHING, then UPDATE of the stored response's size, raw Npgsql on the same pool settings");
+    }
+
     if (options.Floor)
     {
         Compare(text, options, [Scenario.FirstExecutions], results, Variant.Floor, "floor", "the floor middleware (SHA-256 of the body and one dictionary entry per key, nothing else; a lower bound, not Idem)");
@@ -181,6 +201,24 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
     text.AppendLine(culture, $"CPU µs/req is the whole process (load generator included) per request. While measuring, this process kept {all.Average(r => r.CoresBusy):0.00} cores busy on average and other processes {all.Average(r => r.OthersCoresBusy):0.00} (max {all.Max(r => r.OthersCoresBusy):0.00}).");
 
     return text.ToString();
+}
+
+// First executions on a shared store against its floor (the same round trips with the raw client), in the same rounds.
+static void StoreTable(StringBuilder text, Dictionary<(Scenario, Variant), List<RunResult>> results, Variant store, Variant floor, string name, string description)
+{
+    var culture = CultureInfo.InvariantCulture;
+    var bare = results[(Scenario.FirstExecutions, Variant.Bare)];
+    var idem = results[(Scenario.FirstExecutions, store)];
+    var raw = results[(Scenario.FirstExecutions, floor)];
+    var (bareMean, idemMean, rawMean) = (bare.Average(r => r.RequestsPerSecond), idem.Average(r => r.RequestsPerSecond), raw.Average(r => r.RequestsPerSecond));
+    var perRound = string.Join(", ", raw.Zip(idem, (f, i) => (i.RequestsPerSecond / f.RequestsPerSecond).ToString("0.00", culture)));
+    static string Latency(List<RunResult> runs) => string.Create(CultureInfo.InvariantCulture, $"{runs.Average(r => r.Percentile(0.5)):0.0} / {runs.Average(r => r.Percentile(0.99)):0.0}");
+    text.AppendLine();
+    text.AppendLine(culture, $"First executions on {name} against its floor ({description}), same rounds:");
+    text.AppendLine();
+    text.AppendLine("| bare req/s | floor req/s | Idem req/s | **Idem/floor** | Idem/floor per round | floor/bare | Idem/bare | p50 / p99 ms: bare | floor | Idem | CPU µs/req floor → Idem | errors |");
+    text.AppendLine("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    text.AppendLine(culture, $"| {bareMean:N0} | {rawMean:N0} | {idemMean:N0} | **{idemMean / rawMean:0.00}** | {perRound} | {rawMean / bareMean:0.00} | {idemMean / bareMean:0.00} | {Latency(bare)} | {Latency(raw)} | {Latency(idem)} | {raw.Average(r => r.CpuMicrosecondsPerRequest):N0} → {idem.Average(r => r.CpuMicrosecondsPerRequest):N0} | {raw.Sum(r => r.Errors) + idem.Sum(r => r.Errors)} |");
 }
 
 // Another variant in the same rounds as the bare app and Idem on the in-memory store.
