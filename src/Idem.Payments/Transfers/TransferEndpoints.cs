@@ -14,14 +14,45 @@ internal static class TransferEndpoints
     public static IEndpointRouteBuilder MapTransfers(this IEndpointRouteBuilder app)
     {
         var transfers = app.MapGroup("/v1/transfers");
-        transfers.MapPost("", CreateAsync).RequireLedgerIdempotency(app);
+
+        // The same transfer without Idem (its own transaction, no key), for measuring what Idem costs a transfer
+        // (docs/benchmarks.md). A benchmark switch, not a product option: nothing keeps a retry from moving money twice.
+        if (app.ServiceProvider.GetRequiredService<IConfiguration>().GetValue<bool>("Benchmark:TransfersWithoutIdempotency"))
+        {
+            transfers.MapPost("", CreateWithoutIdempotencyAsync);
+        }
+        else
+        {
+            transfers.MapPost("", CreateAsync).RequireLedgerIdempotency(app);
+        }
+
         transfers.MapGet("/{id}", GetAsync);
         return app;
     }
 
-    private static async Task<Results<Created<TransferResponse>, ProblemHttpResult>> CreateAsync(
+    private static Task<Results<Created<TransferResponse>, ProblemHttpResult>> CreateAsync(
         CreateTransferRequest request, ClaimsPrincipal user, IIdempotencyContext idem, IIdempotencyTransaction transaction, IPaymentsDatabase database, TransferService transfers,
         CancellationToken cancellationToken)
+        => TransferAsync(request, user, database.Join(transaction), Origin.Of(idem), transfers, cancellationToken);
+
+    private static async Task<Results<Created<TransferResponse>, ProblemHttpResult>> CreateWithoutIdempotencyAsync(
+        CreateTransferRequest request, ClaimsPrincipal user, IPaymentsDatabase database, TransferService transfers, CancellationToken cancellationToken)
+    {
+        var work = await database.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (work.ConfigureAwait(false))
+        {
+            var result = await TransferAsync(request, user, work, default, transfers, cancellationToken).ConfigureAwait(false);
+            if (result.Result is Created<TransferResponse>)
+            {
+                await work.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return result;
+        }
+    }
+
+    private static async Task<Results<Created<TransferResponse>, ProblemHttpResult>> TransferAsync(
+        CreateTransferRequest request, ClaimsPrincipal user, UnitOfWork work, Origin origin, TransferService transfers, CancellationToken cancellationToken)
     {
         var errors = new RequestErrors();
         var (from, to, amount, currency) = errors.Transfer(request.FromAccount, request.ToAccount, request.Amount, request.Currency);
@@ -30,7 +61,7 @@ internal static class TransferEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        var result = await transfers.TransferAsync(database.Join(transaction), Tenants.Of(user), from, to, amount, currency!, Origin.Of(idem), cancellationToken).ConfigureAwait(false);
+        var result = await transfers.TransferAsync(work, Tenants.Of(user), from, to, amount, currency!, origin, cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             return Problems.From(error);

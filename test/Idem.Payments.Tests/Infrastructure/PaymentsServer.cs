@@ -244,3 +244,9 @@ public sealed class PostgresIdleCompleterServer : PostgresPaymentsServer
 {
     protected override string[] ExtraArguments() => PaymentsServer.IdleCompleterArguments;
 }
+
+/// <summary>SQLite with transfers served without Idem, the load generator's baseline: what that benchmark switch does.</summary>
+public sealed class SqliteWithoutIdempotencyServer : SqlitePaymentsServer
+{
+    protected override string[] ExtraArguments() => ["--Benchmark:TransfersWithoutIdempotency=true"];
+}
