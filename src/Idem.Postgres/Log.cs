@@ -15,4 +15,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Rolling back the idempotency transaction for {StoreKey} failed; the connection is discarded.")]
     public static partial void RollbackFailed(ILogger logger, string storeKey, Exception exception);
+
+    [LoggerMessage(EventId = 405, Level = LogLevel.Debug, Message = "A batch of {Count} was rolled back ({SqlState}) because of one of its keys; running each alone.")]
+    public static partial void BatchRetriedAlone(ILogger logger, int count, string sqlState);
 }

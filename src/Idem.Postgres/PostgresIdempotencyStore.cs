@@ -30,7 +30,7 @@ namespace Idem.Postgres;
 /// nothing after a rollback (so it claims and runs itself). A wait longer than the lock timeout answers InProgress.
 /// </para>
 /// </remarks>
-internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsyncDisposable, IDisposable
+internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBatchingStore, IAsyncDisposable, IDisposable
 {
     // Serialization failures only happen when the database's default isolation is above READ COMMITTED. Every step is a
     // single statement that either took effect or did not, so running it again is safe.
@@ -229,58 +229,53 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
     private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
     {
         using var command = new NpgsqlCommand(_sql.Claim, connection, transaction);
-        command.Parameters.Add(Text(request.StoreKey));
-        command.Parameters.Add(Text(request.Fingerprint));
-        command.Parameters.Add(Interval(request.LeaseDuration));
-        command.Parameters.Add(Interval(request.Retention));
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = members.IsEmpty ? DBNull.Value : members });
+        AddClaimParameters(command.Parameters, request, members);
         await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                // The statement returns exactly one row by construction (see PostgresSql.Claim).
-                throw new InvalidOperationException($"The claim on '{request.StoreKey}' returned no row.");
-            }
-
-            // Sequential access (a stored body may be megabytes, read straight into its array): every column once, in
-            // order, asynchronously.
-            if (!await reader.IsDBNullAsync(0, cancellationToken).ConfigureAwait(false))
-            {
-                var token = await reader.GetFieldValueAsync<Guid>(0, cancellationToken).ConfigureAwait(false);
-                return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, token.ToString("N"), request.Retention, request.LeaseDuration)
-                {
-                    RecoveryPoint = await reader.IsDBNullAsync(1, cancellationToken).ConfigureAwait(false)
-                        ? null
-                        : await reader.GetFieldValueAsync<string>(1, cancellationToken).ConfigureAwait(false),
-                });
-            }
-
-            var fingerprint = await reader.GetFieldValueAsync<string>(2, cancellationToken).ConfigureAwait(false);
-            if (!string.Equals(fingerprint, request.Fingerprint, StringComparison.Ordinal))
-            {
-                return ClaimResult.Mismatch(await ReadMemberDigestAsync(reader, 3, cancellationToken).ConfigureAwait(false));
-            }
-
-            var completed = await reader.GetFieldValueAsync<short>(4, cancellationToken).ConfigureAwait(false) == 1;
-            var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(5, cancellationToken).ConfigureAwait(false);
-            return completed
-                ? ClaimResult.Completed(await ReadResponseAsync(reader, 6, cancellationToken).ConfigureAwait(false))
-                : ClaimResult.InProgress(retryAfter);
+            return await ReadClaimAsync(reader, request, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    // The claim statement's one row (see PostgresSql.Claim), read with sequential access (a stored body may be megabytes,
+    // read straight into its array): every column once, in order, asynchronously.
+    private static async ValueTask<ClaimResult> ReadClaimAsync(NpgsqlDataReader reader, ClaimRequest request, CancellationToken cancellationToken)
+    {
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // The statement returns exactly one row by construction.
+            throw new InvalidOperationException($"The claim on '{request.StoreKey}' returned no row.");
+        }
+
+        if (!await reader.IsDBNullAsync(0, cancellationToken).ConfigureAwait(false))
+        {
+            var token = await reader.GetFieldValueAsync<Guid>(0, cancellationToken).ConfigureAwait(false);
+            return ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, token.ToString("N"), request.Retention, request.LeaseDuration)
+            {
+                RecoveryPoint = await reader.IsDBNullAsync(1, cancellationToken).ConfigureAwait(false)
+                    ? null
+                    : await reader.GetFieldValueAsync<string>(1, cancellationToken).ConfigureAwait(false),
+            });
+        }
+
+        var fingerprint = await reader.GetFieldValueAsync<string>(2, cancellationToken).ConfigureAwait(false);
+        if (!string.Equals(fingerprint, request.Fingerprint, StringComparison.Ordinal))
+        {
+            return ClaimResult.Mismatch(await ReadMemberDigestAsync(reader, 3, cancellationToken).ConfigureAwait(false));
+        }
+
+        var completed = await reader.GetFieldValueAsync<short>(4, cancellationToken).ConfigureAwait(false) == 1;
+        var retryAfter = await reader.GetFieldValueAsync<TimeSpan>(5, cancellationToken).ConfigureAwait(false);
+        return completed
+            ? ClaimResult.Completed(await ReadResponseAsync(reader, 6, cancellationToken).ConfigureAwait(false))
+            : ClaimResult.InProgress(retryAfter);
     }
 
     private async ValueTask<bool> CompleteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IdempotencyLease lease, Guid owner, IdempotencyResponse response, CancellationToken cancellationToken)
     {
         using var command = new NpgsqlCommand(_sql.Complete, connection, transaction);
-        command.Parameters.Add(Text(lease.StoreKey));
-        command.Parameters.Add(Uuid(owner));
-        command.Parameters.Add(Interval(lease.Retention));
-        command.Parameters.Add(new NpgsqlParameter<int> { NpgsqlDbType = NpgsqlDbType.Integer, TypedValue = response.StatusCode });
-        command.Parameters.Add(new NpgsqlParameter<byte[]> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = IdempotencyResponseCodec.EncodeHeaders(response.Headers) });
-        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = response.Body });
-        command.Parameters.Add(new NpgsqlParameter<bool> { NpgsqlDbType = NpgsqlDbType.Boolean, TypedValue = response.BodyTruncated });
+        AddCompleteParameters(command.Parameters, lease, owner, response);
         await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
@@ -358,6 +353,28 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IAsy
         var headers = IdempotencyResponseCodec.DecodeHeaders(await reader.GetFieldValueAsync<byte[]>(first + 2, cancellationToken).ConfigureAwait(false));
         var body = await reader.GetFieldValueAsync<byte[]>(first + 3, cancellationToken).ConfigureAwait(false);
         return new IdempotencyResponse(status, headers, body, truncated);
+    }
+
+    // The claim statement's parameters: $1 key, $2 fingerprint, $3 lease, $4 retention, $5 member digest (NULL for none).
+    private static void AddClaimParameters(NpgsqlParameterCollection parameters, ClaimRequest request, ReadOnlyMemory<byte> members)
+    {
+        parameters.Add(Text(request.StoreKey));
+        parameters.Add(Text(request.Fingerprint));
+        parameters.Add(Interval(request.LeaseDuration));
+        parameters.Add(Interval(request.Retention));
+        parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = members.IsEmpty ? DBNull.Value : members });
+    }
+
+    // The completion's parameters: $1 key, $2 owner, $3 retention, $4 status, $5 headers, $6 body, $7 truncated.
+    private static void AddCompleteParameters(NpgsqlParameterCollection parameters, IdempotencyLease lease, Guid owner, IdempotencyResponse response)
+    {
+        parameters.Add(Text(lease.StoreKey));
+        parameters.Add(Uuid(owner));
+        parameters.Add(Interval(lease.Retention));
+        parameters.Add(new NpgsqlParameter<int> { NpgsqlDbType = NpgsqlDbType.Integer, TypedValue = response.StatusCode });
+        parameters.Add(new NpgsqlParameter<byte[]> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = IdempotencyResponseCodec.EncodeHeaders(response.Headers) });
+        parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = response.Body });
+        parameters.Add(new NpgsqlParameter<bool> { NpgsqlDbType = NpgsqlDbType.Boolean, TypedValue = response.BodyTruncated });
     }
 
     private static NpgsqlParameter<string> Text(string value) => new() { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = value };

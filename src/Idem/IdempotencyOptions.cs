@@ -75,6 +75,38 @@ public sealed class IdempotencyOptions
     /// <summary>How group commit batches the transactional operations that ask for it (<see cref="IdempotentOperation.GroupCommit"/>).</summary>
     [ValidateObjectMembers]
     public GroupCommitOptions GroupCommit { get; set; } = new();
+
+    /// <summary>
+    /// Whether, and how, the claims and completions of concurrent standalone operations share store calls, on a store that
+    /// can take them in batches (<see cref="Storage.IBatchingStore"/>: PostgreSQL). Off by default.
+    /// </summary>
+    [ValidateObjectMembers]
+    public BatchingOptions Batching { get; set; } = new();
+}
+
+/// <summary>
+/// Batched claims and completions (section <c>Idempotency:Batching</c>): concurrent standalone operations on a store that
+/// can take them in batches (<see cref="Storage.IBatchingStore"/>) claim their keys, and store their results, many in one
+/// store call: on PostgreSQL one round trip and one commit per batch. Each operation is still answered on its own and each
+/// record still owned by its own lease. One batch of claims and one of completions are in flight at a time; what comes
+/// meanwhile waits for the next. A batch takes what is waiting, up to <see cref="MaxBatchSize"/>, then waits up to
+/// <see cref="MaxWait"/> for more.
+/// </summary>
+public sealed class BatchingOptions
+{
+    /// <summary>Whether standalone claims and completions are batched. Default false.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The most claims (or completions) one store call takes. Default 64; 1 to 1,000.</summary>
+    [Range(1, 1_000)]
+    public int MaxBatchSize { get; set; } = 64;
+
+    /// <summary>
+    /// How long a batch that is not full waits for one more; zero sends it at once, so only what queued up while the
+    /// batch before it ran shares a call. Default zero; at most 100 ms.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:00.100")]
+    public TimeSpan MaxWait { get; set; } = TimeSpan.Zero;
 }
 
 /// <summary>

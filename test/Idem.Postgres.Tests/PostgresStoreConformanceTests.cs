@@ -73,3 +73,21 @@ internal sealed class TestBuilder(IServiceCollection services) : IIdempotencyBui
 {
     public IServiceCollection Services { get; } = services;
 }
+
+/// <summary>
+/// The suite through batched claims and completions on PostgreSQL: each statement of a batch in one round trip and one
+/// implicit transaction, with the executor's batching on.
+/// </summary>
+[Trait("Category", PostgresServer.Category)]
+public sealed class PostgresBatchingConformanceTests(PostgresSchema schema) : BatchingStoreConformanceTests, IClassFixture<PostgresSchema>
+{
+    protected override TimeSpan Lease => PostgresTiming.Lease;
+
+    protected override TimeSpan Retention => PostgresTiming.Retention;
+
+    protected override TimeSpan Tick => PostgresTiming.Tick;
+
+    protected override int RaceRounds => PostgresTiming.RaceRounds;
+
+    protected override ValueTask<IBatchingStore> CreateBatchingStoreAsync() => new(schema.CreateStore());
+}

@@ -13,12 +13,18 @@ public abstract partial class StoreConformanceTests
     /// default, not the suite's short <see cref="Lease"/>: a machine that stalls a renewal past a short lease would let
     /// a waiting caller take the key over, which is right, but not what these tests are about.
     /// </summary>
+    /// <summary>Settings every executor of the suite starts from (a store's class may turn on a mode, such as batching).</summary>
+    protected virtual void ConfigureExecutor(IdempotencyOptions options)
+    {
+    }
+
     protected IIdempotentExecutor CreateExecutor(IIdempotencyStore store, Action<IdempotencyOptions>? configure = null)
     {
         var services = new ServiceCollection();
         services.AddIdempotentExecutor(o =>
         {
             o.Retention = Retention;
+            ConfigureExecutor(o);
             configure?.Invoke(o);
         });
         services.AddSingleton(store);
@@ -229,14 +235,20 @@ public abstract partial class StoreConformanceTests
         AssertSameResponse(Response(201, "made"), replay.Response);
     }
 
-    /// <summary>Counts claims on the way in, and can play a store that is down.</summary>
-    protected class CountingStore(IIdempotencyStore inner) : IIdempotencyStore
+    /// <summary>
+    /// Counts claims on the way in, and can play a store that is down. It takes batches when the store it wraps does (so
+    /// the executor's tests go through batches in the batching suite), counting each claim of a batch.
+    /// </summary>
+    protected class CountingStore(IIdempotencyStore inner) : IBatchingStore
     {
         public int Claims;
 
         public bool Down { get; init; }
 
         protected IIdempotencyStore Inner { get; } = inner;
+
+        private IBatchingStore Batching => Inner as IBatchingStore
+            ?? throw new NotSupportedException("Batches reach a counting store only in the batching suite, whose stores take them.");
 
         public ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
         {
@@ -245,6 +257,16 @@ public abstract partial class StoreConformanceTests
         }
 
         public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default) => Inner.CompleteAsync(lease, response, cancellationToken);
+
+        public ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Add(ref Claims, requests.Length);
+            return Down ? ValueTask.FromException(new IOException("connection refused")) : Batching.ClaimManyAsync(requests, results, cancellationToken);
+        }
+
+        public ValueTask CompleteManyAsync(
+            ReadOnlyMemory<IdempotencyLease> leases, ReadOnlyMemory<IdempotencyResponse> responses, Memory<LeaseStatus> results, CancellationToken cancellationToken = default)
+            => Batching.CompleteManyAsync(leases, responses, results, cancellationToken);
 
         public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => Inner.ReleaseAsync(lease, cancellationToken);
 

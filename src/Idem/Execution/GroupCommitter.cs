@@ -1,6 +1,5 @@
 using System.Data.Common;
 using System.Runtime.ExceptionServices;
-using System.Threading.Channels;
 using Idem.Storage;
 
 namespace Idem;
@@ -19,14 +18,24 @@ namespace Idem;
 /// load, everything that queued up during one commit shares the next, and the row locks of a hot account are taken once
 /// per batch instead of once per operation.
 /// </remarks>
-internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions options, IdempotencyMetrics metrics)
+internal sealed class GroupCommitter
 {
     private const string Savepoint = "idem_operation";
 
-    private readonly Channel<Turn> _waiting = Channel.CreateUnbounded<Turn>(new UnboundedChannelOptions { SingleReader = true });
-    private int _running;
+    private readonly IGroupCommitStore _store;
+    private readonly GroupCommitOptions _options;
+    private readonly IdempotencyMetrics _metrics;
+    private readonly WorkQueue<Turn> _waiting;
 
-    private IGroupCommitStore Store => store;
+    public GroupCommitter(IGroupCommitStore store, GroupCommitOptions options, IdempotencyMetrics metrics)
+    {
+        _store = store;
+        _options = options;
+        _metrics = metrics;
+        _waiting = new WorkQueue<Turn>(RunBatchAsync);
+    }
+
+    private IGroupCommitStore Store => _store;
 
     /// <summary>
     /// Waits for the operation's turn in a batch, then claims its key in a savepoint of the batch's transaction. A claim
@@ -35,11 +44,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
     public async ValueTask<TransactionalClaim> BeginAsync(ClaimRequest request, CancellationToken cancellationToken)
     {
         var turn = new Turn();
-        _waiting.Writer.TryWrite(turn);
-        if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
-        {
-            _ = Task.Run(RunBatchesAsync, CancellationToken.None);
-        }
+        _waiting.Enqueue(turn);
 
         Batch batch;
         using (cancellationToken.Register(static state => ((Turn)state!).Granted.TrySetCanceled(), turn))
@@ -51,7 +56,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
         try
         {
             await batch.Transaction.SaveAsync(Savepoint, cancellationToken).ConfigureAwait(false);
-            claim = await store.ClaimInTransactionAsync(batch.Connection, batch.Transaction, request, cancellationToken).ConfigureAwait(false);
+            claim = await _store.ClaimInTransactionAsync(batch.Connection, batch.Transaction, request, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -82,7 +87,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
             {
                 try
                 {
-                    await store.ReleaseTurnAsync(batch.Connection, batch.Transaction, Savepoint, CancellationToken.None).ConfigureAwait(false);
+                    await _store.ReleaseTurnAsync(batch.Connection, batch.Transaction, Savepoint, CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (DbException ex)
                 {
@@ -111,36 +116,18 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
         refused?.Throw();
     }
 
-    private async Task RunBatchesAsync()
-    {
-        while (true)
-        {
-            if (!_waiting.Reader.TryPeek(out _))
-            {
-                // Nothing waits: stop, unless an operation came in between the look and the stop.
-                Volatile.Write(ref _running, 0);
-                if (!_waiting.Reader.TryPeek(out _) || Interlocked.CompareExchange(ref _running, 1, 0) != 0)
-                {
-                    return;
-                }
-            }
-
-            await RunBatchAsync().ConfigureAwait(false);
-        }
-    }
-
     private async Task RunBatchAsync()
     {
         DbConnection connection;
         DbTransaction transaction;
         try
         {
-            (connection, transaction) = await store.BeginGroupAsync(CancellationToken.None).ConfigureAwait(false);
+            (connection, transaction) = await _store.BeginGroupAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // The store cannot be reached: every operation waiting now fails as it would alone.
-            while (_waiting.Reader.TryRead(out var turn))
+            while (_waiting.TryTake(out var turn))
             {
                 turn.Granted.TrySetException(ex);
             }
@@ -149,10 +136,10 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
         }
 
         var batch = new Batch(connection, transaction);
-        var members = new List<Turn>(options.MaxBatchSize);
+        var members = new List<Turn>(_options.MaxBatchSize);
         try
         {
-            while (members.Count < options.MaxBatchSize && batch.Broken is null && await NextAsync().ConfigureAwait(false) is { } turn)
+            while (members.Count < _options.MaxBatchSize && batch.Broken is null && await _waiting.NextAsync(_options.MaxWait).ConfigureAwait(false) is { } turn)
             {
                 if (!turn.Granted.TrySetResult(batch))
                 {
@@ -173,7 +160,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
                 }
 
                 await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
-                metrics.GroupCommitted(members.Count);
+                _metrics.GroupCommitted(members.Count);
             }
 
             batch.Committed.TrySetResult();
@@ -184,31 +171,7 @@ internal sealed class GroupCommitter(IGroupCommitStore store, GroupCommitOptions
         }
         finally
         {
-            await store.EndGroupAsync(connection, transaction).ConfigureAwait(false);
-        }
-    }
-
-    // The next operation that waits, or null once none has come for the longest wait.
-    private async ValueTask<Turn?> NextAsync()
-    {
-        if (_waiting.Reader.TryRead(out var turn))
-        {
-            return turn;
-        }
-
-        if (options.MaxWait <= TimeSpan.Zero)
-        {
-            return null;
-        }
-
-        using var wait = new CancellationTokenSource(options.MaxWait);
-        try
-        {
-            return await _waiting.Reader.ReadAsync(wait.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (wait.IsCancellationRequested)
-        {
-            return null;
+            await _store.EndGroupAsync(connection, transaction).ConfigureAwait(false);
         }
     }
 

@@ -20,6 +20,7 @@ internal sealed class IdempotencyMetrics : IDisposable
     private readonly Counter<long> _storeFailures;
     private readonly Histogram<double> _storeDuration;
     private readonly Histogram<long> _batchSize;
+    private readonly Histogram<long> _storeBatchSize;
 
     public IdempotencyMetrics(IMeterFactory? factory)
     {
@@ -33,6 +34,7 @@ internal sealed class IdempotencyMetrics : IDisposable
         _storeFailures = _meter.CreateCounter<long>("idem.store_failures", description: "Store calls that failed.");
         _storeDuration = _meter.CreateHistogram<double>("idem.store.duration", unit: "s", description: "Duration of store calls.");
         _batchSize = _meter.CreateHistogram<long>("idem.group_commit.operations", unit: "{operation}", description: "Operations made durable by one group commit.");
+        _storeBatchSize = _meter.CreateHistogram<long>("idem.batch.operations", unit: "{operation}", description: "Claims or completions sent to the store in one batched call.");
     }
 
     /// <summary>Used where no host gives a meter factory: a store or a keeper made by hand.</summary>
@@ -57,6 +59,9 @@ internal sealed class IdempotencyMetrics : IDisposable
     public void StoreCall(TimeSpan elapsed) => _storeDuration.Record(elapsed.TotalSeconds);
 
     public void GroupCommitted(int operations) => _batchSize.Record(operations);
+
+    /// <summary>One batched store call: <paramref name="step"/> is <c>claim</c> or <c>complete</c>.</summary>
+    public void Batched(string step, int operations) => _storeBatchSize.Record(operations, new KeyValuePair<string, object?>("idem.step", step));
 
     /// <summary>The activity of one operation under a key; null when nobody listens.</summary>
     public static Activity? StartOperation() => IdemTelemetry.ActivitySource.StartActivity("idem.operation");

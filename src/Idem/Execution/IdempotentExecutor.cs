@@ -19,6 +19,7 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IdempotencyMetrics _metrics;
+    private readonly StoreBatcher? _batcher;
 
     public IdempotentExecutor(IIdempotencyStore store, IOptions<IdempotencyOptions> options, TimeProvider time, ILogger<IdempotentExecutor> logger, IdempotencyMetrics metrics)
     {
@@ -27,6 +28,7 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
         _time = time;
         _logger = logger;
         _metrics = metrics;
+        _batcher = _options.Batching.Enabled && store is IBatchingStore batching ? new StoreBatcher(batching, _options.Batching, metrics) : null;
     }
 
     public ValueTask<IdempotentExecution> ExecuteAsync<TState>(
@@ -49,11 +51,11 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
         {
             // The first try needs no closure: the in-memory store answers synchronously, and only a key in progress
             // under WaitThenReplay needs the waiting loop.
-            var first = Measure(_store.TryClaimAsync(request, cancellationToken));
+            var first = Measure(ClaimAsync(request, cancellationToken));
             claim = first.IsCompletedSuccessfully ? first.Result : await first.ConfigureAwait(false);
             if (claim.Outcome == ClaimOutcome.InProgress && WaitsThenReplays(operation))
             {
-                claim = await WaitThenClaimAsync(operation, claim, ct => Measure(_store.TryClaimAsync(request, ct)), cancellationToken).ConfigureAwait(false);
+                claim = await WaitThenClaimAsync(operation, claim, ct => Measure(ClaimAsync(request, ct)), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (IsStoreFailure(ex, cancellationToken))
@@ -186,7 +188,10 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
         {
             try
             {
-                if (await Measure(_store.CompleteAsync(lease, response, CancellationToken.None)).ConfigureAwait(false) == LeaseStatus.LeaseLost)
+                var completed = _batcher is { } batcher
+                    ? new ValueTask<LeaseStatus>(batcher.CompleteAsync(lease, response))
+                    : _store.CompleteAsync(lease, response, CancellationToken.None);
+                if (await Measure(completed).ConfigureAwait(false) == LeaseStatus.LeaseLost)
                 {
                     _metrics.LeaseLost();
                     Log.CompleteLeaseLost(_logger, lease.StoreKey);
@@ -207,6 +212,18 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
                 return;
             }
         }
+    }
+
+    // One claim, in the next batch when batching is on.
+    private ValueTask<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+    {
+        if (_batcher is null)
+        {
+            return _store.TryClaimAsync(request, cancellationToken);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        return new ValueTask<ClaimResult>(_batcher.ClaimAsync(request));
     }
 
     private async ValueTask ReleaseAsync(IdempotencyLease lease)
