@@ -39,7 +39,7 @@ internal sealed class EchoApp : IAsyncDisposable
 
     public static async Task<EchoApp> StartAsync(Variant variant, HarnessOptions options)
     {
-        var idempotent = variant is Variant.InMemory or Variant.Redis or Variant.Postgres;
+        var idempotent = variant is Variant.InMemory or Variant.Redis or Variant.Postgres or Variant.PostgresBatched;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = Environments.Production });
 
         // Identical for all: no logging providers at all, so none pays for formatting or console I/O.
@@ -59,8 +59,12 @@ internal sealed class EchoApp : IAsyncDisposable
                 builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
                     .AddRedisStore(Required(options.Redis, "--redis"), o => o.KeyPrefix = "idem-harness:" + run + ":");
                 break;
-            case Variant.Postgres:
-                builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
+            case Variant.Postgres or Variant.PostgresBatched:
+                builder.Services.AddIdempotency(o =>
+                    {
+                        o.Retention = TimeSpan.FromMinutes(5);
+                        o.Batching.Enabled = variant == Variant.PostgresBatched;
+                    })
                     .AddPostgresStore(Required(options.Postgres, "--postgres"), o => o.TableName = "idem_harness_" + run);
                 cleanup.Add(() => DropTableAsync(options.Postgres!, "idem_harness_" + run));
                 break;
@@ -164,6 +168,7 @@ internal enum Variant
     Redis,
     Floor,
     Postgres,
+    PostgresBatched,
     RedisFloor,
     PostgresFloor,
 }

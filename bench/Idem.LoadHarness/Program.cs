@@ -20,7 +20,7 @@ Variant[] variants =
 [
     Variant.Bare, Variant.InMemory,
     .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis, Variant.RedisFloor],
-    .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.Postgres, Variant.PostgresFloor],
+    .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.Postgres, Variant.PostgresBatched, Variant.PostgresFloor],
     .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>(),
 ];
 var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
@@ -142,6 +142,7 @@ static string VariantName(Variant variant) => variant switch
     Variant.InMemory => "idem",
     Variant.Redis => "redis",
     Variant.Postgres => "postgres",
+    Variant.PostgresBatched => "postgres batched",
     Variant.RedisFloor => "redis floor",
     Variant.PostgresFloor => "postgres floor",
     _ => "floor",
@@ -188,7 +189,10 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
     if (options.Postgres is not null)
     {
         Compare(text, options, scenarios, results, Variant.Postgres, "PostgreSQL", "Idem on the PostgreSQL store (standalone)");
-        StoreTable(text, results, Variant.Postgres, Variant.PostgresFloor, "PostgreSQL", "INSERT … ON CONFLICT DO NOTHING, then UPDATE of the stored response's size, raw Npgsql on the same pool settings");
+        Compare(text, options, scenarios, results, Variant.PostgresBatched, "batched", "Idem on the PostgreSQL store (standalone) with batched claims and completions");
+        const string PostgresFloor = "INSERT … ON CONFLICT DO NOTHING, then UPDATE of the stored response's size, raw Npgsql on the same pool settings";
+        StoreTable(text, results, Variant.Postgres, Variant.PostgresFloor, "PostgreSQL", PostgresFloor);
+        StoreTable(text, results, Variant.PostgresBatched, Variant.PostgresFloor, "PostgreSQL with batched claims and completions", PostgresFloor);
     }
 
     if (options.Floor)
