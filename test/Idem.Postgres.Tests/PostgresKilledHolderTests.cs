@@ -12,16 +12,26 @@ namespace Idem.Postgres.Tests;
 public sealed class PostgresKilledHolderTests(PostgresSchema schema, ITestOutputHelper output) : IClassFixture<PostgresSchema>
 {
     [Fact]
-    public async Task Retry_HolderKilledAfterRecoveryPoint_ResumesOnceWhenTheDefaultLeaseRunsOut()
+    public Task Retry_HolderKilledAfterRecoveryPoint_ResumesOnceWhenTheDefaultLeaseRunsOut() => RunAsync(batching: false);
+
+    [Fact]
+    public Task Retry_BatchingHolderKilledAfterRecoveryPoint_ResumesOnceWhenTheDefaultLeaseRunsOut() => RunAsync(batching: true);
+
+    // With batching, the killed holder claimed its key in a batch, and the retry claims and completes through batches.
+    private async Task RunAsync(bool batching)
     {
-        await schema.ExecuteAsync($"CREATE TABLE \"{schema.Name}\".charges (key text NOT NULL);");
+        await schema.ExecuteAsync($"CREATE TABLE IF NOT EXISTS \"{schema.Name}\".charges (key text NOT NULL);");
         var connection = PostgresServer.ConnectionString;
 
         var held = await KilledHolder.RetryAfterKillAsync(
-            "postgres",
+            batching ? "postgres-batched" : "postgres",
             connection,
             schema.Name,
-            idempotency => idempotency.AddPostgresStore(connection, o => o.Schema = schema.Name),
+            idempotency =>
+            {
+                idempotency.Services.Configure<IdempotencyOptions>(o => o.Batching.Enabled = batching);
+                idempotency.AddPostgresStore(connection, o => o.Schema = schema.Name);
+            },
             key => schema.ExecuteAsync($"INSERT INTO \"{schema.Name}\".charges (key) VALUES ($1)", key),
             key => schema.ScalarAsync<long>($"SELECT count(*) FROM \"{schema.Name}\".charges WHERE key = $1", key));
         output.WriteLine($"The killed holder's key was held {held.TotalSeconds:F1} s after the kill.");
