@@ -1,4 +1,5 @@
 using Idem.Storage;
+using Idem.Storage.ConformanceTests;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Idem.Postgres.Tests;
@@ -49,7 +50,7 @@ public sealed class PostgresBatchingTests(PostgresSchema schema) : IClassFixture
                 {
                     Interlocked.Increment(ref runs);
 
-                    // Held until every request has tried the key: they all met the first one running.
+                    // Held until every request's claim was answered: they all met the first one running.
                     while (Volatile.Read(ref claims) - claimsBefore < Requests)
                     {
                         await Task.Delay(5);
@@ -65,6 +66,9 @@ public sealed class PostgresBatchingTests(PostgresSchema schema) : IClassFixture
             Assert.Single(results, r => r.Outcome == IdempotentOutcome.Executed);
             Assert.Equal(Requests - 1, results.Count(r => r.Outcome == IdempotentOutcome.Replayed));
             Assert.Single(results.Select(r => r.Value).Distinct());
+
+            // The others found the key in progress and claimed again once they had waited: more claims than requests.
+            Assert.True(Volatile.Read(ref claims) - claimsBefore > Requests, $"{Volatile.Read(ref claims) - claimsBefore} claims for {Requests} requests: nobody waited.");
         }
     }
 
@@ -112,41 +116,34 @@ public sealed class PostgresBatchingTests(PostgresSchema schema) : IClassFixture
 
     private static ClaimRequest Request(string key) => new(key, Fingerprint, TimeSpan.FromMinutes(1), TimeSpan.FromHours(1));
 
-    /// <summary>Counts each claim of a batch as it goes to the store.</summary>
-    private sealed class CountingClaims(PostgresIdempotencyStore inner, Action claimed) : IBatchingStore
+    /// <summary>Counts each claim once the store has answered it.</summary>
+    private sealed class CountingClaims(IBatchingStore inner, Action claimed) : ForwardingBatchingStore(inner)
     {
-        public ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+        public override async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
         {
-            claimed();
-            return inner.TryClaimAsync(request, cancellationToken);
-        }
-
-        public ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
-        {
-            for (var i = 0; i < requests.Length; i++)
+            try
+            {
+                return await Inner.TryClaimAsync(request, cancellationToken);
+            }
+            finally
             {
                 claimed();
             }
-
-            return inner.ClaimManyAsync(requests, results, cancellationToken);
         }
 
-        public ValueTask CompleteManyAsync(
-            ReadOnlyMemory<IdempotencyLease> leases, ReadOnlyMemory<IdempotencyResponse> responses, Memory<LeaseStatus> results, CancellationToken cancellationToken = default)
-            => inner.CompleteManyAsync(leases, responses, results, cancellationToken);
-
-        public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default) => inner.CompleteAsync(lease, response, cancellationToken);
-
-        public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.ReleaseAsync(lease, cancellationToken);
-
-        public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
-            => inner.SetRecoveryPointAsync(lease, recoveryPoint, cancellationToken);
-
-        public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.RenewAsync(lease, cancellationToken);
-
-        public ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default) => inner.GetAsync(storeKey, cancellationToken);
-
-        public ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default)
-            => inner.PurgeAsync(expiredBefore, batchSize, cancellationToken);
+        public override async ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                await Inner.ClaimManyAsync(requests, results, cancellationToken);
+            }
+            finally
+            {
+                for (var i = 0; i < requests.Length; i++)
+                {
+                    claimed();
+                }
+            }
+        }
     }
 }

@@ -121,52 +121,40 @@ public abstract class BatchingStoreConformanceTests : StoreConformanceTests
     /// The store as the suite sees it: every claim and completion through the batch calls (one request when called alone),
     /// which it counts.
     /// </summary>
-    protected sealed class ThroughBatches(IBatchingStore inner) : IBatchingStore
+    protected sealed class ThroughBatches(IBatchingStore inner) : ForwardingBatchingStore(inner)
     {
         public int ClaimCalls;
         public int Claimed;
         public int CompleteCalls;
         public int Completed;
 
-        public async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+        public override async ValueTask<ClaimResult> TryClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
         {
             var results = new ClaimResult[1];
             await ClaimManyAsync(new[] { request }, results, cancellationToken);
             return results[0];
         }
 
-        public async ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
+        public override async ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
         {
             var results = new LeaseStatus[1];
             await CompleteManyAsync(new[] { lease }, new[] { response }, results, cancellationToken);
             return results[0];
         }
 
-        public ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
+        public override ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref ClaimCalls);
             Interlocked.Add(ref Claimed, requests.Length);
-            return inner.ClaimManyAsync(requests, results, cancellationToken);
+            return Inner.ClaimManyAsync(requests, results, cancellationToken);
         }
 
-        public ValueTask CompleteManyAsync(
+        public override ValueTask CompleteManyAsync(
             ReadOnlyMemory<IdempotencyLease> leases, ReadOnlyMemory<IdempotencyResponse> responses, Memory<LeaseStatus> results, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref CompleteCalls);
             Interlocked.Add(ref Completed, leases.Length);
-            return inner.CompleteManyAsync(leases, responses, results, cancellationToken);
+            return Inner.CompleteManyAsync(leases, responses, results, cancellationToken);
         }
-
-        public ValueTask<LeaseStatus> ReleaseAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.ReleaseAsync(lease, cancellationToken);
-
-        public ValueTask<LeaseStatus> SetRecoveryPointAsync(IdempotencyLease lease, string recoveryPoint, CancellationToken cancellationToken = default)
-            => inner.SetRecoveryPointAsync(lease, recoveryPoint, cancellationToken);
-
-        public ValueTask<LeaseStatus> RenewAsync(IdempotencyLease lease, CancellationToken cancellationToken = default) => inner.RenewAsync(lease, cancellationToken);
-
-        public ValueTask<IdempotencyRecord?> GetAsync(string storeKey, CancellationToken cancellationToken = default) => inner.GetAsync(storeKey, cancellationToken);
-
-        public ValueTask<int> PurgeAsync(DateTimeOffset expiredBefore, int batchSize, CancellationToken cancellationToken = default)
-            => inner.PurgeAsync(expiredBefore, batchSize, cancellationToken);
     }
 }

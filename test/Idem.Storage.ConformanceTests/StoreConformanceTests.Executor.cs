@@ -258,10 +258,23 @@ public abstract partial class StoreConformanceTests
 
         public ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default) => Inner.CompleteAsync(lease, response, cancellationToken);
 
-        public ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
+        public async ValueTask ClaimManyAsync(ReadOnlyMemory<ClaimRequest> requests, Memory<ClaimResult> results, CancellationToken cancellationToken = default)
         {
-            Interlocked.Add(ref Claims, requests.Length);
-            return Down ? ValueTask.FromException(new IOException("connection refused")) : Batching.ClaimManyAsync(requests, results, cancellationToken);
+            // Counted once the store has answered: a batch can wait behind another, and a test that holds its operation
+            // until every claim was made must know that each one met it running.
+            try
+            {
+                if (Down)
+                {
+                    throw new IOException("connection refused");
+                }
+
+                await Batching.ClaimManyAsync(requests, results, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Add(ref Claims, requests.Length);
+            }
         }
 
         public ValueTask CompleteManyAsync(

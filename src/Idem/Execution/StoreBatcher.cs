@@ -43,47 +43,19 @@ internal sealed class StoreBatcher
         return pending.Task;
     }
 
-    private async Task ClaimBatchAsync()
+    private Task ClaimBatchAsync() => RunBatchAsync<PendingClaim, ClaimResult>(_claims, "claim", (batch, results) =>
     {
-        var batch = await GatherAsync(_claims).ConfigureAwait(false);
-        if (batch.Count == 0)
-        {
-            return;
-        }
-
         var requests = new ClaimRequest[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             requests[i] = batch[i].Request;
         }
 
-        var results = new ClaimResult[batch.Count];
-        try
-        {
-            await _store.ClaimManyAsync(requests, results, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // Nothing of the batch was claimed: each operation fails as its own claim would have.
-            batch.ForEach(p => p.TrySetException(ex));
-            return;
-        }
+        return _store.ClaimManyAsync(requests, results, CancellationToken.None);
+    });
 
-        _metrics.Batched("claim", batch.Count);
-        for (var i = 0; i < batch.Count; i++)
-        {
-            batch[i].TrySetResult(results[i]);
-        }
-    }
-
-    private async Task CompleteBatchAsync()
+    private Task CompleteBatchAsync() => RunBatchAsync<PendingCompletion, LeaseStatus>(_completions, "complete", (batch, results) =>
     {
-        var batch = await GatherAsync(_completions).ConfigureAwait(false);
-        if (batch.Count == 0)
-        {
-            return;
-        }
-
         var leases = new IdempotencyLease[batch.Count];
         var responses = new IdempotencyResponse[batch.Count];
         for (var i = 0; i < batch.Count; i++)
@@ -91,10 +63,24 @@ internal sealed class StoreBatcher
             (leases[i], responses[i]) = (batch[i].Lease, batch[i].Response);
         }
 
-        var results = new LeaseStatus[batch.Count];
+        return _store.CompleteManyAsync(leases, responses, results, CancellationToken.None);
+    });
+
+    // Takes one batch from the queue, makes the store call, and answers each operation with its own result; a call that
+    // throws fails every operation of the batch, as its own call would have.
+    private async Task RunBatchAsync<TPending, TResult>(WorkQueue<TPending> queue, string step, Func<List<TPending>, TResult[], ValueTask> call)
+        where TPending : TaskCompletionSource<TResult>
+    {
+        var batch = await GatherAsync(queue).ConfigureAwait(false);
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        var results = new TResult[batch.Count];
         try
         {
-            await _store.CompleteManyAsync(leases, responses, results, CancellationToken.None).ConfigureAwait(false);
+            await call(batch, results).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -102,7 +88,7 @@ internal sealed class StoreBatcher
             return;
         }
 
-        _metrics.Batched("complete", batch.Count);
+        _metrics.Batched(step, batch.Count);
         for (var i = 0; i < batch.Count; i++)
         {
             batch[i].TrySetResult(results[i]);
