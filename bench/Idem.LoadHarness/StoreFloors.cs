@@ -53,25 +53,26 @@ internal static class StoreFloors
         {
             var key = context.Request.Headers["Idempotency-Key"].ToString();
             var digest = await HashBodyAsync(context.Request.BodyReader);
-            await using (var command = dataSource.CreateCommand(claim))
+            if (await ExecuteAsync(dataSource, claim, key, digest) == 0)
             {
-                command.Parameters.Add(new NpgsqlParameter { Value = key });
-                command.Parameters.Add(new NpgsqlParameter { Value = digest });
-                if (await command.ExecuteNonQueryAsync() == 0)
-                {
-                    context.Response.StatusCode = StatusCodes.Status409Conflict;
-                    return;
-                }
+                context.Response.StatusCode = StatusCodes.Status409Conflict;
+                return;
             }
 
             await next(context);
-            await using (var command = dataSource.CreateCommand(complete))
-            {
-                command.Parameters.Add(new NpgsqlParameter { Value = key });
-                command.Parameters.Add(new NpgsqlParameter { Value = Response });
-                await command.ExecuteNonQueryAsync();
-            }
+            await ExecuteAsync(dataSource, complete, key, Response);
         });
+    }
+
+    // A pooled connection per statement and a prepared statement, as Idem's store runs each of its steps.
+    private static async Task<int> ExecuteAsync(NpgsqlDataSource dataSource, string sql, string key, byte[] value)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = value });
+        await command.PrepareAsync();
+        return await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>The floor's table: a key, its digest, an expiry and a response, as Idem's record has.</summary>
