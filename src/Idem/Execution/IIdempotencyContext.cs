@@ -26,6 +26,12 @@ namespace Idem;
 /// </remarks>
 public interface IIdempotencyContext
 {
+    /// <summary>
+    /// The operation that runs on this asynchronous flow under its claimed key, or null outside one: for integrations
+    /// that cannot take it from DI (an Entity Framework Core context joining the operation's transaction, say).
+    /// </summary>
+    static IIdempotencyContext? Current => OperationScope.Current;
+
     /// <summary>The idempotency key, as the caller gave it (never the whole store key).</summary>
     string Key { get; }
 

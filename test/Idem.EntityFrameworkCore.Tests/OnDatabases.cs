@@ -1,0 +1,71 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Idem.EntityFrameworkCore.Tests;
+
+/// <summary>The context and the store on one SQLite file.</summary>
+public sealed class OnSqlite : ContextTests, IDisposable
+{
+    private readonly string _path = Path.Combine(Path.GetTempPath(), "idem-ef-" + Guid.NewGuid().ToString("N") + ".db");
+
+    private string ConnectionString => new SqliteConnectionStringBuilder { DataSource = _path }.ToString();
+
+    protected override void UseDatabase(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+
+    protected override void AddStore(IIdempotencyBuilder idempotency) => idempotency.AddSqliteStore(ConnectionString);
+
+    protected override Task CreateTablesAsync(ShopDb db) => db.Database.EnsureCreatedAsync();
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            File.Delete(_path + suffix);
+        }
+    }
+}
+
+/// <summary>The context and the store on one PostgreSQL database (IDEM_TEST_POSTGRES), in a schema of this run.</summary>
+public sealed class OnPostgres : ContextTests
+{
+    private static string ConnectionString
+        => Environment.GetEnvironmentVariable("IDEM_TEST_POSTGRES") is { Length: > 0 } value
+            ? new NpgsqlConnectionStringBuilder(value) { MaxPoolSize = 20 }.ConnectionString
+            : throw new InvalidOperationException("IDEM_TEST_POSTGRES is not set. These tests need a real PostgreSQL: run ./test.sh, which provisions one.");
+
+    protected override void UseDatabase(DbContextOptionsBuilder options) => options.UseNpgsql(ConnectionString);
+
+    protected override void AddStore(IIdempotencyBuilder idempotency) => idempotency.AddPostgresStore(ConnectionString, o => o.Schema = ShopDb.PostgresSchema);
+
+    protected override async Task CreateTablesAsync(ShopDb db)
+    {
+        // The schema name is this run's own (letters, digits and underscores), not input.
+#pragma warning disable EF1003
+        await db.Database.ExecuteSqlRawAsync(
+            $"CREATE SCHEMA IF NOT EXISTS \"{ShopDb.PostgresSchema}\"; " +
+            $"CREATE TABLE IF NOT EXISTS \"{ShopDb.PostgresSchema}\".orders (\"Id\" uuid PRIMARY KEY, \"Item\" text NOT NULL, \"Key\" text NULL);");
+#pragma warning restore EF1003
+    }
+
+    [Fact]
+    public async Task ContextThatRetriesOnFailure_IsRefusedWithTheReason()
+    {
+        var executor = Services.GetRequiredService<IIdempotentExecutor>();
+        var builder = new DbContextOptionsBuilder<ShopDb>().UseNpgsql(ConnectionString, n => n.EnableRetryOnFailure());
+        builder.UseIdempotency();
+        var options = builder.Options;
+        var operation = IdempotentOperation.Create("orders.retrying", NewKey()) with { Transactional = true };
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await executor.RunAsync(operation, (_, _) =>
+        {
+            using var db = new ShopDb(options).JoinIdempotentTransaction();
+            return ValueTask.FromResult(1);
+        }));
+
+        Assert.Contains("retries on failure", error.Message, StringComparison.Ordinal);
+        Assert.Contains("EnableRetryOnFailure", error.Message, StringComparison.Ordinal);
+    }
+}
