@@ -12,6 +12,7 @@ public sealed class PackedFamily : IAsyncLifetime
     public static readonly string[] Libraries =
     [
         "Idem", "Idem.AspNetCore", "Idem.Grpc", "Idem.Http", "Idem.Sqlite", "Idem.Postgres", "Idem.Redis", "Idem.Messaging", "Idem.Messaging.RabbitMQ",
+        "Idem.EntityFrameworkCore",
     ];
 
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
