@@ -146,6 +146,19 @@ internal static class RedisCluster
     /// <summary>Sends SIGSTOP or SIGCONT to the node on <paramref name="port"/> (a stalled node, then one that resumes).</summary>
     public static Task SignalAsync(int port, string signal) => RunAsync("kill", ["-" + signal, Pid(port).ToString(CultureInfo.InvariantCulture)]);
 
+    /// <summary>Whether the node on <paramref name="port"/> answers PING.</summary>
+    public static async Task<bool> AnswersAsync(int port)
+    {
+        try
+        {
+            return (await CliAsync(port, "ping")).Trim() == "PONG";
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Starts the node on <paramref name="port"/> again from its redis.conf; its nodes.conf makes it rejoin.</summary>
     public static Task StartAsync(int port)
         => RunAsync("redis-server", [Path.Combine(NodesDirectory, port.ToString(CultureInfo.InvariantCulture), "redis.conf")]);

@@ -14,8 +14,9 @@ namespace Idem.Redis.Tests;
 /// asserted); with <see cref="RedisDurability.Replicated"/> none may be lost. "Stalled replica" stops the replica
 /// (SIGSTOP) for a moment before the kill, as a replica that lags under load would, which is when the primary-only
 /// mode loses writes: on loopback the kernel still delivers what a killed primary had written to the replica's socket, so
-/// the completions carry 64 KiB bodies there, enough to fill the socket buffers while the replica is stopped and leave
-/// the newest writes in the primary's memory, where a crash loses them. <c>IDEM_TEST_FAILOVER_ROUNDS</c> (default 1)
+/// the completions made while the replica is stopped carry 64 KiB bodies, enough to fill the socket buffers and leave
+/// the newest writes in the primary's memory, where a crash loses them. Records live two minutes, so repeated rounds
+/// do not pile up in the cluster's memory. <c>IDEM_TEST_FAILOVER_ROUNDS</c> (default 1)
 /// repeats each case.
 /// </summary>
 [Collection(RedisCluster.DestructiveCollection)]
@@ -23,9 +24,10 @@ namespace Idem.Redis.Tests;
 public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
 {
     private const int Workers = 8;
-    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
-    private static readonly TimeSpan Retention = TimeSpan.FromMinutes(15);
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan Retention = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan RoundDeadline = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan RoundTimeout = TimeSpan.FromMinutes(4);
     private static readonly IdempotencyResponse Small = new(201, [], "{\"ok\":true}"u8.ToArray());
     private static readonly IdempotencyResponse Large = new(201, [], new byte[64 * 1024]);
 
@@ -40,7 +42,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         var lost = 0;
         for (var round = 1; round <= rounds; round++)
         {
-            var result = await RunRoundAsync(durability, stalledReplica);
+            var result = await RunRoundAsync(durability, stalledReplica).WaitAsync(RoundTimeout);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"FAILOVER durability={durability} stalled={stalledReplica} round={round}: {result}"));
 
@@ -59,8 +61,12 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
     private async Task<Round> RunRoundAsync(RedisDurability durability, bool stalledReplica)
     {
         await RedisCluster.WaitHealthyAsync();
-        await using var store = RedisCluster.CreateStore(o => o.Durability = durability);
-        var response = stalledReplica ? Large : Small;
+        await using var store = RedisCluster.CreateStore(o =>
+        {
+            o.Durability = durability;
+            o.ExpiryGrace = TimeSpan.Zero;
+        });
+        var large = 0;
         var nodes = await RedisCluster.NodesAsync(RedisCluster.Ports[0]);
         var primaries = nodes.Where(n => n.IsPrimary && n.HasSlots).ToList();
         var victim = primaries[Random.Shared.Next(primaries.Count)];
@@ -88,7 +94,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
                     var claim = await store.TryClaimAsync(new ClaimRequest(key, new string('a', 64), Lease, Retention));
                     Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
                     claimed[key] = false;
-                    if (await store.CompleteAsync(claim.Lease!, response) == LeaseStatus.Ok)
+                    if (await store.CompleteAsync(claim.Lease!, Volatile.Read(ref large) == 1 ? Large : Small) == LeaseStatus.Ok)
                     {
                         claimed[key] = true;
                         if (wasSettled)
@@ -118,6 +124,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
             if (stalledReplica)
             {
                 await RedisCluster.SignalAsync(replica.Port, "STOP");
+                Volatile.Write(ref large, 1);
                 await Task.Delay(1000);
             }
 
@@ -128,6 +135,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
             var killed = clock.Elapsed;
             if (stalledReplica)
             {
+                Volatile.Write(ref large, 0);
                 await RedisCluster.SignalAsync(replica.Port, "CONT");
             }
 
@@ -151,6 +159,17 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         {
             await stop.CancelAsync();
             await Task.WhenAll(workers);
+
+            // Whatever failed above, leave the cluster whole for the tests after this one.
+            if (stalledReplica)
+            {
+                await RedisCluster.SignalAsync(replica.Port, "CONT");
+            }
+
+            if (!await RedisCluster.AnswersAsync(victim.Port))
+            {
+                await RedisCluster.StartAsync(victim.Port);
+            }
         }
 
         // Every acknowledged claim must still hold its key, every acknowledged completion must replay.

@@ -10,7 +10,8 @@ namespace Idem.Redis.Tests;
 /// <summary>
 /// Slots (and the records in them) moved between primaries with <c>redis-cli --cluster reshard</c> while clients claim,
 /// complete and replay keys: Redis answers MOVED and ASK, and StackExchange.Redis follows them. No claim is lost, no key
-/// runs twice, and the only errors a client sees are Redis errors (the 503s a retry with the same key survives).
+/// runs twice, and the only errors a client sees are Redis errors (the 503s a retry with the same key survives). Records
+/// live two minutes.
 /// </summary>
 [Collection(RedisCluster.DestructiveCollection)]
 [Trait("Category", RedisCluster.Category)]
@@ -26,7 +27,11 @@ public sealed class RedisClusterReshardTests(ITestOutputHelper output)
     public async Task Reshard_UnderLoad_NoClaimLostNoKeyRunsTwiceOnlyRetryableErrors(RedisDurability durability)
     {
         await RedisCluster.WaitHealthyAsync();
-        await using var store = RedisCluster.CreateStore(o => o.Durability = durability);
+        await using var store = RedisCluster.CreateStore(o =>
+        {
+            o.Durability = durability;
+            o.ExpiryGrace = TimeSpan.Zero;
+        });
         var keys = new List<string>();
         var runs = new ConcurrentDictionary<string, int>();
         var completed = new ConcurrentDictionary<string, byte>();
@@ -58,7 +63,7 @@ public sealed class RedisClusterReshardTests(ITestOutputHelper output)
 
                 try
                 {
-                    var claim = await store.TryClaimAsync(new ClaimRequest(key, new string('a', 64), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)));
+                    var claim = await store.TryClaimAsync(new ClaimRequest(key, new string('a', 64), TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(2)));
                     outcomes.AddOrUpdate(claim.Outcome, 1, (_, n) => n + 1);
                     if (claim.Outcome == ClaimOutcome.Claimed)
                     {
@@ -102,7 +107,7 @@ public sealed class RedisClusterReshardTests(ITestOutputHelper output)
         var lost = 0;
         foreach (var key in runs.Keys)
         {
-            var again = await store.TryClaimAsync(new ClaimRequest(key, new string('a', 64), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)));
+            var again = await store.TryClaimAsync(new ClaimRequest(key, new string('a', 64), TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(2)));
             if (again.Outcome == ClaimOutcome.Claimed || (completed.ContainsKey(key) && again.Outcome != ClaimOutcome.Completed))
             {
                 lost++;
