@@ -188,6 +188,7 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
             }
         }
 
+        await RedisCluster.DeleteAsync(store, claimed.Keys);
         return new Round(
             claimed.Count, claimed.Count(c => c.Value), errors.Count, inFlightAtKill, promoted, afterSettling.Count(k => OwnerPort(store, k.Key) == replica.Port),
             lostClaims, lostCompletions, errors.Select(e => e.GetType().Name).Distinct().Order().ToArray(),

@@ -114,6 +114,7 @@ public sealed class RedisClusterReshardTests(ITestOutputHelper output)
             }
         }
 
+        await RedisCluster.DeleteAsync(store, keys);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESHARD durability={durability}: {Slots} slots there and back in {reshard.TotalSeconds:F1} s; keys run {runs.Count}, " +
             $"outcomes {string.Join(", ", outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key} {o.Value}"))}; MOVED {moved}, ASK {asked}; " +
