@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Idem.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -97,6 +98,23 @@ public sealed partial class RedisClusterTests
 
         Assert.Contains("MinReplicas = 2", ex.Message, StringComparison.Ordinal);
         Assert.Contains("has 1 replica(s) online", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HostStart_ReplicatedWithMoreReplicasThanAPrimaryHas_FailsWithTheReason()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddIdempotency().AddRedisStore(RedisCluster.Configuration, o =>
+        {
+            o.KeyPrefix = RedisServer.NewPrefix();
+            o.Durability = RedisDurability.Replicated;
+            o.MinReplicas = 2;
+        });
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+
+        Assert.Contains("Durability = Replicated and MinReplicas = 2", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
