@@ -120,11 +120,7 @@ public sealed partial class RedisClusterTests
     [Fact]
     public async Task CheckServers_ReplicatedOnAServerWithoutReplicas_RefusesToStart()
     {
-        await using var redis = await PrivateRedis.StartAsync();
-        await using var store = new RedisIdempotencyStore(
-            RedisIdempotencyBuilderExtensions.ParseConfiguration(redis.Configuration), new RedisStoreOptions { Durability = RedisDurability.Replicated }, new ListLogger());
-
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(store.CheckServersAsync);
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => CheckPrivateServerAsync(new RedisStoreOptions { Durability = RedisDurability.Replicated }));
 
         Assert.Contains("has 0 replica(s) online", ex.Message, StringComparison.Ordinal);
     }
@@ -132,16 +128,10 @@ public sealed partial class RedisClusterTests
     [Fact]
     public async Task CheckServers_EvictingPolicyAndNoPersistence_WarnsOfBoth()
     {
-        await using var redis = await PrivateRedis.StartAsync();
-        await redis.CommandAsync("CONFIG", "SET", "maxmemory-policy", "volatile-lru");
-        await redis.CommandAsync("CONFIG", "SET", "appendonly", "no");
-        var logger = new ListLogger();
-        await using var store = new RedisIdempotencyStore(RedisIdempotencyBuilderExtensions.ParseConfiguration(redis.Configuration), new RedisStoreOptions(), logger);
-
-        await store.CheckServersAsync();
+        var messages = await CheckPrivateServerAsync(new RedisStoreOptions(), "--maxmemory-policy", "volatile-lru", "--appendonly", "no");
 
         Assert.Collection(
-            logger.Messages,
+            messages,
             m => Assert.Contains("maxmemory-policy volatile-lru", m, StringComparison.Ordinal),
             m => Assert.Contains("persistence off", m, StringComparison.Ordinal));
     }
@@ -149,41 +139,27 @@ public sealed partial class RedisClusterTests
     [Fact]
     public async Task CheckServers_AofOffWithSnapshots_WarnsThatACrashLosesTheLastWrites()
     {
-        await using var redis = await PrivateRedis.StartAsync("--appendonly", "no", "--save", "3600 1");
-        var logger = new ListLogger();
-        await using var store = new RedisIdempotencyStore(RedisIdempotencyBuilderExtensions.ParseConfiguration(redis.Configuration), new RedisStoreOptions(), logger);
+        var messages = await CheckPrivateServerAsync(new RedisStoreOptions(), "--appendonly", "no", "--save", "3600 1");
 
-        await store.CheckServersAsync();
-
-        var message = Assert.Single(logger.Messages);
-        Assert.Contains("snapshots only (save 3600 1)", message, StringComparison.Ordinal);
+        Assert.Contains("snapshots only (save 3600 1)", Assert.Single(messages), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task CheckServers_AofOffAndConfigDisabled_WarnsThatSnapshotsAreUnknown()
     {
         // As on managed Redis services, which rename or remove CONFIG.
-        await using var redis = await PrivateRedis.StartAsync("--appendonly", "no", "--rename-command", "CONFIG", "");
-        var logger = new ListLogger();
-        await using var store = new RedisIdempotencyStore(RedisIdempotencyBuilderExtensions.ParseConfiguration(redis.Configuration), new RedisStoreOptions(), logger);
+        var messages = await CheckPrivateServerAsync(new RedisStoreOptions(), "--appendonly", "no", "--rename-command", "CONFIG", "");
 
-        await store.CheckServersAsync();
-
-        var message = Assert.Single(logger.Messages);
-        Assert.Contains("snapshot settings could not be read", message, StringComparison.Ordinal);
+        Assert.Contains("snapshot settings could not be read", Assert.Single(messages), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task CheckServers_InfoAndConfigDisabled_WarnsThatItCouldNotCheck()
     {
         // As on managed Redis services that rename or remove administrative commands.
-        await using var redis = await PrivateRedis.StartAsync("--rename-command", "CONFIG", "", "--rename-command", "INFO", "");
-        var logger = new ListLogger();
-        await using var store = new RedisIdempotencyStore(RedisIdempotencyBuilderExtensions.ParseConfiguration(redis.Configuration), new RedisStoreOptions(), logger);
+        var messages = await CheckPrivateServerAsync(new RedisStoreOptions(), "--rename-command", "CONFIG", "", "--rename-command", "INFO", "");
 
-        await store.CheckServersAsync();
-
-        Assert.Contains(logger.Messages, m => m.Contains("Could not check", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("Could not check", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -201,6 +177,16 @@ public sealed partial class RedisClusterTests
         Assert.Contains("not acknowledged by 1 Redis replica", ex.Message, StringComparison.Ordinal);
         // The claim that ran on the primary was released: nothing holds the key.
         Assert.Null(await store.GetAsync(key));
+    }
+
+    // A store's settings check against a private server started with further settings; the warnings it logged.
+    private static async Task<IReadOnlyList<string>> CheckPrivateServerAsync(RedisStoreOptions options, params string[] settings)
+    {
+        await using var redis = await PrivateRedis.StartAsync(settings);
+        var logger = new ListLogger();
+        await using var store = new RedisIdempotencyStore(RedisIdempotencyBuilderExtensions.ParseConfiguration(redis.Configuration), options, logger);
+        await store.CheckServersAsync();
+        return logger.Messages;
     }
 
     private static ClaimRequest Request(string key) => new(key, new string('a', 64), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15));
