@@ -358,7 +358,7 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
             {
                 await EvaluateAsync(RedisScripts.Release, storeKey, [owner]).ConfigureAwait(false);
             }
-            catch (RedisException)
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
                 // The key stays held until its lease ends; nobody runs under it.
             }
