@@ -12,12 +12,11 @@ namespace Idem.Redis.Tests;
 /// promoted; the killed node is started again and rejoins as a replica; clients go on. Then every claim and completion
 /// the store acknowledged is looked for again. Without the durable mode a failover may lose some (measured, not
 /// asserted); with <see cref="RedisDurability.Replicated"/> none may be lost. "Stalled replica" stops the replica
-/// (SIGSTOP) for a moment before the kill, as a replica that lags under load would, which is when the primary-only
-/// mode loses writes: on loopback the kernel still delivers what a killed primary had written to the replica's socket, so
-/// the completions made while the replica is stopped carry 64 KiB bodies, enough to fill the socket buffers and leave
-/// the newest writes in the primary's memory, where a crash loses them. Records live two minutes, so repeated rounds
-/// do not pile up in the cluster's memory. <c>IDEM_TEST_FAILOVER_ROUNDS</c> (default 1)
-/// repeats each case.
+/// (SIGSTOP) for a second before the kill, as a replica that lags under load would, which is when the primary-only mode
+/// loses writes. On loopback the kernel still delivers what a killed primary had written to the replica's socket, so
+/// the completions made while the replica is stopped carry 64 KiB bodies: enough to fill the socket buffers and leave
+/// the newest writes in the primary's memory, where a crash loses them. Records live two minutes and are deleted after
+/// each round. <c>IDEM_TEST_FAILOVER_ROUNDS</c> (default 1) repeats each case.
 /// </summary>
 [Collection(RedisCluster.DestructiveCollection)]
 [Trait("Category", RedisCluster.Category)]
