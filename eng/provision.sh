@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes PostgreSQL 15, Redis 7 and RabbitMQ 3.10 available on loopback for Idem's tests,
+# Makes PostgreSQL 15, Redis 7 (one server, and a Cluster of three primaries with a replica each)
+# and RabbitMQ 3.10 available on loopback for Idem's tests,
 # then writes artifacts/test-services.env with the connection settings.
 #
 # Idempotent: a service that already answers on its port is reused as is; nothing a developer
@@ -243,6 +244,118 @@ provision_redis() {
 }
 
 # --------------------------------------------------------------------------------------------
+# Redis Cluster: three primaries and three replicas on loopback, private to the tests
+# --------------------------------------------------------------------------------------------
+# Each node has its own folder under artifacts/ with a redis.conf (a test that kills a node starts
+# it again from it), its pid file, log, AOF and nodes.conf. A healthy running cluster is reused; a
+# broken one (a node down, slots unassigned, a primary without its replica) is torn down and made
+# afresh, which takes a few seconds.
+REDIS_CLUSTER_PORTS=(7000 7001 7002 7003 7004 7005)
+REDIS_CLUSTER_DIR="$LOGDIR/redis-cluster"
+
+cluster_cli() { local port="$1"; shift; timeout 10 redis-cli -h 127.0.0.1 -p "$port" "$@" </dev/null 2>/dev/null; }
+
+# Healthy: every node answers with cluster_state:ok and all slots served; three primaries hold slots
+# and each has a replica whose link to it is up.
+redis_cluster_healthy() {
+  local p info nodes
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    info="$(cluster_cli "$p" cluster info)" || return 1
+    grep -q '^cluster_state:ok' <<<"$info" || return 1
+    grep -q '^cluster_slots_ok:16384' <<<"$info" || return 1
+    grep -q '^cluster_known_nodes:6' <<<"$info" || return 1
+  done
+  nodes="$(cluster_cli "${REDIS_CLUSTER_PORTS[0]}" cluster nodes)" || return 1
+  awk '
+    $3 ~ /fail|handshake|noaddr/ { bad = 1 }
+    $3 ~ /master/ && NF > 8 { primaries[$1] = 1 }
+    $3 ~ /slave/ && $8 == "connected" { replicated[$4] = 1 }
+    END {
+      n = 0
+      for (id in primaries) { n++; if (!(id in replicated)) bad = 1 }
+      exit (bad || n != 3)
+    }' <<<"$nodes" || return 1
+  # Every replica has finished its first sync with its primary.
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    info="$(cluster_cli "$p" info replication)" || return 1
+    if grep -q '^role:slave' <<<"$info"; then
+      grep -q '^master_link_status:up' <<<"$info" || return 1
+      grep -q '^master_sync_in_progress:0' <<<"$info" || return 1
+    fi
+  done
+}
+
+# Stops a node this script started (by its pid file), never anything else on the port.
+redis_cluster_stop_node() {
+  local dir="$REDIS_CLUSTER_DIR/$1" pid
+  [ -r "$dir/redis.pid" ] || return 0
+  pid="$(cat "$dir/redis.pid")"
+  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "redis-server.*:$1"; then
+    kill -9 "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$dir/redis.pid"
+}
+
+redis_cluster_start_node() {
+  local port="$1" dir="$REDIS_CLUSTER_DIR/$1"
+  mkdir -p "$dir"
+  # AOF with fsync every second, like a typical production node; nodes.conf keeps the node's
+  # identity and role, so a node started again from this file rejoins the cluster it left.
+  cat >"$dir/redis.conf" <<EOF
+# Written by Idem's eng/provision.sh: node $port of the test Redis Cluster.
+bind 127.0.0.1
+port $port
+protected-mode yes
+daemonize yes
+dir $dir
+pidfile $dir/redis.pid
+logfile $dir/redis.log
+cluster-enabled yes
+cluster-config-file $dir/nodes.conf
+cluster-node-timeout 2000
+appendonly yes
+appendfsync everysec
+save ""
+EOF
+  redis-server "$dir/redis.conf" </dev/null >>"$LOGDIR/redis-cluster-start.log" 2>&1 \
+    || { tail -n 20 "$LOGDIR/redis-cluster-start.log" >&2; die "redis-server (cluster node $port) failed to start"; }
+}
+
+provision_redis_cluster() {
+  local action=reused p
+  if redis_cluster_healthy; then
+    log "Redis Cluster already healthy on ports ${REDIS_CLUSTER_PORTS[*]}; reusing it"
+  else
+    log "making a Redis Cluster on ports ${REDIS_CLUSTER_PORTS[*]} (files: $REDIS_CLUSTER_DIR)"
+    for p in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_stop_node "$p"; done
+    for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+      port_open "$p" && die "port $p is taken by something this script did not start; free it for the test Redis Cluster"
+      port_open "$(( p + 10000 ))" && die "port $(( p + 10000 )) (cluster bus of $p) is taken; free it for the test Redis Cluster"
+    done
+    rm -rf "$REDIS_CLUSTER_DIR"
+    for p in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_start_node "$p"; done
+    for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+      wait_until "Redis Cluster node on 127.0.0.1:$p" "$REDIS_CLUSTER_DIR/$p/redis.log" \
+        bash -c "[ \"\$(timeout 5 redis-cli -h 127.0.0.1 -p $p ping)\" = PONG ]"
+    done
+    local addresses=()
+    for p in "${REDIS_CLUSTER_PORTS[@]}"; do addresses+=("127.0.0.1:$p"); done
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes \
+      </dev/null >>"$LOGDIR/redis-cluster-start.log" 2>&1 \
+      || { tail -n 30 "$LOGDIR/redis-cluster-start.log" >&2; die "redis-cli --cluster create failed"; }
+    wait_until "Redis Cluster (3 primaries, 3 replicas, all slots, replicas in sync)" \
+      "$LOGDIR/redis-cluster-start.log" redis_cluster_healthy
+    action=created
+  fi
+  local list
+  list="$(printf '127.0.0.1:%s,' "${REDIS_CLUSTER_PORTS[@]}")"
+  REDIS_CLUSTER="${list%,}"
+  SUMMARY+=("cluster   $action  $REDIS_CLUSTER")
+}
+
+# --------------------------------------------------------------------------------------------
 # RabbitMQ
 # --------------------------------------------------------------------------------------------
 RABBIT_ETC=/etc/rabbitmq
@@ -338,6 +451,8 @@ write_env_file() {
 # Written by eng/provision.sh; source it before running the tests.
 export IDEM_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=$PG_USER;Password=$PG_PASSWORD;Database=$PG_DB"
 export IDEM_TEST_REDIS="127.0.0.1:$REDIS_PORT"
+export IDEM_TEST_REDIS_CLUSTER="$REDIS_CLUSTER"
+export IDEM_TEST_REDIS_CLUSTER_DIR="$REDIS_CLUSTER_DIR"
 export IDEM_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/"
 EOF
   mv -f "$tmp" "$ENV_FILE"
@@ -350,6 +465,7 @@ main() {
   mkdir -p "$LOGDIR"
   step "PostgreSQL" provision_postgres
   step "Redis" provision_redis
+  step "Redis Cluster" provision_redis_cluster
   step "RabbitMQ" provision_rabbitmq
   write_env_file
   t1="$(now_us)"

@@ -9,6 +9,12 @@ if (args is ["--redis-cpu", .. var rest])
     return await RedisCpuProbe.RunAsync(rest);
 }
 
+// `-- --redis-durability [workers] [seconds] [rounds]`: single server against cluster, with and without WAIT (RedisDurabilityProbe).
+if (args is ["--redis-durability", .. var durability])
+{
+    return await RedisDurabilityProbe.RunAsync(durability);
+}
+
 // `-- --drive MODE N`: a plain loop for instruction counting (see Driver).
 if (args is ["--drive", var mode, var count, ..])
 {

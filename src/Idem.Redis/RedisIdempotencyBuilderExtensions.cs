@@ -2,6 +2,7 @@ using Idem;
 using Idem.Redis;
 using Idem.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -21,7 +22,9 @@ public static class RedisIdempotencyBuilderExtensions
     /// Keeps records in Redis, shared by any number of nodes (standalone records; no transactional mode). Times come from
     /// the Redis clock. The store connects on first use and closes the connection when the container is disposed. The
     /// settings are validated at start: invalid ones fail the host's start (or the first resolution of the store) with an
-    /// <see cref="OptionsValidationException"/>.
+    /// <see cref="OptionsValidationException"/>. As the host starts, the store reads each Redis primary's settings where
+    /// it may (<c>CONFIG GET</c>): it logs a warning for an evicting <c>maxmemory-policy</c> or persistence turned off, and
+    /// with <see cref="RedisDurability.Replicated"/> fails the start when a primary has fewer replicas online than asked.
     /// </summary>
     /// <remarks>
     /// Unless <paramref name="configuration"/> sets them, the connection uses <c>abortConnect=false</c> (the application
@@ -122,6 +125,7 @@ public static class RedisIdempotencyBuilderExtensions
         services.RemoveAll<ITransactionalIdempotencyStore>();
         services.AddSingleton(sp => create(sp, sp.GetRequiredService<IOptions<RedisStoreOptions>>().Value, sp.GetService<ILogger<RedisIdempotencyStore>>() ?? NullLogger<RedisIdempotencyStore>.Instance));
         services.AddSingleton<IIdempotencyStore>(sp => sp.GetRequiredService<RedisIdempotencyStore>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RedisServerCheckService>());
         return builder;
     }
 }

@@ -23,6 +23,46 @@ public sealed class RedisStoreOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan ExpiryGrace { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// When a claim, a completion or a renewal counts as done. Default <see cref="RedisDurability.Primary"/>: once the
+    /// primary has run it (no extra round trip). <see cref="RedisDurability.Replicated"/>: once <see cref="MinReplicas"/>
+    /// replicas have acknowledged it (<c>WAIT</c>), so a failover to one of them keeps it; a claim that is not
+    /// confirmed within <see cref="ReplicationTimeout"/> fails (503), it is never reported as held.
+    /// </summary>
+    public RedisDurability Durability { get; set; } = RedisDurability.Primary;
+
+    /// <summary>
+    /// With <see cref="RedisDurability.Replicated"/>: how many replicas of the key's primary must acknowledge each write.
+    /// Default 1. At start the store refuses to run when a primary has fewer replicas online.
+    /// </summary>
+    [Range(1, 16)]
+    public int MinReplicas { get; set; } = 1;
+
+    /// <summary>
+    /// With <see cref="RedisDurability.Replicated"/>: how long a write waits for its replicas before it fails. Default
+    /// 500 ms. Keep it below the connection's command timeout (1 s on the store's own connection), or the client gives
+    /// up first (the write then fails all the same). While a primary is waiting, the next commands on its connection
+    /// wait behind it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
+    public TimeSpan ReplicationTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+}
+
+/// <summary>When the Redis store counts a write (claim, completion, renewal) as done.</summary>
+public enum RedisDurability
+{
+    /// <summary>
+    /// When the primary that owns the key has run it. Replication is asynchronous: a failover to a replica that had not
+    /// received the write loses it, and the key can run again.
+    /// </summary>
+    Primary,
+
+    /// <summary>
+    /// When <see cref="RedisStoreOptions.MinReplicas"/> replicas have acknowledged it as well (Redis <c>WAIT</c> after the
+    /// write, on the same connection). Not a consensus: see docs/redis.md for what it does and does not promise.
+    /// </summary>
+    Replicated,
 }
 
 /// <summary>Checks the annotations of <see cref="RedisStoreOptions"/> (source-generated, no reflection).</summary>

@@ -17,12 +17,14 @@ internal sealed class PrivateRedis : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
     private readonly string _directory;
+    private readonly string[] _settings;
     private Process? _process;
 
-    private PrivateRedis(int port, string directory)
+    private PrivateRedis(int port, string directory, string[] settings)
     {
         Port = port;
         _directory = directory;
+        _settings = settings;
     }
 
     public int Port { get; }
@@ -30,11 +32,12 @@ internal sealed class PrivateRedis : IAsyncDisposable
     /// <summary>The StackExchange.Redis configuration string for this server.</summary>
     public string Configuration => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port}");
 
-    public static async Task<PrivateRedis> StartAsync()
+    /// <summary>Starts a server; <paramref name="settings"/> are further command-line settings (e.g. <c>--rename-command CONFIG ""</c>).</summary>
+    public static async Task<PrivateRedis> StartAsync(params string[] settings)
     {
         Assert.True(File.Exists(ServerPath), $"{ServerPath} is missing: eng/provision.sh installs redis-server.");
         var directory = Directory.CreateTempSubdirectory("idem-redis-").FullName;
-        var redis = new PrivateRedis(FreePort(), directory);
+        var redis = new PrivateRedis(FreePort(), directory, settings);
         try
         {
             await redis.StartAgainAsync();
@@ -56,11 +59,11 @@ internal sealed class PrivateRedis : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[]
+        foreach (var argument in new string[]
         {
             "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--protected-mode", "yes",
             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _directory, "--daemonize", "no",
-        })
+        }.Concat(_settings))
         {
             start.ArgumentList.Add(argument);
         }

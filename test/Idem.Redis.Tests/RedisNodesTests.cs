@@ -8,9 +8,18 @@ namespace Idem.Redis.Tests;
 /// key are spread over both; the handler counts its runs in Redis, so runs on either node add up.
 /// </summary>
 [Trait("Category", RedisServer.Category)]
-public sealed class RedisNodesTests(TwoNodes nodes) : IClassFixture<TwoNodes>
+public sealed class RedisNodesTests(TwoNodes nodes) : RedisNodesTestsBase(nodes), IClassFixture<TwoNodes>;
+
+/// <summary>The same two nodes on the Redis Cluster, through StackExchange.Redis's cluster support.</summary>
+[Trait("Category", RedisCluster.Category)]
+public sealed class RedisClusterNodesTests(TwoClusterNodes nodes) : RedisNodesTestsBase(nodes), IClassFixture<TwoClusterNodes>;
+
+/// <summary>What two nodes on one Redis (a server or a cluster) must show.</summary>
+public abstract class RedisNodesTestsBase(TwoNodes nodes)
 {
     private const int Requests = 200;
+    private const int KeysAtOnce = 10;
+    private const int RequestsPerKey = 100;
 
     [Fact]
     public async Task TwoNodes_200DuplicatesWhileTheFirstRuns_HandlerRunsOnce()
@@ -83,10 +92,39 @@ public sealed class RedisNodesTests(TwoNodes nodes) : IClassFixture<TwoNodes>
         Assert.Single(created.Select(a => a.Body).Distinct());
         Assert.Equal(1, await nodes.RunsAsync(key));
     }
+
+    [Fact]
+    public async Task TwoNodes_100ParallelRequestsForEachOfTenKeys_EachKeyRunsOnce()
+    {
+        // The keys hash to slots all over a cluster; every request of every key is sent at once, spread over both nodes.
+        var keys = Enumerable.Range(0, KeysAtOnce).Select(_ => Guid.NewGuid().ToString()).ToArray();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var requests = keys.SelectMany(key => Enumerable.Range(0, RequestsPerKey).Select(i => Task.Run(async () =>
+        {
+            await gate.Task;
+            return (Key: key, Answer: await nodes.PostAsync(i % 2, key, hold: false));
+        }))).ToArray();
+
+        gate.SetResult();
+        var answers = await Task.WhenAll(requests).WaitAsync(TimeSpan.FromSeconds(60));
+
+        foreach (var key in keys)
+        {
+            var mine = answers.Where(a => a.Key == key).Select(a => a.Answer).ToList();
+            Assert.All(mine, a => Assert.Contains(a.Status, new[] { HttpStatusCode.Created, HttpStatusCode.Conflict }));
+            var created = mine.Where(a => a.Status == HttpStatusCode.Created).ToList();
+            Assert.Single(created, a => !a.Replayed);
+            Assert.Single(created.Select(a => a.Body).Distinct());
+            Assert.Equal(1, await nodes.RunsAsync(key));
+        }
+
+        // The race happened: duplicates arrived while a first execution of their key was still running (409).
+        Assert.Contains(answers, a => a.Answer.Status == HttpStatusCode.Conflict);
+    }
 }
 
 /// <summary>The two node processes, started once for the class, with connections to each already open.</summary>
-public sealed class TwoNodes : IAsyncLifetime
+public class TwoNodes : IAsyncLifetime
 {
     private readonly string _prefix = RedisServer.NewPrefix();
     private readonly List<HttpClient> _clients = [];
@@ -95,7 +133,7 @@ public sealed class TwoNodes : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Nodes = await Task.WhenAll(RedisHostProcess.StartAsync(RedisServer.Configuration, _prefix), RedisHostProcess.StartAsync(RedisServer.Configuration, _prefix));
+        Nodes = await Task.WhenAll(RedisHostProcess.StartAsync(Configuration, _prefix), RedisHostProcess.StartAsync(Configuration, _prefix));
         foreach (var node in Nodes)
         {
             var client = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 128 })
@@ -126,9 +164,15 @@ public sealed class TwoNodes : IAsyncLifetime
     /// <summary>How many times the handler ran for <paramref name="key"/>, on either node.</summary>
     internal async Task<long> RunsAsync(string key)
     {
-        var redis = await RedisServer.ConnectAsync();
+        var redis = await ConnectAsync();
         return (long)await redis.GetDatabase().StringGetAsync(_prefix + "runs:" + key);
     }
+
+    /// <summary>The Redis the nodes share.</summary>
+    protected virtual string Configuration => RedisServer.Configuration;
+
+    /// <summary>A connection of the test's own to it.</summary>
+    protected virtual Task<StackExchange.Redis.ConnectionMultiplexer> ConnectAsync() => RedisServer.ConnectAsync();
 
     public async Task DisposeAsync()
     {
@@ -142,4 +186,12 @@ public sealed class TwoNodes : IAsyncLifetime
             await node.DisposeAsync();
         }
     }
+}
+
+/// <summary>The two node processes on the Redis Cluster.</summary>
+public sealed class TwoClusterNodes : TwoNodes
+{
+    protected override string Configuration => RedisCluster.Configuration;
+
+    protected override Task<StackExchange.Redis.ConnectionMultiplexer> ConnectAsync() => RedisCluster.ConnectAsync();
 }

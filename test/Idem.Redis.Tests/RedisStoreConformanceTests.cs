@@ -53,9 +53,54 @@ internal static class RedisTiming
 
     // Each of the two classes races 25 rounds of 64 claimers (the suite's 50 between them), in parallel with each other.
     public const int RaceRounds = 25;
+
+    // The two cluster classes run beside the two above: fewer rounds each, the same 64 claimers per round.
+    public const int ClusterRaceRounds = 10;
 }
 
 internal sealed class TestBuilder(IServiceCollection services) : IIdempotencyBuilder
 {
     public IServiceCollection Services { get; } = services;
+}
+
+/// <summary>
+/// The suite on the real Redis Cluster (three primaries, a replica each), through StackExchange.Redis's cluster support:
+/// every test's keys hash to their own slots, spread over all three primaries.
+/// </summary>
+[Trait("Category", RedisCluster.Category)]
+public sealed class RedisClusterConformanceTests : StoreConformanceTests
+{
+    protected override TimeSpan Lease => RedisTiming.Lease;
+
+    protected override TimeSpan Retention => RedisTiming.Retention;
+
+    protected override TimeSpan Tick => RedisTiming.Tick;
+
+    protected override int RaceRounds => RedisTiming.ClusterRaceRounds;
+
+    protected override async ValueTask<IIdempotencyStore> CreateStoreAsync()
+        => new RedisIdempotencyStore(await RedisCluster.ConnectAsync(), new RedisStoreOptions { KeyPrefix = RedisServer.NewPrefix() }, NullLogger<RedisIdempotencyStore>.Instance);
+}
+
+/// <summary>
+/// The suite on the cluster once more, registered as an application registers it, with
+/// <see cref="RedisDurability.Replicated"/>: every claim, completion and renewal waits for the key's replica.
+/// </summary>
+[Trait("Category", RedisCluster.Category)]
+public sealed class RedisClusterReplicatedConformanceTests : RegisteredStoreConformanceTests
+{
+    protected override TimeSpan Lease => RedisTiming.Lease;
+
+    protected override TimeSpan Retention => RedisTiming.Retention;
+
+    protected override TimeSpan Tick => RedisTiming.Tick;
+
+    protected override int RaceRounds => RedisTiming.ClusterRaceRounds;
+
+    protected override void Register(IIdempotencyBuilder builder)
+        => builder.AddRedisStore(RedisCluster.Configuration, o =>
+        {
+            o.KeyPrefix = RedisServer.NewPrefix();
+            o.Durability = RedisDurability.Replicated;
+        });
 }
