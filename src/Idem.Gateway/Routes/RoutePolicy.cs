@@ -55,12 +55,15 @@ internal sealed class RoutePolicy
     {
         ArgumentNullException.ThrowIfNull(route);
         var metadata = route.Metadata ?? new Dictionary<string, string>();
+        string? current = null;
         string? Get(string name)
         {
             foreach (var (key, value) in metadata)
             {
                 if (string.Equals(key, name, StringComparison.OrdinalIgnoreCase))
                 {
+                    // Remembered so an error names the key whose value it could not read.
+                    current = key;
                     return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
                 }
             }
@@ -83,63 +86,70 @@ internal sealed class RoutePolicy
                 return null;
             }
 
-            // Steps kept to be replayed on each endpoint's own builder (RequireIdempotency), tried once here so that a bad
-            // value fails while the configuration loads.
+            // Steps kept to be replayed on each endpoint's own builder (RequireIdempotency), each tried at once here so that
+            // a bad value fails while the configuration loads, naming its key.
             var steps = new List<Action<IdempotencyPolicyBuilder>>();
+            var built = new IdempotencyPolicyBuilder();
+            void Step(Action<IdempotencyPolicyBuilder> step)
+            {
+                step(built);
+                steps.Add(step);
+            }
+
             if (Get(Required) is { } required && !ReadBool(required))
             {
-                steps.Add(b => b.Optional());
+                Step(b => b.Optional());
             }
 
             if (Get(Methods) is { } methodsText)
             {
                 var methods = List(methodsText);
-                steps.Add(b => b.Methods(methods));
+                Step(b => b.Methods(methods));
             }
 
             if (Get(Retention) is { } retentionText)
             {
                 var retention = ReadTime(retentionText);
-                steps.Add(b => b.Retention(retention));
+                Step(b => b.Retention(retention));
             }
 
             if (Get(Lease) is { } leaseText)
             {
                 var lease = ReadTime(leaseText);
-                steps.Add(b => b.Lease(lease));
+                Step(b => b.Lease(lease));
             }
 
             if (Get(Fingerprint) is { } membersText)
             {
                 var members = List(membersText);
-                steps.Add(b => b.Fingerprint(members));
+                Step(b => b.Fingerprint(members));
             }
 
             var timeout = Get(ConcurrentTimeout) is { } wait ? ReadTime(wait) : (TimeSpan?)null;
             switch (Get(Concurrent) is { } concurrent ? ReadEnum<ConcurrentRequestHandling>(concurrent) : (ConcurrentRequestHandling?)null)
             {
                 case ConcurrentRequestHandling.WaitThenReplay:
-                    steps.Add(b => b.WaitForConcurrent(timeout));
+                    Step(b => b.WaitForConcurrent(timeout));
                     break;
                 case ConcurrentRequestHandling.Conflict:
-                    steps.Add(b => b.ConflictOnConcurrent());
+                    Step(b => b.ConflictOnConcurrent());
                     break;
             }
 
             if (Get(ServerErrors) is { } serverErrors && ReadEnum<ServerErrorHandling>(serverErrors) == ServerErrorHandling.Store)
             {
-                steps.Add(b => b.StoreServerErrors());
+                Step(b => b.StoreServerErrors());
             }
 
             if (Get(StoreFailure) is { } storeFailure && ReadEnum<StoreFailureHandling>(storeFailure) == StoreFailureHandling.FailOpen)
             {
-                steps.Add(b => b.FailOpen());
+                Step(b => b.FailOpen());
             }
 
             if (Get(ReplayedHeaders) is { } headersText)
             {
                 var headers = List(headersText);
-                steps.Add(b => b.ReplayHeaders(headers));
+                Step(b => b.ReplayHeaders(headers));
             }
 
             var scope = Get(ScopeKey) is { } scopeText ? CallerScope.Parse(scopeText) : defaultScope;
@@ -151,13 +161,11 @@ internal sealed class RoutePolicy
                 }
             }
 
-            var built = new IdempotencyPolicyBuilder();
-            Configure(built);
             return new RoutePolicy(route.RouteId, built.Build(), Configure, scope);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
         {
-            throw new FormatException($"Route '{route.RouteId}': {ex.Message}", ex);
+            throw new FormatException($"Route '{route.RouteId}': metadata '{current}': {ex.Message}", ex);
         }
     }
 
