@@ -55,6 +55,13 @@ internal sealed record GatewaySetup
             metadata[key] = value;
         }
 
+        // A deliberately broken gateway, to see the exactly-once tests fail: IDEM_GATEWAY_TESTS_BREAK=bypass-claim turns
+        // the claim off on the route, so every request is forwarded as YARP alone would.
+        if (Environment.GetEnvironmentVariable("IDEM_GATEWAY_TESTS_BREAK") == "bypass-claim")
+        {
+            metadata["Idempotency.Enabled"] = "false";
+        }
+
         return new JsonObject
         {
             ["Logging"] = new JsonObject
@@ -126,8 +133,19 @@ internal sealed class GatewayNode : IAsyncDisposable
         await WriteAsync(directory, settings);
         try
         {
-            var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => ServiceProcess.StartDotnetAsync("The gateway", ServiceProcess.GatewayPath, directory));
-            return failure.Message;
+            ServiceProcess? started = null;
+            try
+            {
+                started = await ServiceProcess.StartDotnetAsync("The gateway", ServiceProcess.GatewayPath, directory);
+            }
+            catch (InvalidOperationException failure)
+            {
+                return failure.Message;
+            }
+
+            await started.DisposeAsync();
+            Assert.Fail("The gateway started with a configuration it should have refused.");
+            return "";
         }
         finally
         {
