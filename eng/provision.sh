@@ -332,6 +332,13 @@ provision_rabbitmq() {
 }
 
 # --------------------------------------------------------------------------------------------
+# The gateway tests' upstream is a Python http.server script (test/Idem.Gateway.Tests).
+provision_python() {
+  command -v python3 >/dev/null 2>&1 || ensure_packages python3
+  SUMMARY+=("python3   $(python3 --version 2>&1)")
+}
+
+# --------------------------------------------------------------------------------------------
 write_env_file() {
   local tmp="$ENV_FILE.tmp.$$"
   cat >"$tmp" <<EOF
@@ -351,6 +358,7 @@ main() {
   step "PostgreSQL" provision_postgres
   step "Redis" provision_redis
   step "RabbitMQ" provision_rabbitmq
+  step "Python" provision_python
   write_env_file
   t1="$(now_us)"
   log "services:"
