@@ -104,4 +104,35 @@ public sealed class ConfigurationTests
         Assert.Equal(first.Body, replay.Body);
         Assert.Equal((1, 1), await upstream.StatsAsync(key));
     }
+
+    [Fact]
+    public async Task Terminate_RequestInFlight_FinishesAndItsAnswerIsStored()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        var database = Path.Combine(Directory.CreateTempSubdirectory("idem-gateway-sqlite-").FullName, "gateway.db");
+        var setup = new GatewaySetup { Upstream = upstream.Address, Store = "Sqlite", ConnectionString = "Data Source=" + database };
+        var key = Requests.NewKey();
+        var hold = "hold-" + key;
+        Reply first;
+        await using (var gateway = await GatewayNode.StartAsync(setup))
+        {
+            var inFlight = gateway.Http.PostAsync("/orders/new", key, configure: Requests.Header("X-Hold", hold));
+            await upstream.WaitForReceivedAsync(key, 1);
+            await gateway.Process.TerminateAsync();
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var exitedWhileInFlight = gateway.Process.Exited.IsCompleted;
+            await upstream.ReleaseAsync(hold);
+            first = await inFlight;
+            await gateway.Process.Exited.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.False(exitedWhileInFlight, "the gateway stopped with a request in flight");
+        }
+
+        await using var restarted = await GatewayNode.StartAsync(setup);
+        var replay = await restarted.Http.PostAsync("/orders/new", key);
+
+        Assert.Equal(201, first.Status);
+        Assert.True(replay.Replayed);
+        Assert.Equal(first.Body, replay.Body);
+        Assert.Equal((1, 1), await upstream.StatsAsync(key));
+    }
 }

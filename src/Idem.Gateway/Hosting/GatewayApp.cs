@@ -37,6 +37,8 @@ internal static class GatewayApp
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         var gateway = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
 
+        // Graceful shutdown: Kestrel stops taking requests and lets those in flight finish, up to this long.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = gateway.ShutdownTimeout);
         services.AddProblemDetails();
         var idempotency = services.AddIdempotency();
         AddStore(idempotency, gateway, configuration);

@@ -36,6 +36,12 @@ internal sealed class GatewayOptions
     /// <summary>Who the caller is on routes whose metadata has no <c>Idempotency.Scope</c>. Default <c>Header:Authorization</c>.</summary>
     public string Scope { get; set; } = "Header:Authorization";
 
+    /// <summary>
+    /// On shutdown (SIGTERM, Ctrl+C), how long requests in flight may take to finish, their answers stored as usual. One
+    /// still forwarded after it is cut off: its key stays held until its lease ends, as for any unknown outcome. Default 30 seconds.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The parsed <see cref="Scope"/>.</summary>
     public CallerScope DefaultScope => CallerScope.Parse(Scope);
 
@@ -57,6 +63,11 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         else if (options.Store != GatewayStore.InMemory && options.EffectiveConnectionString is null)
         {
             failures.Add($"Gateway:ConnectionString is required for the {options.Store} store.");
+        }
+
+        if (options.ShutdownTimeout < TimeSpan.Zero)
+        {
+            failures.Add("Gateway:ShutdownTimeout must not be negative.");
         }
 
         try

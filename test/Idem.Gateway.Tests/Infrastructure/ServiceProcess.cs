@@ -91,6 +91,13 @@ internal sealed partial class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM: the host's graceful shutdown.</summary>
+    public async Task TerminateAsync()
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>SIGKILL: no shutdown, no finally blocks; its sockets just close.</summary>
     public Task KillAsync() => _process.KillAsync();
 
