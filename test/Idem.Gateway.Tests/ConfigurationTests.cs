@@ -91,15 +91,20 @@ public sealed class ConfigurationTests
         var setup = new GatewaySetup { Upstream = upstream.Address, Store = "Sqlite", ConnectionString = "Data Source=" + database };
         var key = Requests.NewKey();
         Reply first;
+        Reply atOnce;
         await using (var gateway = await GatewayNode.StartAsync(setup))
         {
             first = await gateway.Http.PostAsync("/orders/new", key);
+
+            // The answer reached the client only once its record was stored: a retry sent at once is replayed, not a 409.
+            atOnce = await gateway.Http.PostAsync("/orders/new", key);
         }
 
         await using var restarted = await GatewayNode.StartAsync(setup);
         var replay = await restarted.Http.PostAsync("/orders/new", key);
 
         Assert.Equal(201, first.Status);
+        Assert.True(atOnce.Replayed, atOnce.ToString());
         Assert.True(replay.Replayed);
         Assert.Equal(first.Body, replay.Body);
         Assert.Equal((1, 1), await upstream.StatsAsync(key));

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http;
 using Idem.AspNetCore;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -19,7 +20,17 @@ internal sealed class UpstreamOutcomeMiddleware(RequestDelegate next, IOptions<I
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        await next(context).ConfigureAwait(false);
+        var body = context.Features.Get<IHttpResponseBodyFeature>()!;
+        context.Features.Set<IHttpResponseBodyFeature>(new HeldResponseBodyFeature(body));
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.Features.Set(body);
+        }
+
         if (context.Features.Get<IForwarderErrorFeature>() is not { } failure)
         {
             return;
