@@ -87,8 +87,7 @@ public sealed class ConfigurationTests
     public async Task Post_DefaultSqliteStore_KeepsRecordsAcrossARestart()
     {
         await using var upstream = await Upstream.StartAsync();
-        var database = Path.Combine(Directory.CreateTempSubdirectory("idem-gateway-sqlite-").FullName, "gateway.db");
-        var setup = new GatewaySetup { Upstream = upstream.Address, Store = "Sqlite", ConnectionString = "Data Source=" + database };
+        var setup = OnNewSqliteFile(upstream);
         var key = Requests.NewKey();
         Reply first;
         Reply atOnce;
@@ -114,8 +113,7 @@ public sealed class ConfigurationTests
     public async Task Terminate_RequestInFlight_FinishesAndItsAnswerIsStored()
     {
         await using var upstream = await Upstream.StartAsync();
-        var database = Path.Combine(Directory.CreateTempSubdirectory("idem-gateway-sqlite-").FullName, "gateway.db");
-        var setup = new GatewaySetup { Upstream = upstream.Address, Store = "Sqlite", ConnectionString = "Data Source=" + database };
+        var setup = OnNewSqliteFile(upstream);
         var key = Requests.NewKey();
         var hold = "hold-" + key;
         Reply first;
@@ -140,4 +138,7 @@ public sealed class ConfigurationTests
         Assert.Equal(first.Body, replay.Body);
         Assert.Equal((1, 1), await upstream.StatsAsync(key));
     }
+
+    private static GatewaySetup OnNewSqliteFile(Upstream upstream)
+        => new() { Upstream = upstream.Address, Store = "Sqlite", ConnectionString = "Data Source=" + Path.Combine(Directory.CreateTempSubdirectory("idem-gateway-sqlite-").FullName, "gateway.db") };
 }

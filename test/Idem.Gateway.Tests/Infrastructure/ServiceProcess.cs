@@ -10,21 +10,14 @@ namespace Idem.Gateway.Tests.Infrastructure;
 /// </summary>
 internal sealed partial class ServiceProcess : IAsyncDisposable
 {
-    private const int MaxKeptLines = 400;
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
     private readonly ChildProcess _process;
-    private readonly Lock _gate = new();
-    private readonly Queue<string> _output = new();
-    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ServiceProcess(string name, string path, string[] arguments, Action<System.Diagnostics.ProcessStartInfo> configure)
     {
         Name = name;
-        _process = new ChildProcess(name, path, arguments, StartTimeout, configure, OnLine);
-        _process.Exited.ContinueWith(
-            _ => _listening.TrySetException(new InvalidOperationException($"{Name} exited before listening.\n{Output}")),
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _process = new ChildProcess(name, path, arguments, StartTimeout, configure);
     }
 
     public string Name { get; }
@@ -36,16 +29,7 @@ internal sealed partial class ServiceProcess : IAsyncDisposable
     public Task Exited => _process.Exited;
 
     /// <summary>The last lines the process wrote (stdout and stderr), for failure messages.</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return string.Join('\n', _output);
-            }
-        }
-    }
+    public string Output => _process.Output();
 
     public static string GatewayPath => BuiltPath("Idem.Gateway.Path");
 
@@ -76,13 +60,19 @@ internal sealed partial class ServiceProcess : IAsyncDisposable
         try
         {
             process._process.Start();
-            process.BaseAddress = await process._listening.Task.WaitAsync(StartTimeout);
+            var match = Listening().Match(await process._process.WaitForLineAsync(line => Listening().IsMatch(line)));
+            process.BaseAddress = new Uri(match.Groups["url"].Success ? match.Groups["url"].Value : "http://127.0.0.1:" + match.Groups["port"].Value + "/");
             process.Http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) })
             {
                 BaseAddress = process.BaseAddress,
                 Timeout = TimeSpan.FromSeconds(100),
             };
             return process;
+        }
+        catch (Exception ex) when (ex is not InvalidOperationException)
+        {
+            await process.DisposeAsync();
+            throw new InvalidOperationException($"{process.Name} did not start.\n{process.Output}", ex);
         }
         catch
         {
@@ -108,25 +98,6 @@ internal sealed partial class ServiceProcess : IAsyncDisposable
     }
 
     private static string BuiltPath(string key) => typeof(ServiceProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
-
-    private void OnLine(string line)
-    {
-        lock (_gate)
-        {
-            _output.Enqueue(line);
-            if (_output.Count > MaxKeptLines)
-            {
-                _output.Dequeue();
-            }
-        }
-
-        var match = Listening().Match(line);
-        if (match.Success)
-        {
-            var address = match.Groups["url"].Success ? match.Groups["url"].Value.Trim() : "http://127.0.0.1:" + match.Groups["port"].Value + "/";
-            _listening.TrySetResult(new Uri(address));
-        }
-    }
 
     [GeneratedRegex(@"Now listening on: (?<url>http://\S+)|^listening on (?<port>\d+)$")]
     private static partial Regex Listening();
