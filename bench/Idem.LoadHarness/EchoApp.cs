@@ -120,13 +120,20 @@ internal sealed class EchoApp : IAsyncDisposable
     }
 }
 
-/// <summary>What serves the endpoint: nothing, Idem on one of two stores, or the floor (first executions only).</summary>
+/// <summary>
+/// What serves the endpoint: nothing, Idem on one of two stores, or the floor (first executions only); in gateway mode,
+/// a reverse proxy in front of the bare app: YARP alone, or the idempotency gateway on one of three stores.
+/// </summary>
 internal enum Variant
 {
     Bare,
     InMemory,
     Redis,
     Floor,
+    Yarp,
+    Gateway,
+    GatewayRedis,
+    GatewayPostgres,
 }
 
 internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);

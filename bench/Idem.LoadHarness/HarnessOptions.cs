@@ -25,6 +25,15 @@ internal sealed record HarnessOptions
     /// <summary>Whether first executions also run behind the floor middleware (see <see cref="EchoApp"/>).</summary>
     public bool Floor { get; init; }
 
+    /// <summary>
+    /// Gateway mode: the bare app served directly, behind YARP alone and behind the gateway (in-memory store; Redis and
+    /// PostgreSQL too with <see cref="Redis"/> and <see cref="Postgres"/>), each a ratio to YARP alone (see <see cref="GatewayFront"/>).
+    /// </summary>
+    public bool Gateway { get; init; }
+
+    /// <summary>With <see cref="Gateway"/>: an Npgsql connection string; the gateway also runs on the PostgreSQL store there.</summary>
+    public string? Postgres { get; init; }
+
     public const string Usage = """
         Idem.LoadHarness: requests/s of one minimal API app, bare and with Idem, over loopback.
           --duration SECONDS     measured time of each run (1-120, default 10)
@@ -37,6 +46,9 @@ internal sealed record HarnessOptions
           --redis CONFIG         also run the app on the Redis store at CONFIG (e.g. 127.0.0.1:6379), in the same rounds
           --floor                also run first executions behind a floor middleware (SHA-256 of the body and one
                                  dictionary entry per key, nothing else): a lower bound for any idempotency layer
+          --gateway              instead: the bare app directly, behind YARP alone and behind the idempotency gateway
+                                 (in-memory store, plus --redis and --postgres when given), as ratios to YARP alone
+          --postgres CONN        with --gateway: also run the gateway on the PostgreSQL store at CONN (an existing database)
         """;
 
     public static HarnessOptions Parse(string[] args)
@@ -56,6 +68,12 @@ internal sealed record HarnessOptions
                 continue;
             }
 
+            if (name == "--gateway")
+            {
+                options = options with { Gateway = true };
+                continue;
+            }
+
             if (i + 1 == args.Length)
             {
                 throw new ArgumentException($"{name} needs a value.\n{Usage}");
@@ -72,6 +90,7 @@ internal sealed record HarnessOptions
                 "--replay-keys" => options with { ReplayKeys = Bounded(name, value, 1, 1024) },
                 "--output" => options with { Output = value },
                 "--redis" => options with { Redis = value },
+                "--postgres" => options with { Postgres = value },
                 _ => throw new ArgumentException($"Unknown option {name}.\n{Usage}"),
             };
         }
