@@ -83,6 +83,27 @@ public sealed class UnknownOutcomeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_ClientHangsUpWhileForwarded_KeyStaysHeld()
+    {
+        var key = Requests.NewKey();
+        var hold = "hold-" + key;
+        using var gone = new CancellationTokenSource();
+
+        var first = _gateway.Http.PostAsync("/orders/new", key, configure: Requests.Header("X-Hold", hold), cancellationToken: gone.Token);
+        await _upstream.WaitForReceivedAsync(key, 1);
+        await gone.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        var retry = await _gateway.Http.PostAsync("/orders/new", key);
+        await _upstream.ReleaseAsync(hold);
+
+        // The upstream had the request: the gateway cannot know what it did, so the key is held, not released.
+        Assert.Equal(409, retry.Status);
+        Assert.Equal(1, (await _upstream.StatsAsync(key)).Received);
+        Assert.DoesNotContain("fail:", _gateway.Process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Post_UpstreamRefusesTheConnection_503AndTheKeyIsReleased()
     {
         await using var gateway = await GatewayNode.StartAsync(new GatewaySetup { Upstream = new Uri($"http://127.0.0.1:{ClosedPort()}/"), Lease = Lease });
