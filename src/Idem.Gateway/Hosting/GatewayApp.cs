@@ -48,6 +48,7 @@ internal static class GatewayApp
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<RouteMetadataFilter>();
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
+        GatewayTelemetry.AddExportIfConfigured(services, configuration);
 
         var app = builder.Build();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Idem.Gateway");

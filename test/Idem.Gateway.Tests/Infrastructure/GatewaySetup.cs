@@ -111,13 +111,13 @@ internal sealed class GatewayNode : IAsyncDisposable
 
     public HttpClient Http => Process.Http;
 
-    public static async Task<GatewayNode> StartAsync(GatewaySetup setup, string name = "gateway")
+    public static async Task<GatewayNode> StartAsync(GatewaySetup setup, string name = "gateway", params string[] settings)
     {
         var directory = Directory.CreateTempSubdirectory("idem-gateway-tests-").FullName;
         await WriteAsync(directory, setup.ToJson());
         try
         {
-            return new GatewayNode(directory, await ServiceProcess.StartDotnetAsync("The gateway " + name, ServiceProcess.GatewayPath, directory));
+            return new GatewayNode(directory, await ServiceProcess.StartDotnetAsync("The gateway " + name, ServiceProcess.GatewayPath, directory, settings));
         }
         catch
         {

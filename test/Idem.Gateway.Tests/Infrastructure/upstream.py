@@ -10,6 +10,8 @@ already answered with that same answer ("executed" counts the real work). Reques
   X-Body-Size: N    answer with N bytes of body
 
 GET /_stats?key=K answers {"received": n, "executed": n} for K; /_stats alone the totals.
+It also takes OTLP/HTTP exports (POST /v1/traces, /v1/metrics): GET /_otlp?path=/v1/traces&contains=TEXT says how
+many it received there and whether any held TEXT (protobuf keeps strings as UTF-8 bytes).
 Prints "listening on PORT" once it listens (port 0 picks a free one).
 """
 import hashlib
@@ -24,6 +26,7 @@ received = {}
 executed = {}
 answers = {}
 holds = {}
+exports = {}
 orders = [0]
 HOLD_LIMIT = 120.0
 
@@ -50,6 +53,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlparse(self.path)
+        if url.path == "/_otlp":
+            query = parse_qs(url.query)
+            path = query.get("path", [""])[0]
+            text = query.get("contains", [""])[0].encode()
+            with lock:
+                bodies = list(exports.get(path, []))
+            self.send(200, json.dumps({"count": len(bodies), "found": any(text in b for b in bodies)}).encode())
+            return
         if url.path == "/_stats":
             key = parse_qs(url.query).get("key", [None])[0]
             with lock:
@@ -63,6 +74,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         url = urlparse(self.path)
+        if url.path in ("/v1/traces", "/v1/metrics", "/v1/logs"):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                exports.setdefault(url.path, []).append(body)
+            self.send(200, b"", "application/x-protobuf")
+            return
         if url.path.startswith("/_release/"):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             hold_event(url.path[len("/_release/"):]).set()
