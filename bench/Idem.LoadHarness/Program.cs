@@ -154,11 +154,7 @@ static string VariantName(Variant variant) => variant switch
 static string GatewayReport(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
 {
     var culture = CultureInfo.InvariantCulture;
-    var text = new StringBuilder();
-    text.AppendLine(culture, $"HTTP load through a reverse proxy: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
-    text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; load generator, proxy and bare app in one process.");
-    text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
-    text.AppendLine();
+    var text = ReportHeader(options, jit, "HTTP load through a reverse proxy", "load generator, proxy and bare app");
     text.AppendLine("| scenario | front | req/s | ratio to YARP alone | per round | CPU µs/req | allocated B/req | errors | replayed |");
     text.AppendLine("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
     foreach (var scenario in scenarios)
@@ -189,17 +185,25 @@ static string GatewayReport(HarnessOptions options, Scenario[] scenarios, Dictio
     return text.ToString();
 }
 
+// What was run, where, and how warm: the lines above every report's table.
+static StringBuilder ReportHeader(HarnessOptions options, (TimeSpan Elapsed, bool Quiet) jit, string what, string inProcess)
+{
+    var culture = CultureInfo.InvariantCulture;
+    var text = new StringBuilder();
+    text.AppendLine(culture, $"{what}: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
+    text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; {inProcess} in one process.");
+    text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
+    text.AppendLine();
+    return text;
+}
+
 static Variant[] VariantsOf(Dictionary<(Scenario, Variant), List<RunResult>> results, Scenario scenario)
     => [.. results.Keys.Where(k => k.Item1 == scenario).Select(k => k.Item2).Order()];
 
 static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
 {
     var culture = CultureInfo.InvariantCulture;
-    var text = new StringBuilder();
-    text.AppendLine(culture, $"HTTP load: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
-    text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; load generator and both servers in one process.");
-    text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
-    text.AppendLine();
+    var text = ReportHeader(options, jit, "HTTP load", "load generator and both servers");
     text.AppendLine("| scenario | bare req/s | Idem req/s | Idem/bare | per round | CPU µs/req bare → Idem | allocated B/req bare → Idem | time in GC pauses bare → Idem | errors | replayed by Idem |");
     text.AppendLine("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     foreach (var scenario in scenarios)
