@@ -83,6 +83,21 @@ public sealed class UnknownOutcomeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_UpstreamAnswerBreaksOffMidBody_503AndTheKeyStaysHeld()
+    {
+        var key = Requests.NewKey();
+
+        // A small answer is held until stored, so nothing of it has reached the client when it breaks off.
+        var first = await _gateway.Http.PostAsync("/orders/new", key, configure: Requests.Header("X-Truncate", "1"));
+        var retry = await _gateway.Http.PostAsync("/orders/new", key);
+
+        Assert.Equal(503, first.Status);
+        Assert.Equal("urn:idem:problem:upstream-outcome-unknown", first.ProblemType);
+        Assert.Equal(409, retry.Status);
+        Assert.Equal((1, 0), await _upstream.StatsAsync(key));
+    }
+
+    [Fact]
     public async Task Post_ClientHangsUpWhileForwarded_KeyStaysHeld()
     {
         var key = Requests.NewKey();

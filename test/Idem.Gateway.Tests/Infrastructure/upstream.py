@@ -6,6 +6,7 @@ already answered with that same answer ("executed" counts the real work). Reques
 
   X-Hold: NAME      wait before answering until POST /_release/NAME (the test holds the first request of a race)
   X-Drop: 1         read the request, then close the connection without an answer
+  X-Truncate: 1     answer 201 with Content-Length 1000, send 10 bytes of the body, then close the connection
   X-Status: CODE    answer with this status
   X-Body-Size: N    answer with N bytes of body
 
@@ -97,6 +98,16 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             received[key] = received.get(key, 0) + 1
         if self.headers.get("X-Drop"):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if self.headers.get("X-Truncate"):
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"order":1')
+            self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
             return
