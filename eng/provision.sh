@@ -323,10 +323,23 @@ EOF
     || { tail -n 20 "$LOGDIR/redis-cluster-start.log" >&2; die "redis-server (cluster node $port) failed to start"; }
 }
 
+# A healthy cluster may run from another checkout's files (tests kill and restart nodes by their pid files and
+# configs): use the folder its nodes run in, if every node's pid file is readable there; otherwise it cannot be reused.
+redis_cluster_adopt() {
+  local running p
+  running="$(cluster_cli "${REDIS_CLUSTER_PORTS[0]}" config get dir | sed -n 2p)"
+  [ -n "$running" ] || return 1
+  running="$(dirname "$running")"
+  for p in "${REDIS_CLUSTER_PORTS[@]}"; do
+    [ -r "$running/$p/redis.pid" ] && [ -r "$running/$p/redis.conf" ] || return 1
+  done
+  REDIS_CLUSTER_DIR="$running"
+}
+
 provision_redis_cluster() {
   local action=reused p
-  if redis_cluster_healthy; then
-    log "Redis Cluster already healthy on ports ${REDIS_CLUSTER_PORTS[*]}; reusing it"
+  if redis_cluster_healthy && redis_cluster_adopt; then
+    log "Redis Cluster already healthy on ports ${REDIS_CLUSTER_PORTS[*]}; reusing it (files: $REDIS_CLUSTER_DIR)"
   else
     log "making a Redis Cluster on ports ${REDIS_CLUSTER_PORTS[*]} (files: $REDIS_CLUSTER_DIR)"
     for p in "${REDIS_CLUSTER_PORTS[@]}"; do redis_cluster_stop_node "$p"; done
@@ -445,6 +458,13 @@ provision_rabbitmq() {
 }
 
 # --------------------------------------------------------------------------------------------
+# The gateway tests' upstream is a Python http.server script (test/Idem.Gateway.Tests).
+provision_python() {
+  command -v python3 >/dev/null 2>&1 || ensure_packages python3
+  SUMMARY+=("python3   $(python3 --version 2>&1)")
+}
+
+# --------------------------------------------------------------------------------------------
 write_env_file() {
   local tmp="$ENV_FILE.tmp.$$"
   cat >"$tmp" <<EOF
@@ -467,6 +487,7 @@ main() {
   step "Redis" provision_redis
   step "Redis Cluster" provision_redis_cluster
   step "RabbitMQ" provision_rabbitmq
+  step "Python" provision_python
   write_env_file
   t1="$(now_us)"
   log "services:"

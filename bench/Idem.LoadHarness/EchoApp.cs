@@ -160,7 +160,10 @@ internal sealed class EchoApp : IAsyncDisposable
     }
 }
 
-/// <summary>What serves the endpoint: nothing, Idem on one of its stores, or a floor (first executions only).</summary>
+/// <summary>
+/// What serves the endpoint: nothing, Idem on one of its stores, or a floor (first executions only); in gateway mode, a
+/// reverse proxy in front of the bare app: YARP alone, or the idempotency gateway on one of three stores.
+/// </summary>
 internal enum Variant
 {
     Bare,
@@ -171,6 +174,10 @@ internal enum Variant
     PostgresBatched,
     RedisFloor,
     PostgresFloor,
+    Yarp,
+    Gateway,
+    GatewayRedis,
+    GatewayPostgres,
 }
 
 internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);

@@ -22,11 +22,20 @@ internal sealed record HarnessOptions
     /// <summary>A Redis configuration string: when set, every run also serves the app on the Redis store.</summary>
     public string? Redis { get; init; }
 
-    /// <summary>A PostgreSQL connection string: when set, every run also serves the app on the PostgreSQL store, and its floor.</summary>
+    /// <summary>
+    /// A PostgreSQL connection string: when set, every run also serves the app on the PostgreSQL store (without and with
+    /// batching) and its floor; with <see cref="Gateway"/>, the gateway also runs on the PostgreSQL store there.
+    /// </summary>
     public string? Postgres { get; init; }
 
     /// <summary>Whether first executions also run behind the floor middleware (see <see cref="EchoApp"/>).</summary>
     public bool Floor { get; init; }
+
+    /// <summary>
+    /// Gateway mode: the bare app served directly, behind YARP alone and behind the gateway (in-memory store; Redis and
+    /// PostgreSQL too with <see cref="Redis"/> and <see cref="Postgres"/>), each a ratio to YARP alone (see <see cref="GatewayFront"/>).
+    /// </summary>
+    public bool Gateway { get; init; }
 
     public const string Usage = """
         Idem.LoadHarness: requests/s of one minimal API app, bare and with Idem, over loopback.
@@ -39,10 +48,13 @@ internal sealed record HarnessOptions
           --output FILE          also write the Markdown report to FILE
           --redis CONFIG         also run the app on the Redis store at CONFIG (e.g. 127.0.0.1:6379), in the same rounds,
                                  and first executions on its floor (SET NX, then SET XX, with the raw client)
-          --postgres CONNSTRING  also run the app on the PostgreSQL store (standalone), in the same rounds, and first
-                                 executions on its floor (INSERT … ON CONFLICT, then UPDATE, with raw Npgsql)
+          --postgres CONNSTRING  also run the app on the PostgreSQL store (standalone, without and with batching), in the
+                                 same rounds, and first executions on its floor (INSERT … ON CONFLICT, then UPDATE, raw
+                                 Npgsql); with --gateway, the gateway on the PostgreSQL store too
           --floor                also run first executions behind a floor middleware (SHA-256 of the body and one
                                  dictionary entry per key, nothing else): a lower bound for any idempotency layer
+          --gateway              instead: the bare app directly, behind YARP alone and behind the idempotency gateway
+                                 (in-memory store, plus --redis and --postgres when given), as ratios to YARP alone
         """;
 
     public static HarnessOptions Parse(string[] args)
@@ -59,6 +71,12 @@ internal sealed record HarnessOptions
             if (name == "--floor")
             {
                 options = options with { Floor = true };
+                continue;
+            }
+
+            if (name == "--gateway")
+            {
+                options = options with { Gateway = true };
                 continue;
             }
 

@@ -16,13 +16,15 @@ catch (ArgumentException ex)
 }
 
 // A hard ceiling on top of the bounded options: the whole run can never outlast it.
-Variant[] variants =
-[
-    Variant.Bare, Variant.InMemory,
-    .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis, Variant.RedisFloor],
-    .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.Postgres, Variant.PostgresBatched, Variant.PostgresFloor],
-    .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>(),
-];
+Variant[] variants = options.Gateway
+    ? [Variant.Bare, Variant.Yarp, Variant.Gateway, .. options.Redis is null ? Array.Empty<Variant>() : [Variant.GatewayRedis], .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.GatewayPostgres]]
+    :
+    [
+        Variant.Bare, Variant.InMemory,
+        .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis, Variant.RedisFloor],
+        .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.Postgres, Variant.PostgresBatched, Variant.PostgresFloor],
+        .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>(),
+    ];
 var perRun = options.Warmup + options.Duration + TimeSpan.FromSeconds(5);
 using var deadline = new CancellationTokenSource(options.MaxWarmup + perRun * (2 * variants.Length * options.Rounds + 2 * variants.Length) + TimeSpan.FromMinutes(1));
 
@@ -73,7 +75,7 @@ static async Task<int> RunAllAsync(Scenario[] scenarios, Variant[] variants, Har
         }
     }
 
-    var report = Report(options, scenarios, results, jitQuiet);
+    var report = options.Gateway ? GatewayReport(options, scenarios, results, jitQuiet) : Report(options, scenarios, results, jitQuiet);
     Console.WriteLine(report);
     if (options.Output is not null)
     {
@@ -90,6 +92,12 @@ static async Task<RunResult> RunOnceAsync(Variant variant, Scenario scenario, Ha
     GC.Collect();
     GC.WaitForPendingFinalizers();
     GC.Collect();
+
+    if (GatewayFront.IsFront(variant))
+    {
+        await using var front = await GatewayFront.StartAsync(variant, options);
+        return await LoadGenerator.RunAsync(front.BaseAddress, scenario, options, cancellationToken);
+    }
 
     // A fresh app per run: the first-execution store starts empty each time.
     await using var app = await EchoApp.StartAsync(variant, options);
@@ -145,17 +153,67 @@ static string VariantName(Variant variant) => variant switch
     Variant.PostgresBatched => "postgres batched",
     Variant.RedisFloor => "redis floor",
     Variant.PostgresFloor => "postgres floor",
+    Variant.Yarp => "yarp",
+    Variant.Gateway => "gateway",
+    Variant.GatewayRedis => "gateway-redis",
+    Variant.GatewayPostgres => "gateway-postgres",
     _ => "floor",
 };
+
+// Gateway mode: every front as a ratio to YARP alone in front of the same bare app, and YARP alone to the bare app.
+static string GatewayReport(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
+{
+    var culture = CultureInfo.InvariantCulture;
+    var text = ReportHeader(options, jit, "HTTP load through a reverse proxy", "load generator, proxy and bare app");
+    text.AppendLine("| scenario | front | req/s | ratio to YARP alone | per round | CPU µs/req | allocated B/req | errors | replayed |");
+    text.AppendLine("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
+    foreach (var scenario in scenarios)
+    {
+        var yarp = results[(scenario, Variant.Yarp)];
+        foreach (var variant in Serving(VariantsOf(results, scenario), scenario))
+        {
+            var runs = results[(scenario, variant)];
+            var perRound = string.Join(", ", yarp.Zip(runs, (y, r) => (r.RequestsPerSecond / y.RequestsPerSecond).ToString("0.00", culture)));
+            var replayed = runs.Sum(r => r.Replayed) * 100.0 / Math.Max(1, runs.Sum(r => r.Requests));
+            var label = scenario == Scenario.FirstExecutions ? "first executions" : $"replays ({options.ReplayKeys} keys)";
+            var front = variant switch
+            {
+                Variant.Bare => "bare app, no proxy",
+                Variant.Yarp => "YARP alone",
+                Variant.Gateway => "gateway, in-memory store",
+                Variant.GatewayRedis => "gateway, Redis store",
+                _ => "gateway, PostgreSQL store",
+            };
+            text.AppendLine(culture,
+                $"| {label} | {front} | {runs.Average(r => r.RequestsPerSecond):N0} | **{runs.Average(r => r.RequestsPerSecond) / yarp.Average(r => r.RequestsPerSecond):0.00}** | {perRound} | {runs.Average(r => r.CpuMicrosecondsPerRequest):N0} | {runs.Average(r => r.AllocatedPerRequest):N0} | {runs.Sum(r => r.Errors)} | {replayed:0}% |");
+        }
+    }
+
+    var all = results.Values.SelectMany(r => r).ToList();
+    text.AppendLine();
+    text.AppendLine(culture, $"CPU µs/req is the whole process (load generator, proxy and bare app) per request. While measuring, this process kept {all.Average(r => r.CoresBusy):0.00} cores busy on average and other processes {all.Average(r => r.OthersCoresBusy):0.00} (max {all.Max(r => r.OthersCoresBusy):0.00}).");
+    return text.ToString();
+}
+
+// What was run, where, and how warm: the lines above every report's table.
+static StringBuilder ReportHeader(HarnessOptions options, (TimeSpan Elapsed, bool Quiet) jit, string what, string inProcess)
+{
+    var culture = CultureInfo.InvariantCulture;
+    var text = new StringBuilder();
+    text.AppendLine(culture, $"{what}: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
+    text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; {inProcess} in one process.");
+    text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
+    text.AppendLine();
+    return text;
+}
+
+static Variant[] VariantsOf(Dictionary<(Scenario, Variant), List<RunResult>> results, Scenario scenario)
+    => [.. results.Keys.Where(k => k.Item1 == scenario).Select(k => k.Item2).Order()];
 
 static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(Scenario, Variant), List<RunResult>> results, (TimeSpan Elapsed, bool Quiet) jit)
 {
     var culture = CultureInfo.InvariantCulture;
-    var text = new StringBuilder();
-    text.AppendLine(culture, $"HTTP load: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
-    text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; load generator and both servers in one process.");
-    text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
-    text.AppendLine();
+    var text = ReportHeader(options, jit, "HTTP load", "load generator and both servers");
     text.AppendLine("| scenario | bare req/s | Idem req/s | Idem/bare | per round | CPU µs/req bare → Idem | allocated B/req bare → Idem | time in GC pauses bare → Idem | errors | replayed by Idem |");
     text.AppendLine("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     foreach (var scenario in scenarios)

@@ -119,6 +119,15 @@ internal sealed class IdempotencyMiddleware
             throw;
         }
 
+        // Code in the pipeline that knows better than the status code (a proxy that timed out, or never connected) said so.
+        switch (run.Disposition)
+        {
+            case KeyDisposition.Abandon:
+                return OperationResult.Abandon();
+            case KeyDisposition.Release:
+                return OperationResult.Release();
+        }
+
         var status = context.Response.StatusCode;
         var serverErrors = run.Metadata.Policy.ServerErrors ?? self._options.ServerErrors;
 
@@ -147,7 +156,8 @@ internal sealed class IdempotencyMiddleware
             await capture.DetachAsync().ConfigureAwait(false);
         }
 
-        return !run.HandlerRanOrUntracked || context.Response.StatusCode >= 500
+        // Abandoning is releasing here: the rollback takes the claim with the writes.
+        return !run.HandlerRanOrUntracked || context.Response.StatusCode >= 500 || run.Disposition != KeyDisposition.Store
             ? OperationResult.Release()
             : OperationResult.Complete(self._responses.Snapshot(context, capture, run.Metadata.Policy));
     }
@@ -271,6 +281,9 @@ internal sealed class IdempotentRequest(IdempotencyMiddleware middleware, HttpCo
 
     public bool HandlerRan { get; private set; }
 
+    /// <summary>What the pipeline asked to be done with the key (<see cref="IdempotencyHttpContextExtensions"/>); by the status code unless told.</summary>
+    public KeyDisposition Disposition { get; set; }
+
     /// <summary>True when the handler started, or when the endpoint has no filter to tell (then every response counts).</summary>
     public bool HandlerRanOrUntracked => HandlerRan || !Metadata.TracksHandlerRun;
 
@@ -281,4 +294,17 @@ internal sealed class IdempotentRequest(IdempotencyMiddleware middleware, HttpCo
             request.HandlerRan = true;
         }
     }
+}
+
+/// <summary>What becomes of a claimed key once the pipeline has run.</summary>
+internal enum KeyDisposition
+{
+    /// <summary>As the response's status code says: stored, or released after a 5xx (BEHAVIOUR §5).</summary>
+    Store,
+
+    /// <summary>Released whatever the status code: the request had no effect.</summary>
+    Release,
+
+    /// <summary>Neither stored nor released: the outcome is unknown, and the key stays held until its lease ends.</summary>
+    Abandon,
 }

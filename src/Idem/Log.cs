@@ -43,6 +43,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "The operation for {StoreKey} lost its key to another caller (its lease ran out); that caller finishes it.")]
     public static partial void OperationLeaseLost(ILogger logger, string storeKey, Exception exception);
 
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "The outcome of the operation for {StoreKey} is unknown: the key stays in progress until its lease ({Lease}) ends.")]
+    public static partial void Abandoned(ILogger logger, string storeKey, TimeSpan lease);
+
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Lease on {StoreKey} was taken over while its request ran; its result will not be stored.")]
     public static partial void RenewLost(ILogger logger, string storeKey);
 

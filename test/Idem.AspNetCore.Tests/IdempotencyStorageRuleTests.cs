@@ -102,6 +102,63 @@ public sealed class IdempotencyStorageRuleTests
     }
 
     [Fact]
+    public async Task Post_PipelineAbandonsTheKey_ErrorReachesClientAndRetryWhileLeaseRunsGets409()
+    {
+        var marked = false;
+        await using var sut = await CreateSut(app => app.MapPost("/payments", (HttpContext context) =>
+        {
+            _calls.Increment();
+            marked = context.AbandonIdempotencyKey();
+            return Results.Json(new { outcome = "unknown" }, statusCode: 504);
+        }).RequireIdempotency(p => p.Lease(TimeSpan.FromMinutes(1))));
+
+        var failed = await sut.Client.PostAsync("/payments", "k-1");
+        var retry = await sut.Client.PostAsync("/payments", "k-1");
+
+        Assert.True(marked);
+        Assert.Equal(504, failed.Status);
+        Assert.Equal("""{"outcome":"unknown"}""", failed.Text);
+        Assert.Equal(409, retry.Status);
+        Assert.Equal(1, _calls.Count);
+        Assert.Equal(0, _store.Released);
+    }
+
+    [Fact]
+    public async Task Post_PipelineReleasesTheKeyOfA4xx_RetryRunsAgain()
+    {
+        await using var sut = await CreateSut(app => app.MapPost("/payments", (HttpContext context) =>
+        {
+            var call = _calls.Increment();
+            context.ReleaseIdempotencyKey();
+            return Results.Json(new { call }, statusCode: 429);
+        }).RequireIdempotency());
+
+        await sut.Client.PostAsync("/payments", "k-1");
+        var retry = await sut.Client.PostAsync("/payments", "k-1");
+
+        Assert.Equal(429, retry.Status);
+        Assert.False(retry.IsReplayed);
+        Assert.Equal("""{"call":2}""", retry.Text);
+        Assert.Equal(2, _store.Released);
+    }
+
+    [Fact]
+    public async Task AbandonIdempotencyKey_RequestWithoutKey_ReturnsFalse()
+    {
+        bool? marked = null;
+        await using var sut = await CreateSut(app => app.MapPost("/payments", (HttpContext context) =>
+        {
+            marked = context.AbandonIdempotencyKey();
+            return Results.Ok();
+        }).RequireIdempotency(p => p.Optional()));
+
+        var response = await sut.Client.PostAsync("/payments", key: null);
+
+        Assert.Equal(200, response.Status);
+        Assert.False(marked);
+    }
+
+    [Fact]
     public async Task Post_Handler503WithStoreServerErrors_IsReplayed()
     {
         await using var sut = await CreateSut(app => app.MapPost("/payments", () => Results.Json(new { call = _calls.Increment() }, statusCode: 503))

@@ -235,6 +235,24 @@ public abstract partial class StoreConformanceTests
         AssertSameResponse(Response(201, "made"), replay.Response);
     }
 
+    [Fact]
+    public async Task ExecuteAsync_OperationAbandons_KeyStaysInProgressUntilItsLeaseEnds()
+    {
+        var executor = CreateExecutor(await CreateStoreAsync());
+        var operation = NewOperation() with { LeaseDuration = Lease };
+
+        var abandoned = await executor.ExecuteAsync(operation, 0, (_, _, _) => ValueTask.FromResult(OperationResult.Abandon()));
+        var held = await executor.ExecuteAsync(operation, 0, (_, _, _) => throw new InvalidOperationException("must not run while the key is held"));
+        await AdvanceTimeAsync(Lease + Tick);
+        var retry = await executor.ExecuteAsync(operation, 0, (_, _, _) => ValueTask.FromResult(OperationResult.Complete(Response(201, "made"))));
+
+        Assert.Equal(IdempotentOutcome.Executed, abandoned.Outcome);
+        Assert.Null(abandoned.Response);
+        Assert.Equal(IdempotentOutcome.InProgress, held.Outcome);
+        Assert.False(held.OperationRan);
+        Assert.Equal(IdempotentOutcome.Executed, retry.Outcome);
+    }
+
     /// <summary>
     /// Counts claims on the way in, and can play a store that is down. It takes batches when the store it wraps does (so
     /// the executor's tests go through batches in the batching suite), counting each claim of a batch.

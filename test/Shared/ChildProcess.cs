@@ -114,6 +114,15 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The last <paramref name="count"/> lines it wrote to stdout, then what it wrote to stderr: for failure messages.</summary>
+    public string Output(int count = 400)
+    {
+        lock (_gate)
+        {
+            return string.Join('\n', _lines.Skip(Math.Max(0, _lines.Count - count))) + "\n" + _errors;
+        }
+    }
+
     /// <summary>Writes one line to the process's stdin (start it with <c>RedirectStandardInput</c>).</summary>
     public async Task SendAsync(string line)
     {

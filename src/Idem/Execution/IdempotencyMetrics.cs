@@ -17,6 +17,7 @@ internal sealed class IdempotencyMetrics : IDisposable
     private readonly Counter<long> _mismatches;
     private readonly Counter<long> _releases;
     private readonly Counter<long> _leaseLosses;
+    private readonly Counter<long> _abandons;
     private readonly Counter<long> _storeFailures;
     private readonly Histogram<double> _storeDuration;
     private readonly Histogram<long> _batchSize;
@@ -31,6 +32,7 @@ internal sealed class IdempotencyMetrics : IDisposable
         _mismatches = _meter.CreateCounter<long>("idem.mismatches", description: "Operations refused because their key belongs to a different operation.");
         _releases = _meter.CreateCounter<long>("idem.releases", description: "Keys released after a failure so a retry can run.");
         _leaseLosses = _meter.CreateCounter<long>("idem.lease_losses", description: "Completes, releases or renewals refused because the lease was taken over.");
+        _abandons = _meter.CreateCounter<long>("idem.abandons", description: "Keys left in progress until their lease ends because the operation's outcome was unknown.");
         _storeFailures = _meter.CreateCounter<long>("idem.store_failures", description: "Store calls that failed.");
         _storeDuration = _meter.CreateHistogram<double>("idem.store.duration", unit: "s", description: "Duration of store calls.");
         _batchSize = _meter.CreateHistogram<long>("idem.group_commit.operations", unit: "{operation}", description: "Operations made durable by one group commit.");
@@ -53,6 +55,8 @@ internal sealed class IdempotencyMetrics : IDisposable
     public void Released() => _releases.Add(1);
 
     public void LeaseLost() => _leaseLosses.Add(1);
+
+    public void Abandoned() => _abandons.Add(1);
 
     public void StoreFailed() => _storeFailures.Add(1);
 

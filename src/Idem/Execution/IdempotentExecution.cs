@@ -126,13 +126,20 @@ public readonly struct IdempotentExecution : IEquatable<IdempotentExecution>
 /// <summary>What an operation run through <see cref="IIdempotentExecutor.ExecuteAsync{TState}"/> asks to be done with its key.</summary>
 public readonly struct OperationResult : IEquatable<OperationResult>
 {
-    private OperationResult(IdempotencyResponse? response) => Response = response;
+    private OperationResult(IdempotencyResponse? response, bool abandoned)
+    {
+        Response = response;
+        IsAbandoned = abandoned;
+    }
 
-    /// <summary>The result to store, or null to release the key.</summary>
+    /// <summary>The result to store, or null to release (or, with <see cref="IsAbandoned"/>, abandon) the key.</summary>
     public IdempotencyResponse? Response { get; }
 
+    /// <summary>True for <see cref="Abandon"/>: the key is neither completed nor released, and stays held until its lease ends.</summary>
+    public bool IsAbandoned { get; }
+
     /// <summary>The operation finished: store <paramref name="response"/> and replay it to every retry with the key.</summary>
-    public static OperationResult Complete(IdempotencyResponse response) => new(response ?? throw new ArgumentNullException(nameof(response)));
+    public static OperationResult Complete(IdempotencyResponse response) => new(response ?? throw new ArgumentNullException(nameof(response)), abandoned: false);
 
     /// <summary>
     /// The operation did not take effect (or should run again): give the key up so a retry runs afresh, or, past a
@@ -140,14 +147,23 @@ public readonly struct OperationResult : IEquatable<OperationResult>
     /// </summary>
     public static OperationResult Release() => default;
 
+    /// <summary>
+    /// The operation's outcome is unknown: it may have taken effect or not (a call to another service timed out, or its
+    /// connection dropped after the request was sent), so neither storing a result nor releasing the key would be true.
+    /// The key is left as a crashed holder leaves it: in progress, no longer renewed, so retries are refused as in
+    /// progress until its lease ends, and then the next one takes it over (at its last recovery point). In transactional
+    /// mode nothing of the operation survives its rollback, so this is <see cref="Release"/>.
+    /// </summary>
+    public static OperationResult Abandon() => new(null, abandoned: true);
+
     /// <inheritdoc/>
-    public bool Equals(OperationResult other) => ReferenceEquals(Response, other.Response);
+    public bool Equals(OperationResult other) => ReferenceEquals(Response, other.Response) && IsAbandoned == other.IsAbandoned;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is OperationResult other && Equals(other);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => Response?.GetHashCode() ?? 0;
+    public override int GetHashCode() => HashCode.Combine(Response, IsAbandoned);
 
     /// <summary>Equality.</summary>
     public static bool operator ==(OperationResult left, OperationResult right) => left.Equals(right);

@@ -95,7 +95,14 @@ internal sealed partial class IdempotentExecutor : IIdempotentExecutor
         }
 
         await keeper.DisposeAsync().ConfigureAwait(false);
-        if (result.Response is null)
+        if (result.IsAbandoned)
+        {
+            // The outcome is unknown: the key stays in progress until its lease ends, as if this caller had crashed.
+            _metrics.Abandoned();
+            IdempotencyMetrics.SetOutcome(activity, "abandoned");
+            Log.Abandoned(_logger, lease.StoreKey, lease.LeaseDuration);
+        }
+        else if (result.Response is null)
         {
             await ReleaseAsync(lease).ConfigureAwait(false);
         }

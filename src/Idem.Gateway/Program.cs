@@ -1,0 +1,3 @@
+using Idem.Gateway.Hosting;
+
+await GatewayApp.Build(args).RunAsync().ConfigureAwait(false);
