@@ -333,6 +333,7 @@ redis_cluster_adopt() {
   for p in "${REDIS_CLUSTER_PORTS[@]}"; do
     [ -r "$running/$p/redis.pid" ] && [ -r "$running/$p/redis.conf" ] || return 1
   done
+  [ "$running" = "$REDIS_CLUSTER_DIR" ] || log "the running Redis Cluster's files are in $running; using them"
   REDIS_CLUSTER_DIR="$running"
 }
 
