@@ -32,7 +32,7 @@ namespace Idem.Redis;
 /// and the middleware answers 503 without running the handler.
 /// </para>
 /// </remarks>
-internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposable, IDisposable
+internal sealed partial class RedisIdempotencyStore : IBatchingStore, IAsyncDisposable, IDisposable
 {
     // A claim's record keeps the fingerprint and owner with one-byte lengths.
     private const int MaxFingerprintBytes = 255;
@@ -106,18 +106,21 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
             await ConfirmClaimReplicatedAsync(request.StoreKey, owner).ConfigureAwait(false);
         }
 
-        return (int)result[0] switch
-        {
-            3 => ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, owner, request.Retention, request.LeaseDuration)
-            {
-                RecoveryPoint = RecoveryPoint(result[1]),
-            }),
-            2 => ClaimResult.InProgress(TimeSpan.FromMilliseconds((long)result[1])),
-            1 => ClaimResult.Completed(RedisRecord.ReadResponse(request.StoreKey, (byte[])result[1]!)),
-            0 => ClaimResult.Mismatch(result.Length > 1 && !result[1].IsNull ? (byte[])result[1]! : []),
-            var other => throw new InvalidDataException($"The claim script answered {other.ToString(CultureInfo.InvariantCulture)}."),
-        };
+        return ClaimResultOf(request, owner, (int)result[0], result.Length > 1 ? result[1] : RedisResult.Create(RedisValue.Null));
     }
+
+    // A claim script's answer (code and payload; see RedisScripts.Claim) as the claim's result.
+    private static ClaimResult ClaimResultOf(ClaimRequest request, string owner, int code, RedisResult payload) => code switch
+    {
+        3 => ClaimResult.Claimed(new IdempotencyLease(request.StoreKey, owner, request.Retention, request.LeaseDuration)
+        {
+            RecoveryPoint = RecoveryPoint(payload),
+        }),
+        2 => ClaimResult.InProgress(TimeSpan.FromMilliseconds((long)payload)),
+        1 => ClaimResult.Completed(RedisRecord.ReadResponse(request.StoreKey, (byte[])payload!)),
+        0 => ClaimResult.Mismatch(!payload.IsNull ? (byte[])payload! : []),
+        var other => throw new InvalidDataException($"The claim script answered {other.ToString(CultureInfo.InvariantCulture)}."),
+    };
 
     /// <inheritdoc/>
     public async ValueTask<LeaseStatus> CompleteAsync(IdempotencyLease lease, IdempotencyResponse response, CancellationToken cancellationToken = default)
@@ -316,9 +319,11 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
         return deleted;
     }
 
-    private async Task<RedisResult> EvaluateByKeyAsync(IDatabase database, RedisScript script, RedisKey key, RedisValue[] arguments)
+    private Task<RedisResult> EvaluateByKeyAsync(IDatabase database, RedisScript script, RedisKey key, RedisValue[] arguments)
+        => EvaluateByKeysAsync(database, script, [key], arguments);
+
+    private async Task<RedisResult> EvaluateByKeysAsync(IDatabase database, RedisScript script, RedisKey[] keys, RedisValue[] arguments)
     {
-        RedisKey[] keys = [key];
         try
         {
             return await database.ScriptEvaluateAsync(script.Hash, keys, arguments).ConfigureAwait(false);
@@ -354,16 +359,21 @@ internal sealed class RedisIdempotencyStore : IIdempotencyStore, IAsyncDisposabl
         }
         catch
         {
-            try
-            {
-                await EvaluateAsync(RedisScripts.Release, storeKey, [owner]).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                // The key stays held until its lease ends; nobody runs under it.
-            }
-
+            await ReleaseQuietlyAsync(storeKey, owner).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    // Gives back a claim nobody will use, best effort: if it fails, the key stays held until its lease ends, and nobody
+    // runs under it.
+    private async ValueTask ReleaseQuietlyAsync(string storeKey, string owner)
+    {
+        try
+        {
+            await EvaluateAsync(RedisScripts.Release, storeKey, [owner]).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
         }
     }
 

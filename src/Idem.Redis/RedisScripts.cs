@@ -65,6 +65,49 @@ internal static class RedisScripts
 
         """;
 
+    // The claim of one record at the server's time now: fingerprint, owner token, lease ms, retention ms, grace ms and
+    // member digest as the claim script's ARGV. Returns the claim script's code and payload (see Claim), or an error reply.
+    private const string ClaimFunction = """
+        local function claim(key, fingerprint, token, lease_ms, retention_ms, grace_ms, digest, now)
+          local created = now
+          local point = ''
+          local v = redis.call('GET', key)
+          if v then
+            local version, state, c, lease, expires, f, owner, p, members = parse(v)
+            if type(version) == 'table' then return version end
+            if not gone(state, lease, expires, now) then
+              if f ~= fingerprint then return 0, members end
+              if state == 1 then return 1, v end
+              if lease > now then return 2, lease - now end
+              -- The holder's lease ran out (it crashed, stalled, or released the key at a recovery point): take the key
+              -- over where it was left, keeping when it was first claimed.
+              created = c
+              point = p
+            end
+          end
+          local lease = tonumber(lease_ms)
+          local expires = now + math.max(lease, tonumber(retention_ms))
+          redis.call('SET', key, record(0, created, now + lease, expires, fingerprint, token, point, digest), 'PXAT', expires + tonumber(grace_ms))
+          return 3, point
+        end
+
+        """;
+
+    // The completion of one record by its owner: 1 when stored, 0 when the owner no longer holds it, or an error reply.
+    private const string CompleteFunction = """
+        local function complete(key, token, retention_ms, grace_ms, response, now)
+          local v = redis.call('GET', key)
+          if not v then return 0 end
+          local version, state, created, lease, expires, fingerprint, owner, point, members = parse(v)
+          if type(version) == 'table' then return version end
+          if not (state == 0 and owner ~= '' and owner == token) then return 0 end
+          local kept = now + tonumber(retention_ms)
+          redis.call('SET', key, record(1, created, 0, kept, fingerprint, '', point, members) .. response, 'PXAT', kept + tonumber(grace_ms))
+          return 1
+        end
+
+        """;
+
     // The owner's scripts start alike: read the record, and answer 0 unless ARGV[1], the owner token, still holds it.
     private const string HeldPrelude = Prelude + """
         local v = redis.call('GET', KEYS[1])
@@ -82,28 +125,29 @@ internal static class RedisScripts
     /// fingerprint, with the digest stored beside it ('' when none). A completed record comes back whole in the same
     /// reply, so a replay is one round trip.
     /// </summary>
-    public static readonly RedisScript Claim = new("claim", Prelude + """
+    public static readonly RedisScript Claim = new("claim", Prelude + ClaimFunction + """
+        local code, payload = claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], clock())
+        if type(code) == 'table' then return code end
+        return {code, payload}
+        """);
+
+    /// <summary>
+    /// Many claims in one call, in order, at one server time: KEYS are the records (one hash slot on a Cluster), ARGV six
+    /// per key as for <see cref="Claim"/>. Returns the code and payload of each claim, one after the other. A key twice
+    /// finds its own claim from earlier in the call. A record of an unknown format fails the call, after the claims before
+    /// it were made: their owners never learn of them, and their leases run out.
+    /// </summary>
+    public static readonly RedisScript ClaimMany = new("claim-many", Prelude + ClaimFunction + """
         local now = clock()
-        local created = now
-        local point = ''
-        local v = redis.call('GET', KEYS[1])
-        if v then
-          local version, state, c, lease, expires, fingerprint, owner, p, members = parse(v)
-          if type(version) == 'table' then return version end
-          if not gone(state, lease, expires, now) then
-            if fingerprint ~= ARGV[1] then return {0, members} end
-            if state == 1 then return {1, v} end
-            if lease > now then return {2, lease - now} end
-            -- The holder's lease ran out (it crashed, stalled, or released the key at a recovery point): take the key
-            -- over where it was left, keeping when it was first claimed.
-            created = c
-            point = p
-          end
+        local out = {}
+        for i = 1, #KEYS do
+          local a = (i - 1) * 6
+          local code, payload = claim(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], now)
+          if type(code) == 'table' then return code end
+          out[#out + 1] = code
+          out[#out + 1] = payload or false
         end
-        local lease = tonumber(ARGV[3])
-        local expires = now + math.max(lease, tonumber(ARGV[4]))
-        redis.call('SET', KEYS[1], record(0, created, now + lease, expires, ARGV[1], ARGV[2], point, ARGV[6]), 'PXAT', expires + tonumber(ARGV[5]))
-        return {3, point}
+        return out
         """);
 
     /// <summary>
@@ -111,11 +155,24 @@ internal static class RedisScripts
     /// holds the key. An owner past its lease that nobody took over may still complete: nobody else ran. The recovery
     /// point and the member digest stay in the completed record.
     /// </summary>
-    public static readonly RedisScript Complete = new("complete", HeldPrelude + """
+    public static readonly RedisScript Complete = new("complete", Prelude + CompleteFunction + """
+        return complete(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], clock())
+        """);
+
+    /// <summary>
+    /// Many completions in one call, at one server time: KEYS are the records (one hash slot on a Cluster), ARGV four per
+    /// key as for <see cref="Complete"/>. Returns 1 or 0 for each, in order.
+    /// </summary>
+    public static readonly RedisScript CompleteMany = new("complete-many", Prelude + CompleteFunction + """
         local now = clock()
-        local expires = now + tonumber(ARGV[2])
-        redis.call('SET', KEYS[1], record(1, created, 0, expires, fingerprint, '', point, members) .. ARGV[4], 'PXAT', expires + tonumber(ARGV[3]))
-        return 1
+        local out = {}
+        for i = 1, #KEYS do
+          local a = (i - 1) * 4
+          local done = complete(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], now)
+          if type(done) == 'table' then return done end
+          out[i] = done
+        end
+        return out
         """);
 
     /// <summary>
@@ -174,7 +231,7 @@ internal static class RedisScripts
         """);
 
     /// <summary>Every script, for tests and for loading them ahead of use.</summary>
-    public static IReadOnlyList<RedisScript> All { get; } = [Claim, Complete, Release, Renew, Get, Purge];
+    public static IReadOnlyList<RedisScript> All { get; } = [Claim, ClaimMany, Complete, CompleteMany, Release, Renew, Get, Purge];
 }
 
 /// <summary>A script's source and the SHA-1 Redis names it by (what <c>EVALSHA</c> sends instead of the source).</summary>

@@ -78,7 +78,7 @@ public sealed class IdempotencyOptions
 
     /// <summary>
     /// Whether, and how, the claims and completions of concurrent standalone operations share store calls, on a store that
-    /// can take them in batches (<see cref="Storage.IBatchingStore"/>: PostgreSQL). Off by default.
+    /// can take them in batches (<see cref="Storage.IBatchingStore"/>: PostgreSQL and Redis). Off by default.
     /// </summary>
     [ValidateObjectMembers]
     public BatchingOptions Batching { get; set; } = new();
@@ -87,7 +87,7 @@ public sealed class IdempotencyOptions
 /// <summary>
 /// Batched claims and completions (section <c>Idempotency:Batching</c>): concurrent standalone operations on a store that
 /// can take them in batches (<see cref="Storage.IBatchingStore"/>) claim their keys, and store their results, many in one
-/// store call: on PostgreSQL one round trip and one commit per batch. Each operation is still answered on its own and each
+/// store call: on PostgreSQL one round trip and one commit per batch, on Redis one script call per hash slot. Each operation is still answered on its own and each
 /// record still owned by its own lease. One batch of claims and one of completions are in flight at a time; what comes
 /// meanwhile waits for the next. A batch takes what is waiting, up to <see cref="MaxBatchSize"/>, then waits up to
 /// <see cref="MaxWait"/> for more.

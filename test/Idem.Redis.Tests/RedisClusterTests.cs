@@ -51,10 +51,12 @@ public sealed partial class RedisClusterTests
     }
 
     [Fact]
-    public void Scripts_EachTouchesOnlyItsOneDeclaredKey()
+    public void Scripts_EachTouchesOnlyKeysItDeclares()
     {
         // Redis Cluster runs a script on the node that owns its declared keys' slot; a script that named any other key
-        // could reach a slot elsewhere. Every command a script calls names KEYS[1] or no key at all (TIME).
+        // could reach a slot elsewhere. Every command a script calls names KEYS[1], no key at all (TIME), or the key
+        // parameter of the shared claim and completion functions, which are called with KEYS[1], or with KEYS[i] by the
+        // batch scripts (whose keys the store gives one hash slot per call on a Cluster).
         foreach (var script in RedisScripts.All)
         {
             var calls = RedisCall().Matches(script.Source);
@@ -68,11 +70,16 @@ public sealed partial class RedisClusterTests
                 }
                 else
                 {
-                    Assert.True(call.Groups["key"].Value == "KEYS[1]", $"Script {script.Name} calls {command} on {call.Groups["key"].Value}, not KEYS[1].");
+                    Assert.True(call.Groups["key"].Value is "KEYS[1]" or "key", $"Script {script.Name} calls {command} on {call.Groups["key"].Value}, not KEYS[1].");
                 }
             }
 
             Assert.DoesNotMatch(@"KEYS\[[02-9]", script.Source);
+            var batch = script.Name.EndsWith("-many", StringComparison.Ordinal);
+            foreach (Match call in FunctionCall().Matches(script.Source))
+            {
+                Assert.Equal(batch ? "KEYS[i]" : "KEYS[1]", call.Groups["key"].Value);
+            }
         }
     }
 
@@ -190,6 +197,10 @@ public sealed partial class RedisClusterTests
     }
 
     private static ClaimRequest Request(string key) => new(key, new string('a', 64), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15));
+
+    // A call of the shared claim or completion function (not its definition), and the key it is given.
+    [GeneratedRegex(@"(?<!function )\b(?:claim|complete)\((?<key>[^,]+),")]
+    private static partial Regex FunctionCall();
 
     [GeneratedRegex(@"redis\.call\('(?<command>[A-Z]+)'(?:, (?<key>[^,)]+))?")]
     private static partial Regex RedisCall();

@@ -104,3 +104,44 @@ public sealed class RedisClusterReplicatedConformanceTests : RegisteredStoreConf
             o.Durability = RedisDurability.Replicated;
         });
 }
+
+/// <summary>
+/// The suite through batched claims and completions on the single server: a batch is one script call, and the
+/// executor's tests run with batching on.
+/// </summary>
+[Trait("Category", RedisServer.Category)]
+public sealed class RedisBatchingConformanceTests : BatchingStoreConformanceTests
+{
+    protected override TimeSpan Lease => RedisTiming.Lease;
+
+    protected override TimeSpan Retention => RedisTiming.Retention;
+
+    protected override TimeSpan Tick => RedisTiming.Tick;
+
+    protected override int RaceRounds => RedisTiming.ClusterRaceRounds;
+
+    protected override async ValueTask<IBatchingStore> CreateBatchingStoreAsync()
+        => new RedisIdempotencyStore(await RedisServer.ConnectAsync(), new RedisStoreOptions { KeyPrefix = RedisServer.NewPrefix() }, NullLogger<RedisIdempotencyStore>.Instance);
+}
+
+/// <summary>
+/// The suite through batched claims and completions on the Cluster in the durable mode: a batch is one script call per
+/// hash slot, and each call's writes are confirmed by one WAIT on that slot's primary.
+/// </summary>
+[Trait("Category", RedisCluster.Category)]
+public sealed class RedisClusterBatchingConformanceTests : BatchingStoreConformanceTests
+{
+    protected override TimeSpan Lease => RedisTiming.Lease;
+
+    protected override TimeSpan Retention => RedisTiming.Retention;
+
+    protected override TimeSpan Tick => RedisTiming.Tick;
+
+    protected override int RaceRounds => RedisTiming.ClusterRaceRounds;
+
+    protected override async ValueTask<IBatchingStore> CreateBatchingStoreAsync()
+        => new RedisIdempotencyStore(
+            await RedisCluster.ConnectAsync(),
+            new RedisStoreOptions { KeyPrefix = RedisServer.NewPrefix(), Durability = RedisDurability.Replicated },
+            NullLogger<RedisIdempotencyStore>.Instance);
+}
