@@ -39,7 +39,7 @@ internal sealed class EchoApp : IAsyncDisposable
 
     public static async Task<EchoApp> StartAsync(Variant variant, HarnessOptions options)
     {
-        var idempotent = variant is Variant.InMemory or Variant.Redis or Variant.Postgres or Variant.PostgresBatched;
+        var idempotent = variant is Variant.InMemory or Variant.Redis or Variant.RedisBatched or Variant.Postgres or Variant.PostgresBatched;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = Environments.Production });
 
         // Identical for all: no logging providers at all, so none pays for formatting or console I/O.
@@ -55,8 +55,12 @@ internal sealed class EchoApp : IAsyncDisposable
             case Variant.InMemory:
                 builder.Services.AddIdempotency().AddInMemoryStore();
                 break;
-            case Variant.Redis:
-                builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5))
+            case Variant.Redis or Variant.RedisBatched:
+                builder.Services.AddIdempotency(o =>
+                    {
+                        o.Retention = TimeSpan.FromMinutes(5);
+                        o.Batching.Enabled = variant == Variant.RedisBatched;
+                    })
                     .AddRedisStore(Required(options.Redis, "--redis"), o => o.KeyPrefix = "idem-harness:" + run + ":");
                 break;
             case Variant.Postgres or Variant.PostgresBatched:
@@ -172,6 +176,7 @@ internal enum Variant
     Floor,
     Postgres,
     PostgresBatched,
+    RedisBatched,
     RedisFloor,
     PostgresFloor,
     Yarp,

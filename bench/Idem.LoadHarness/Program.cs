@@ -21,7 +21,7 @@ Variant[] variants = options.Gateway
     :
     [
         Variant.Bare, Variant.InMemory,
-        .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis, Variant.RedisFloor],
+        .. options.Redis is null ? Array.Empty<Variant>() : [Variant.Redis, Variant.RedisBatched, Variant.RedisFloor],
         .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.Postgres, Variant.PostgresBatched, Variant.PostgresFloor],
         .. options.Floor ? [Variant.Floor] : Array.Empty<Variant>(),
     ];
@@ -151,6 +151,7 @@ static string VariantName(Variant variant) => variant switch
     Variant.Redis => "redis",
     Variant.Postgres => "postgres",
     Variant.PostgresBatched => "postgres batched",
+    Variant.RedisBatched => "redis batched",
     Variant.RedisFloor => "redis floor",
     Variant.PostgresFloor => "postgres floor",
     Variant.Yarp => "yarp",
@@ -241,7 +242,9 @@ static string Report(HarnessOptions options, Scenario[] scenarios, Dictionary<(S
 
     if (options.Redis is not null)
     {
-        StoreTable(text, results, Variant.Redis, Variant.RedisFloor, "Redis", "SET NX, then SET XX of the stored response's size, raw StackExchange.Redis");
+        const string RedisFloor = "SET NX, then SET XX of the stored response's size, raw StackExchange.Redis";
+        StoreTable(text, results, Variant.Redis, Variant.RedisFloor, "Redis", RedisFloor);
+        StoreTable(text, results, Variant.RedisBatched, Variant.RedisFloor, "Redis with batched claims and completions", RedisFloor);
     }
 
     if (options.Postgres is not null)
