@@ -77,25 +77,11 @@ public sealed class KilledBeforeCommit : IDisposable
         return request;
     }
 
-    // The sample's own entry point, run from this test's output folder (which holds it and its dependencies) with this
-    // assembly loaded as a hosting startup, so HangAfterSaveChanges is its only addition.
+    // The sample's own entry point with this assembly loaded as a hosting startup, so HangAfterSaveChanges is its only
+    // addition.
     private Sample StartSample(Uri address)
     {
-        var folder = AppContext.BaseDirectory;
-        var start = new ProcessStartInfo("dotnet",
-        [
-            "exec",
-            "--runtimeconfig", Path.Combine(folder, "Orders.Mvc.Tests.runtimeconfig.json"),
-            "--depsfile", Path.Combine(folder, "Orders.Mvc.Tests.deps.json"),
-            Path.Combine(folder, "Orders.Mvc.dll"),
-            "--urls", address.ToString(),
-            "--ConnectionStrings:Orders=" + ConnectionString,
-        ])
-        {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        var start = SampleProcess.StartInfo("Orders.Mvc", "--urls", address.ToString(), "--ConnectionStrings:Orders=" + ConnectionString);
         start.Environment["ASPNETCORE_HOSTINGSTARTUPASSEMBLIES"] = typeof(HangAfterSaveChanges).Assembly.GetName().Name;
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         return new Sample(Process.Start(start)!);

@@ -31,23 +31,12 @@ public sealed class InboxTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var folder = AppContext.BaseDirectory;
-        var start = new ProcessStartInfo("dotnet",
-        [
-            "exec",
-            "--runtimeconfig", Path.Combine(folder, "Receipts.Worker.Tests.runtimeconfig.json"),
-            "--depsfile", Path.Combine(folder, "Receipts.Worker.Tests.deps.json"),
-            Path.Combine(folder, "Receipts.Worker.dll"),
+        var start = SampleProcess.StartInfo(
+            "Receipts.Worker",
             "--ConnectionStrings:Receipts=" + ConnectionString,
             "--RabbitMq:Uri=" + Broker,
             "--RabbitMq:Exchange=" + _exchange,
-            "--RabbitMq:QueuePrefix=" + _exchange + ".",
-        ])
-        {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+            "--RabbitMq:QueuePrefix=" + _exchange + ".");
         _worker = Process.Start(start)!;
         _worker.OutputDataReceived += (_, e) => Log(e.Data);
         _worker.ErrorDataReceived += (_, e) => Log(e.Data);
@@ -57,8 +46,9 @@ public sealed class InboxTests : IAsyncLifetime
         _rabbit = await new ConnectionFactory { Uri = Broker }.CreateConnectionAsync();
         _channel = await _rabbit.CreateChannelAsync();
 
-        // Ready once the worker declared its queue (and bound it to the exchange).
-        await EventuallyAsync(async () => await QueueDepthAsync(Queue) is not null, "the worker declared its queue");
+        // Ready once the worker consumes its queue: it declares the queue, binds it and its dead-letter queue, then
+        // consumes (a queue merely declared may not be bound yet, and an event published then would be dropped).
+        await EventuallyAsync(async () => await QueueAsync(Queue) is { ConsumerCount: > 0 }, "the worker consuming its queue");
     }
 
     public async Task DisposeAsync()
@@ -111,7 +101,7 @@ public sealed class InboxTests : IAsyncLifetime
         await PublishAsync("order.placed:" + order, order, -1);     // the handler writes, then throws
 
         // Every attempt ran and was rolled back; after the last one the event is dead-lettered.
-        await EventuallyAsync(async () => await QueueDepthAsync(Queue + ".dead-letter") == 1, "the event dead-lettered");
+        await EventuallyAsync(async () => (await QueueAsync(Queue + ".dead-letter"))?.MessageCount == 1, "the event dead-lettered");
         Assert.Equal(0, await ReceiptsAsync(order));
     }
 
@@ -122,13 +112,13 @@ public sealed class InboxTests : IAsyncLifetime
         await _channel!.BasicPublishAsync(_exchange, "order.placed", mandatory: false, basicProperties: properties, body: body);
     }
 
-    private async Task<uint?> QueueDepthAsync(string queue)
+    private async Task<QueueDeclareOk?> QueueAsync(string queue)
     {
         // A passive declare of a missing queue closes the channel: use one of its own.
         await using var channel = await _rabbit!.CreateChannelAsync();
         try
         {
-            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+            return await channel.QueueDeclarePassiveAsync(queue);
         }
         catch (OperationInterruptedException)
         {
