@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every Idem test: provisions PostgreSQL/Redis/RabbitMQ on loopback,
-# runs `dotnet test` on the solution and prints, as its last line,
+# runs `dotnet test` on the solution, packs the libraries and runs the samples' tests on those packages
+# (samples/), and prints, as its last line,
 #   tests: N passed, N failed[, N skipped]
-# Extra arguments are passed to `dotnet test` (e.g. ./test.sh --filter Category!=Slow).
+# Extra arguments are passed to both `dotnet test` runs (e.g. ./test.sh --filter Category!=Slow).
 # Exits non-zero if dotnet test failed, a test failed, no TRX was produced or nothing passed.
 set -euo pipefail
 
@@ -27,6 +28,23 @@ mkdir -p "$RESULTS_DIR"
 set +e
 dotnet test Idem.slnx -c Release -m:1 --logger "trx" --results-directory "$RESULTS_DIR" "$@"
 test_rc=$?
+
+# The samples install Idem as a user does, from packages: pack the libraries into a local feed (artifacts/packages,
+# which samples/NuGet.config adds to the machine's sources) with a version of this run's own, so a package that an
+# earlier run left in ~/.nuget/packages under the same version can never be used, then build the samples against
+# that feed and run their tests, into the same results folder.
+PACKAGES_DIR=artifacts/packages
+rm -rf "$PACKAGES_DIR"
+samples_rc=0
+if dotnet pack eng/libraries.slnf -c Release -o "$PACKAGES_DIR" -p:VersionSuffix="local.$(date -u +%Y%m%d%H%M%S)"; then
+  idem_version=$(basename "$(find "$PACKAGES_DIR" -name 'Idem.EntityFrameworkCore.*.nupkg' | head -n 1)" .nupkg)
+  idem_version=${idem_version#Idem.EntityFrameworkCore.}
+  dotnet test samples/Samples.slnx -c Release -m:1 -p:IdemVersion="$idem_version" \
+    --logger "trx" --results-directory "$RESULTS_DIR" "$@" || samples_rc=$?
+else
+  samples_rc=$?
+  echo "test.sh: packing the libraries for the samples failed" >&2
+fi
 set -e
 
 # Sum the <Counters .../> of every TRX (one per test project). error/timeout/aborted count as
@@ -65,6 +83,10 @@ done < <(find "$RESULTS_DIR" -type f -name '*.trx' -print0)
 status=0
 if [ "$test_rc" -ne 0 ]; then
   echo "test.sh: dotnet test exited with $test_rc" >&2
+  status=1
+fi
+if [ "$samples_rc" -ne 0 ]; then
+  echo "test.sh: the samples' packing, build or tests exited with $samples_rc" >&2
   status=1
 fi
 if [ "$trx_count" -eq 0 ]; then
