@@ -4,7 +4,7 @@ namespace Idem.Packaging.Tests;
 
 /// <summary>
 /// The library packages, packed once for the test class with <c>dotnet pack</c> (Release) into a folder of their own, as
-/// a release would pack them: one solution filter with every library, so the family is packed in one build.
+/// a release would pack them: the solution filter eng/libraries.slnf, so the family is packed in one build.
 /// </summary>
 public sealed class PackedFamily : IAsyncLifetime
 {
@@ -38,10 +38,9 @@ public sealed class PackedFamily : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Folder);
-        var filter = Path.Combine(Folder, "libraries.slnf");
-        var projects = string.Join(",", Libraries.Select(l => $"\"src/{l}/{l}.csproj\""));
-        await File.WriteAllTextAsync(filter, $$"""{ "solution": { "path": "{{Path.Combine(RepositoryRoot, "Idem.slnx").Replace("\\", "/", StringComparison.Ordinal)}}", "projects": [ {{projects}} ] } }""");
 
+        // The libraries' solution filter, which the test command packs for the samples too.
+        var filter = Path.Combine(RepositoryRoot, "eng", "libraries.slnf");
         var start = new ProcessStartInfo("dotnet", ["pack", filter, "-c", "Release", "-o", Folder, "-nodeReuse:false", "-p:UseSharedCompilation=false"])
         {
             WorkingDirectory = RepositoryRoot,
