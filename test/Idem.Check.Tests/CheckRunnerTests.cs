@@ -1,0 +1,58 @@
+using Idem.Check.Tests.Infrastructure;
+
+namespace Idem.Check.Tests;
+
+/// <summary>The kit against an app that keeps the contract, and against fixtures that each break one rule.</summary>
+public sealed class CheckRunnerTests
+{
+    [Fact]
+    public async Task Run_IdemProtectedApp_EveryCheckPasses()
+    {
+        await using var app = await IdemApp.StartAsync();
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+
+        Assert.Equal(CheckCatalog.All.Select(c => c.Id), report.Results.Select(r => r.Check.Id));
+        Assert.True(report.Results.All(r => r.Outcome == Outcome.Pass), report.Describe());
+        Assert.True(report.Requests <= Target.MaxRequests);
+    }
+
+    [Fact]
+    public async Task Run_FixtureWithNoFlaw_EveryCheckPassesButRetryAfterIsJudged()
+    {
+        await using var app = await FixtureApp.StartAsync(Flaw.None);
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+
+        Assert.True(report.Results.All(r => r.Outcome == Outcome.Pass), report.Describe());
+    }
+
+    [Theory]
+    [InlineData(Flaw.NoScope, new[] { "caller-scope" })]
+    [InlineData(Flaw.ReplayWithoutLocation, new[] { "replay-headers" })]
+    [InlineData(Flaw.MissingKey500, new[] { "key-missing" })]
+    [InlineData(Flaw.PlainTextErrors, new[] { "error-distinct-types", "error-problem-json" })]
+    [InlineData(Flaw.Stored5xx, new[] { "server-error-not-stored" })]
+    public async Task Run_FixtureBreakingOneRule_OnlyTheChecksThatNameItFail(Flaw flaw, string[] expected)
+    {
+        await using var app = await FixtureApp.StartAsync(flaw);
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+
+        Assert.True(expected.SequenceEqual(report.Failed()), report.Describe());
+    }
+
+    [Fact]
+    public async Task Run_CheckThenInsertClaim_RaceIsCaughtByTheConcurrencyChecks()
+    {
+        const int Width = 8;
+        await using var app = await FixtureApp.StartAsync(Flaw.CheckThenInsert, raceWidth: Width);
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress, concurrency: Width));
+
+        // The race happened: every parallel duplicate found no record and ran the handler.
+        Assert.Equal(Width, app.Racers);
+        Assert.True(new[] { "concurrent-answers", "concurrent-one-effect" }.SequenceEqual(report.Failed()), report.Describe());
+        Assert.True(report.MustFailed);
+    }
+}

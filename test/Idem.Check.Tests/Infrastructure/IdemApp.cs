@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Idem.Check.Tests.Infrastructure;
+
+/// <summary>A minimal API protected by Idem (in-memory store, scope from X-Api-Key), with an effects endpoint.</summary>
+internal sealed class IdemApp : IAsyncDisposable
+{
+    private int _effects;
+
+    private IdemApp(WebApplication app) => App = app;
+
+    public WebApplication App { get; }
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public int Effects => Volatile.Read(ref _effects);
+
+    public static async Task<IdemApp> StartAsync()
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
+        builder.Services.AddIdempotency().AddInMemoryStore().ConfigureHttp(o => o.ScopeHeaderName = Targets.CallerHeader);
+        var app = builder.Build();
+        var sut = new IdemApp(app);
+        app.UseRouting();
+        app.UseIdempotency();
+        app.MapPost("/orders", async (HttpContext context) =>
+        {
+            if (context.Request.Headers.ContainsKey(Targets.FaultHeader))
+            {
+                return Results.Problem(statusCode: 500, title: "injected fault");
+            }
+
+            var id = Interlocked.Increment(ref sut._effects);
+            // Long enough that parallel duplicates find the first one still running.
+            await Task.Delay(200);
+            return Results.Created($"/orders/{id}", new { id });
+        }).RequireIdempotency();
+        app.MapGet("/effects", () => sut.Effects);
+        sut.BaseAddress = await Idem.Testing.LoopbackApp.StartAsync(app);
+        return sut;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
