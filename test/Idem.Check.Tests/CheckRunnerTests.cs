@@ -18,7 +18,7 @@ public sealed class CheckRunnerTests
     }
 
     [Fact]
-    public async Task Run_FixtureWithNoFlaw_EveryCheckPassesButRetryAfterIsJudged()
+    public async Task Run_FixtureWithNoFlaw_EveryCheckPasses()
     {
         await using var app = await FixtureApp.StartAsync(Flaw.None);
 
