@@ -176,7 +176,7 @@ internal sealed class CheckRunner : IDisposable
         var operation = NewOperation();
         var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
         var first = await SendAsync(operation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        Judge(CheckCatalog.FirstCall, first.IsSuccess, $"answered {first.Status}");
+        Judge(CheckCatalog.FirstCall, first.IsSuccess, first.IsSuccess ? $"answered {first.Status}" : $"answered {first.Status}: {Excerpt(first.Body)}");
         if (!first.IsSuccess)
         {
             foreach (var check in dependants)
@@ -207,16 +207,18 @@ internal sealed class CheckRunner : IDisposable
             return;
         }
 
-        if (first is not { } original || !(_target.Body ?? "").Contains(Target.UniquePlaceholder, StringComparison.Ordinal))
+        var hasOtherBody = _target.OtherBody is not null || (_target.Body ?? "").Contains(Target.UniquePlaceholder, StringComparison.Ordinal);
+        if (first is not { } original || !hasOtherBody)
         {
-            var why = first is null ? "the first call did not succeed" : "the body template has no {{unique}}, so there is no other body to send";
+            var why = first is null ? "the first call did not succeed" : "the body template has no {{unique}} and there is no --other-body";
             Record(CheckCatalog.ReuseOtherBody, Outcome.Skip, why);
             Record(CheckCatalog.ReuseStatus422, Outcome.Skip, why);
             return;
         }
 
         var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
-        var reply = await SendAsync(NewOperation() with { Key = original.Operation.Key }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var other = _target.OtherBody is { } otherBody ? new Operation(original.Operation.Key, otherBody) : NewOperation() with { Key = original.Operation.Key };
+        var reply = await SendAsync(other, cancellationToken: cancellationToken).ConfigureAwait(false);
         var after = await EffectsAsync(cancellationToken).ConfigureAwait(false);
         var ran = before is not null && after is not null && after != before;
         Judge(CheckCatalog.ReuseOtherBody, reply.IsClientError && !reply.SameAnswer(original.Reply) && !ran,
@@ -442,6 +444,12 @@ internal sealed class CheckRunner : IDisposable
         }
     }
 
+    private static string Excerpt(byte[] body)
+    {
+        var text = Encoding.UTF8.GetString(body.AsSpan(0, Math.Min(body.Length, 160)));
+        return body.Length > 160 ? text + "..." : text;
+    }
+
     private static string Show(string? value) => value is null ? "(none)" : value;
 
     // ---- HTTP ----
@@ -517,6 +525,14 @@ internal sealed class CheckRunner : IDisposable
         {
             using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
+            foreach (var member in (_target.EffectsPath ?? "").Split('.', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(member, out root))
+                {
+                    return null;
+                }
+            }
+
             return root.ValueKind switch
             {
                 JsonValueKind.Number => root.GetInt64(),

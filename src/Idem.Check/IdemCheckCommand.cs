@@ -20,6 +20,7 @@ internal static class IdemCheckCommand
           --method METHOD        default POST
           --header "N: V"        a header on every request (repeatable)
           --body TEXT            body template; {{unique}} becomes a fresh value per operation
+          --other-body TEXT      a second body for the key-reuse checks (when the body has no {{unique}})
           --content-type TYPE    default application/json
           --key-header NAME      default Idempotency-Key
           --optional-key         the target does not require keys (skips key-missing)
@@ -27,6 +28,7 @@ internal static class IdemCheckCommand
           --caller-a "N: V"      caller A's auth header (repeatable)
           --caller-b "N: V"      caller B's auth header (repeatable; enables caller-scope)
           --effects-url URL      GET answering the effect count (number, array, or {"count": n})
+          --effects-path PATH    dotted path to the count in the effects answer (balances.posted)
           --fault-header "N: V"  a header that makes the target answer 5xx (enables server-error-not-stored)
           --concurrency N        parallel duplicates, 2-20, default 10
           --pause SECONDS        wait before key-after-pause, default 2
@@ -130,6 +132,7 @@ internal static class IdemCheckCommand
                 case "--method": target.Method = Value().ToUpperInvariant(); break;
                 case "--header": AddHeader(target.Headers, Value()); break;
                 case "--body": target.Body = Value(); break;
+                case "--other-body": target.OtherBody = Value(); break;
                 case "--content-type": target.ContentType = Value(); break;
                 case "--key-header": target.KeyHeader = Value(); break;
                 case "--optional-key": target.RequiresKey = false; break;
@@ -137,6 +140,7 @@ internal static class IdemCheckCommand
                 case "--caller-a": AddHeader(target.CallerA, Value()); break;
                 case "--caller-b": AddHeader(target.CallerB ??= [], Value()); break;
                 case "--effects-url": target.EffectsUrl = Value(); break;
+                case "--effects-path": target.EffectsPath = Value(); break;
                 case "--fault-header": AddHeader(target.FaultHeaders ??= [], Value()); break;
                 case "--concurrency": target.Concurrency = Number(name, Value()); break;
                 case "--pause": target.PauseSeconds = Seconds(name, Value()); break;

@@ -17,6 +17,9 @@ internal sealed class Target
     /// <summary>The body; every <c>{{unique}}</c> becomes a fresh value for each new operation (each new key).</summary>
     public string? Body { get; set; }
 
+    /// <summary>Another body, for the key-reuse checks when <see cref="Body"/> has no <c>{{unique}}</c> (or the target rejects unknown members).</summary>
+    public string? OtherBody { get; set; }
+
     public string ContentType { get; set; } = "application/json";
 
     public string KeyHeader { get; set; } = "Idempotency-Key";
@@ -35,6 +38,9 @@ internal sealed class Target
 
     /// <summary>A GET URL that answers the number of effects so far: a JSON number, an array, or an object with <c>count</c>.</summary>
     public string? EffectsUrl { get; set; }
+
+    /// <summary>A dotted path to the count inside the effects URL's JSON answer (<c>balances.posted</c>); null for the whole answer.</summary>
+    public string? EffectsPath { get; set; }
 
     /// <summary>Headers that make the target answer a 5xx (a fault switch of a test environment).</summary>
     public Dictionary<string, string>? FaultHeaders { get; set; }
