@@ -30,6 +30,7 @@ internal sealed class CheckRunner : IDisposable
     private readonly Func<CheckInfo, bool> _selected;
     private readonly TimeProvider _time;
     private readonly bool _dryRun;
+    private readonly Action<string> _progress;
     private readonly List<CheckResult> _results = [];
     private readonly Dictionary<string, Reply> _errors = [];
     private int _requests;
@@ -42,8 +43,10 @@ internal sealed class CheckRunner : IDisposable
     /// <param name="skip">Check ids not to run.</param>
     /// <param name="time">The clock; null for the system's.</param>
     /// <param name="dryRun">Whether the answers are fake (then the pause is not waited out).</param>
-    public CheckRunner(Target target, HttpMessageHandler? handler = null, IReadOnlyCollection<string>? only = null, IReadOnlyCollection<string>? skip = null, TimeProvider? time = null, bool dryRun = false)
+    /// <param name="progress">Told the name of each step as it starts.</param>
+    public CheckRunner(Target target, HttpMessageHandler? handler = null, IReadOnlyCollection<string>? only = null, IReadOnlyCollection<string>? skip = null, TimeProvider? time = null, bool dryRun = false, Action<string>? progress = null)
     {
+        _progress = progress ?? (_ => { });
         _target = target;
         _http = new HttpClient(handler ?? CreateHandler(), disposeHandler: handler is null) { Timeout = TimeSpan.FromSeconds(target.TimeoutSeconds) };
         _time = time ?? TimeProvider.System;
@@ -69,13 +72,20 @@ internal sealed class CheckRunner : IDisposable
     {
         var started = _time.GetUtcNow();
         var timestamp = _time.GetTimestamp();
+        _progress("[1/7] missing and invalid keys");
         await RunKeyChecksAsync(cancellationToken).ConfigureAwait(false);
+        _progress("[2/7] first call and replay");
         var first = await RunReplayChecksAsync(cancellationToken).ConfigureAwait(false);
+        _progress("[3/7] same key, another request");
         await RunReuseChecksAsync(first, cancellationToken).ConfigureAwait(false);
+        _progress($"[4/7] {_target.Concurrency} parallel duplicates");
         await RunConcurrentChecksAsync(cancellationToken).ConfigureAwait(false);
+        _progress("[5/7] two callers, one key");
         await RunScopeCheckAsync(cancellationToken).ConfigureAwait(false);
+        _progress("[6/7] a 5xx, then a retry");
         await RunServerErrorCheckAsync(cancellationToken).ConfigureAwait(false);
         JudgeErrorBodies();
+        _progress($"[7/7] the first key after {_target.PauseSeconds.ToString(CultureInfo.InvariantCulture)} s");
         await RunPauseCheckAsync(first, cancellationToken).ConfigureAwait(false);
 
         var ordered = _results.OrderBy(r => IndexOf(r.Check)).ToList();
@@ -98,6 +108,22 @@ internal sealed class CheckRunner : IDisposable
     }
 
     private bool Any(params CheckInfo[] checks) => checks.Any(_selected);
+
+    /// <summary>Whether to run <paramref name="check"/>: it is selected and the target offers what it needs (else a skip saying why).</summary>
+    private bool Ready(CheckInfo check, bool available, string whyNot)
+    {
+        if (!_selected(check))
+        {
+            return false;
+        }
+
+        if (!available)
+        {
+            Record(check, Outcome.Skip, whyNot);
+        }
+
+        return available;
+    }
 
     private void Record(CheckInfo check, Outcome outcome, string detail)
     {
@@ -276,16 +302,12 @@ internal sealed class CheckRunner : IDisposable
 
     private async Task RunScopeCheckAsync(CancellationToken cancellationToken)
     {
-        if (!Any(CheckCatalog.CallerScope))
+        if (!Ready(CheckCatalog.CallerScope, _target.CallerB is { Count: > 0 }, "no second caller (--caller-b)"))
         {
             return;
         }
 
-        if (_target.CallerB is not { Count: > 0 } callerB)
-        {
-            Record(CheckCatalog.CallerScope, Outcome.Skip, "no second caller (--caller-b)");
-            return;
-        }
+        var callerB = _target.CallerB!;
 
         var operation = NewOperation();
         var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
@@ -320,16 +342,12 @@ internal sealed class CheckRunner : IDisposable
 
     private async Task RunServerErrorCheckAsync(CancellationToken cancellationToken)
     {
-        if (!Any(CheckCatalog.ServerErrorNotStored))
+        if (!Ready(CheckCatalog.ServerErrorNotStored, _target.FaultHeaders is { Count: > 0 }, "no fault headers (--fault-header) to make the target answer a 5xx"))
         {
             return;
         }
 
-        if (_target.FaultHeaders is not { Count: > 0 } fault)
-        {
-            Record(CheckCatalog.ServerErrorNotStored, Outcome.Skip, "no fault headers (--fault-header) to make the target answer a 5xx");
-            return;
-        }
+        var fault = _target.FaultHeaders!;
 
         var operation = NewOperation();
         var failed = await SendAsync(operation, extra: fault, cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -83,7 +83,7 @@ internal static class IdemCheckCommand
             }
 
             await error.WriteLineAsync("idem-check sends real requests that create real effects: use a test environment only.").ConfigureAwait(false);
-            using var live = new CheckRunner(invocation.Target, handler, invocation.Only, invocation.Skip);
+            using var live = new CheckRunner(invocation.Target, handler, invocation.Only, invocation.Skip, progress: step => error.WriteLine("idem-check: " + step));
             report = await live.RunAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (UsageException e)

@@ -44,6 +44,7 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
 
         Assert.Equal(IdemCheckCommand.Passed, code);
         Assert.Contains("real effects", error, StringComparison.Ordinal);
+        Assert.Contains("idem-check: [4/7] 10 parallel duplicates", error, StringComparison.Ordinal);
         Assert.Contains("22 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
         using var document = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal(22, document.RootElement.GetProperty("checks").GetArrayLength());

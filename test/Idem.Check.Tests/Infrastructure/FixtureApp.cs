@@ -1,8 +1,6 @@
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Idem.Check.Tests.Infrastructure;
 
@@ -54,9 +52,7 @@ internal sealed class FixtureApp : IAsyncDisposable
 
     public static async Task<FixtureApp> StartAsync(Flaw flaw, int raceWidth = 10)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
+        var builder = Targets.AppBuilder();
         var app = builder.Build();
         var sut = new FixtureApp(app, flaw, raceWidth);
         app.MapPost("/orders", sut.HandleAsync);

@@ -1,8 +1,6 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Idem.Check.Tests.Infrastructure;
 
@@ -21,9 +19,7 @@ internal sealed class IdemApp : IAsyncDisposable
 
     public static async Task<IdemApp> StartAsync()
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
+        var builder = Targets.AppBuilder();
         builder.Services.AddIdempotency().AddInMemoryStore().ConfigureHttp(o => o.ScopeHeaderName = Targets.CallerHeader);
         var app = builder.Build();
         var sut = new IdemApp(app);

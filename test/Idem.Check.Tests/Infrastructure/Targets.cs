@@ -1,3 +1,7 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
+
 namespace Idem.Check.Tests.Infrastructure;
 
 /// <summary>The target description every test app is checked with.</summary>
@@ -17,6 +21,15 @@ internal static class Targets
         Concurrency = concurrency,
         PauseSeconds = 0.5,
     };
+
+    /// <summary>A quiet app builder on a loopback port the OS chooses, for the apps the kit is run against.</summary>
+    public static WebApplicationBuilder AppBuilder()
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
+        return builder;
+    }
 
     public static async Task<CheckReport> RunAsync(Target target)
     {
