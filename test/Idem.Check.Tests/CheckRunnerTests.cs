@@ -5,16 +5,27 @@ namespace Idem.Check.Tests;
 /// <summary>The kit against an app that keeps the contract, and against fixtures that each break one rule.</summary>
 public sealed class CheckRunnerTests
 {
-    [Fact]
-    public async Task Run_IdemProtectedApp_EveryCheckPasses()
+    [Theory]
+    [InlineData("memory")]
+    [InlineData("sqlite")]
+    public async Task Run_IdemProtectedApp_EveryCheckPasses(string store)
     {
-        await using var app = await IdemApp.StartAsync();
+        var directory = Directory.CreateTempSubdirectory("idem-check-sqlite-").FullName;
+        try
+        {
+            await using var app = await IdemApp.StartAsync(store == "sqlite" ? Path.Combine(directory, "keys.db") : null);
 
-        var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+            var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
 
-        Assert.Equal(CheckCatalog.All.Select(c => c.Id), report.Results.Select(r => r.Check.Id));
-        Assert.True(report.Results.All(r => r.Outcome == Outcome.Pass), report.Describe());
-        Assert.True(report.Requests <= Target.MaxRequests);
+            Assert.Equal(CheckCatalog.All.Select(c => c.Id), report.Results.Select(r => r.Check.Id));
+            Assert.True(report.Results.All(r => r.Outcome == Outcome.Pass), report.Describe());
+            Assert.True(report.Requests <= Target.MaxRequests);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

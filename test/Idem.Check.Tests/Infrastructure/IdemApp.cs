@@ -17,10 +17,12 @@ internal sealed class IdemApp : IAsyncDisposable
 
     public int Effects => Volatile.Read(ref _effects);
 
-    public static async Task<IdemApp> StartAsync()
+    /// <summary>Starts the app on the in-memory store, or on SQLite when <paramref name="sqlitePath"/> is given.</summary>
+    public static async Task<IdemApp> StartAsync(string? sqlitePath = null)
     {
         var builder = Targets.AppBuilder();
-        builder.Services.AddIdempotency().AddInMemoryStore().ConfigureHttp(o => o.ScopeHeaderName = Targets.CallerHeader);
+        var idem = builder.Services.AddIdempotency().ConfigureHttp(o => o.ScopeHeaderName = Targets.CallerHeader);
+        _ = sqlitePath is null ? idem.AddInMemoryStore() : idem.AddSqliteStore("Data Source=" + sqlitePath);
         var app = builder.Build();
         var sut = new IdemApp(app);
         app.UseRouting();
