@@ -5,8 +5,11 @@ using System.Text.Json;
 namespace Idem.Check;
 
 /// <summary>One answer as the checks see it.</summary>
-internal sealed record Reply(int Status, byte[] Body, string? ContentType, string? Location, bool Replayed, string? RetryAfter)
+internal sealed record Reply(int Status, byte[] Body, string? ContentType, string? Location, bool Replayed, string? RetryAfter, string? Failure = null)
 {
+    /// <summary>The status, or why there was none (the connection failed or the request timed out).</summary>
+    public string Answer => Failure is null ? Status.ToString(CultureInfo.InvariantCulture) : $"no answer ({Failure})";
+
     public bool IsSuccess => Status is >= 200 and < 300;
 
     public bool IsClientError => Status is >= 400 and < 500;
@@ -148,7 +151,7 @@ internal sealed class CheckRunner : IDisposable
             else
             {
                 var reply = await SendAsync(NewOperation() with { Key = null }, cancellationToken: cancellationToken).ConfigureAwait(false);
-                Judge(CheckCatalog.KeyMissing, reply.IsClientError, $"answered {reply.Status}");
+                Judge(CheckCatalog.KeyMissing, reply.IsClientError, $"answered {reply.Answer}");
                 KeepError("missing key", reply);
             }
         }
@@ -172,14 +175,11 @@ internal sealed class CheckRunner : IDisposable
                 continue;
             }
 
-            Reply reply;
-            try
+            var reply = await SendAsync(NewOperation(), keyValues: values, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (reply.Failure is not null)
             {
-                reply = await SendAsync(NewOperation(), keyValues: values, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-            catch (HttpRequestException e)
-            {
-                Record(check, Outcome.Skip, $"could not be sent: {e.Message}");
+                // A server or proxy may refuse such a header by closing the connection: not an acceptance, not a 4xx.
+                Record(check, Outcome.Skip, $"answered {reply.Answer}");
                 continue;
             }
 
@@ -202,7 +202,7 @@ internal sealed class CheckRunner : IDisposable
         var operation = NewOperation();
         var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
         var first = await SendAsync(operation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        Judge(CheckCatalog.FirstCall, first.IsSuccess, first.IsSuccess ? $"answered {first.Status}" : $"answered {first.Status}: {Excerpt(first.Body)}");
+        Judge(CheckCatalog.FirstCall, first.IsSuccess, first.IsSuccess ? $"answered {first.Status}" : $"answered {first.Answer}: {Excerpt(first.Body)}");
         if (!first.IsSuccess)
         {
             foreach (var check in dependants)
@@ -272,7 +272,7 @@ internal sealed class CheckRunner : IDisposable
         var replies = await Task.WhenAll(sends).ConfigureAwait(false);
         var after = await EffectsAsync(cancellationToken).ConfigureAwait(false);
 
-        var statuses = string.Join(", ", replies.GroupBy(r => r.Status).OrderBy(g => g.Key).Select(g => $"{g.Count()}x {g.Key}"));
+        var statuses = string.Join(", ", replies.GroupBy(r => r.Failure is null ? r.Status.ToString(CultureInfo.InvariantCulture) : "no answer").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()}x {g.Key}"));
         var distinctSuccesses = replies.Where(r => r.IsSuccess).Select(r => Convert.ToBase64String(r.Body)).Distinct().Count();
         if (before is not null && after is not null)
         {
@@ -511,6 +511,19 @@ internal sealed class CheckRunner : IDisposable
             request.Content.Headers.TryAddWithoutValidation("Content-Type", _target.ContentType);
         }
 
+        try
+        {
+            return await ReadAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // One request's failure is an answer the checks judge, not the end of the run.
+            return new Reply(0, [], null, null, Replayed: false, RetryAfter: null, Failure: e is TaskCanceledException ? "timed out" : e.Message);
+        }
+    }
+
+    private async Task<Reply> ReadAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         return new Reply(

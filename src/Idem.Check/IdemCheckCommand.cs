@@ -1,4 +1,5 @@
 using System.Globalization;
+using Spectre.Console;
 
 namespace Idem.Check;
 
@@ -69,6 +70,8 @@ internal static class IdemCheckCommand
             return Passed;
         }
 
+        // Plain text wherever the output is read by a program (a pipe, a file, a CI log, a test).
+        var interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         CheckReport report;
         try
         {
@@ -83,8 +86,20 @@ internal static class IdemCheckCommand
             }
 
             await error.WriteLineAsync("idem-check sends real requests that create real effects: use a test environment only.").ConfigureAwait(false);
-            using var live = new CheckRunner(invocation.Target, handler, invocation.Only, invocation.Skip, progress: step => error.WriteLine("idem-check: " + step));
-            report = await live.RunAsync(cancellationToken).ConfigureAwait(false);
+            if (interactive)
+            {
+                // A person at a terminal: a live status line while it runs, then a table sized to the terminal.
+                report = await AnsiConsole.Status().StartAsync("starting", async status =>
+                {
+                    using var live = new CheckRunner(invocation.Target, handler, invocation.Only, invocation.Skip, progress: step => status.Status(Markup.Escape(step)));
+                    return await live.RunAsync(cancellationToken).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+            }
+            else
+            {
+                using var live = new CheckRunner(invocation.Target, handler, invocation.Only, invocation.Skip, progress: step => error.WriteLine("idem-check: " + step));
+                report = await live.RunAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (UsageException e)
         {
@@ -97,7 +112,15 @@ internal static class IdemCheckCommand
             return MustFailed;
         }
 
-        Reports.WriteTable(report, output);
+        if (interactive)
+        {
+            Reports.WriteTable(report, AnsiConsole.Console);
+        }
+        else
+        {
+            Reports.WriteTable(report, output);
+        }
+
         if (invocation.JsonPath is not null)
         {
             Reports.WriteJson(report, invocation.JsonPath);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Xml.Linq;
+using Spectre.Console;
 
 namespace Idem.Check;
 
@@ -22,6 +23,27 @@ internal static class Reports
 
         output.WriteLine();
         output.WriteLine($"{report.Count(Outcome.Pass)} passed, {report.Count(Outcome.Fail)} failed, {report.Count(Outcome.Skip)} skipped; {report.Requests} requests in {report.Duration.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s{(report.MustFailed ? "; a \"must\" check failed" : "")}");
+    }
+
+    /// <summary>The table for a person at a terminal: colours, and columns that wrap to its width.</summary>
+    public static void WriteTable(CheckReport report, IAnsiConsole console)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"idem-check: {report.Method} {report.Url}"));
+        table.AddColumn("result").AddColumn("severity").AddColumn("check").AddColumn("detail");
+        foreach (var result in report.Results)
+        {
+            var outcome = result.Outcome switch
+            {
+                Outcome.Pass => "[green]pass[/]",
+                Outcome.Fail => result.Check.Severity == Check.Severity.Must ? "[red bold]FAIL[/]" : "[yellow]FAIL[/]",
+                _ => "[grey]skip[/]",
+            };
+            table.AddRow(outcome, Severity(result.Check), Markup.Escape(result.Check.Id), Markup.Escape(result.Detail));
+        }
+
+        console.Write(table);
+        console.MarkupLine(Markup.Escape($"{report.Count(Outcome.Pass)} passed, {report.Count(Outcome.Fail)} failed, {report.Count(Outcome.Skip)} skipped; {report.Requests} requests in {report.Duration.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s")
+            + (report.MustFailed ? " [red bold]a \"must\" check failed[/]" : ""));
     }
 
     public static void WriteJson(CheckReport report, string path)

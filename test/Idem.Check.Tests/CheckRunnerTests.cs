@@ -66,4 +66,22 @@ public sealed class CheckRunnerTests
         Assert.True(new[] { "concurrent-answers", "concurrent-one-effect" }.SequenceEqual(report.Failed()), report.Describe());
         Assert.True(report.MustFailed);
     }
+
+    [Fact]
+    public async Task Run_TargetThatDoesNotAnswer_IsAFailedCheckNotAnAbortedRun()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var target = new Target { Url = $"http://127.0.0.1:{port}/orders", Body = "{}" };
+
+        using var runner = new CheckRunner(target, only: ["first-call", "key-non-ascii"]);
+        var report = await runner.RunAsync();
+
+        Assert.Equal(Outcome.Skip, report.Results.Single(r => r.Check.Id == "key-non-ascii").Outcome);
+        var first = report.Results.Single(r => r.Check.Id == "first-call");
+        Assert.Equal(Outcome.Fail, first.Outcome);
+        Assert.Contains("no answer", first.Detail, StringComparison.Ordinal);
+    }
 }
