@@ -1,0 +1,3 @@
+using Idem.Check;
+
+return await IdemCheckCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,101 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Idem.Check;
+
+/// <summary>The operation under test and how to reach it, read from a JSON file and/or command-line options.</summary>
+internal sealed class Target
+{
+    public const string UniquePlaceholder = "{{unique}}";
+
+    public string Method { get; set; } = "POST";
+
+    public string? Url { get; set; }
+
+    public Dictionary<string, string> Headers { get; set; } = [];
+
+    /// <summary>The body; every <c>{{unique}}</c> becomes a fresh value for each new operation (each new key).</summary>
+    public string? Body { get; set; }
+
+    /// <summary>Another body, for the key-reuse checks when <see cref="Body"/> has no <c>{{unique}}</c> (or the target rejects unknown members).</summary>
+    public string? OtherBody { get; set; }
+
+    public string ContentType { get; set; } = "application/json";
+
+    public string KeyHeader { get; set; } = "Idempotency-Key";
+
+    /// <summary>Whether the target requires a key (then a request without one must be turned away with a 4xx).</summary>
+    public bool RequiresKey { get; set; } = true;
+
+    /// <summary>Longest key the target accepts; the kit sends one character more and expects a 4xx.</summary>
+    public int MaxKeyLength { get; set; } = 255;
+
+    /// <summary>Headers that authenticate caller A (also used for the effects URL).</summary>
+    public Dictionary<string, string> CallerA { get; set; } = [];
+
+    /// <summary>Headers that authenticate caller B; the scope check needs both.</summary>
+    public Dictionary<string, string>? CallerB { get; set; }
+
+    /// <summary>A GET URL that answers the number of effects so far: a JSON number, an array, or an object with <c>count</c>.</summary>
+    public string? EffectsUrl { get; set; }
+
+    /// <summary>A dotted path to the count inside the effects URL's JSON answer (<c>balances.posted</c>); null for the whole answer.</summary>
+    public string? EffectsPath { get; set; }
+
+    /// <summary>Headers that make the target answer a 5xx (a fault switch of a test environment).</summary>
+    public Dictionary<string, string>? FaultHeaders { get; set; }
+
+    /// <summary>Parallel identical requests in the concurrency check (at most <see cref="MaxConcurrency"/>).</summary>
+    public int Concurrency { get; set; } = 10;
+
+    /// <summary>Seconds to wait before checking that a key is still honoured.</summary>
+    public double PauseSeconds { get; set; } = 2;
+
+    /// <summary>Seconds any one request may take.</summary>
+    public double TimeoutSeconds { get; set; } = 30;
+
+    public const int MaxConcurrency = 20;
+
+    /// <summary>Hard cap on requests in one run, so the kit stops by itself whatever the target does.</summary>
+    public const int MaxRequests = 200;
+
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    public static Target Load(string path)
+        => JsonSerializer.Deserialize<Target>(File.ReadAllText(path), s_json) ?? throw new UsageException($"{path} holds no target.");
+
+    /// <summary>What is wrong with the description, or null.</summary>
+    public string? Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Url) || !Uri.TryCreate(Url, UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https"))
+        {
+            return "a target URL (http or https) is required: --url or \"url\" in the target file";
+        }
+
+        if (EffectsUrl is not null && !Uri.TryCreate(EffectsUrl, UriKind.Absolute, out _))
+        {
+            return "the effects URL is not an absolute URL";
+        }
+
+        if (Concurrency is < 2 or > MaxConcurrency)
+        {
+            return $"concurrency must be between 2 and {MaxConcurrency}";
+        }
+
+        if (MaxKeyLength is < 1 or > 8192)
+        {
+            return "max key length must be between 1 and 8192";
+        }
+
+        return PauseSeconds is < 0 or > 600 ? "pause must be between 0 and 600 seconds" : null;
+    }
+}
+
+/// <summary>A mistake in how the kit was called; exit code 2.</summary>
+internal sealed class UsageException(string message) : Exception(message);

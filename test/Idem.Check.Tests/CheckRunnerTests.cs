@@ -1,0 +1,87 @@
+using Idem.Check.Tests.Infrastructure;
+
+namespace Idem.Check.Tests;
+
+/// <summary>The kit against an app that keeps the contract, and against fixtures that each break one rule.</summary>
+public sealed class CheckRunnerTests
+{
+    [Theory]
+    [InlineData("memory")]
+    [InlineData("sqlite")]
+    public async Task Run_IdemProtectedApp_EveryCheckPasses(string store)
+    {
+        var directory = Directory.CreateTempSubdirectory("idem-check-sqlite-").FullName;
+        try
+        {
+            await using var app = await IdemApp.StartAsync(store == "sqlite" ? Path.Combine(directory, "keys.db") : null);
+
+            var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+
+            Assert.Equal(CheckCatalog.All.Select(c => c.Id), report.Results.Select(r => r.Check.Id));
+            Assert.True(report.Results.All(r => r.Outcome == Outcome.Pass), report.Describe());
+            Assert.True(report.Requests <= Target.MaxRequests);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Run_FixtureWithNoFlaw_EveryCheckPasses()
+    {
+        await using var app = await FixtureApp.StartAsync(Flaw.None);
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+
+        Assert.True(report.Results.All(r => r.Outcome == Outcome.Pass), report.Describe());
+    }
+
+    [Theory]
+    [InlineData(Flaw.NoScope, new[] { "caller-scope" })]
+    [InlineData(Flaw.ReplayWithoutLocation, new[] { "replay-headers" })]
+    [InlineData(Flaw.MissingKey500, new[] { "key-missing" })]
+    [InlineData(Flaw.PlainTextErrors, new[] { "error-distinct-types", "error-problem-json" })]
+    [InlineData(Flaw.Stored5xx, new[] { "server-error-not-stored" })]
+    public async Task Run_FixtureBreakingOneRule_OnlyTheChecksThatNameItFail(Flaw flaw, string[] expected)
+    {
+        await using var app = await FixtureApp.StartAsync(flaw);
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
+
+        Assert.True(expected.SequenceEqual(report.Failed()), report.Describe());
+    }
+
+    [Fact]
+    public async Task Run_CheckThenInsertClaim_RaceIsCaughtByTheConcurrencyChecks()
+    {
+        const int Width = 8;
+        await using var app = await FixtureApp.StartAsync(Flaw.CheckThenInsert, raceWidth: Width);
+
+        var report = await Targets.RunAsync(Targets.For(app.BaseAddress, concurrency: Width));
+
+        // The race happened: every parallel duplicate found no record and ran the handler.
+        Assert.Equal(Width, app.Racers);
+        Assert.True(new[] { "concurrent-answers", "concurrent-one-effect" }.SequenceEqual(report.Failed()), report.Describe());
+        Assert.True(report.MustFailed);
+    }
+
+    [Fact]
+    public async Task Run_TargetThatDoesNotAnswer_IsAFailedCheckNotAnAbortedRun()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var target = new Target { Url = $"http://127.0.0.1:{port}/orders", Body = "{}" };
+
+        using var runner = new CheckRunner(target, only: ["first-call", "key-non-ascii"]);
+        var report = await runner.RunAsync();
+
+        Assert.Equal(Outcome.Skip, report.Results.Single(r => r.Check.Id == "key-non-ascii").Outcome);
+        var first = report.Results.Single(r => r.Check.Id == "first-call");
+        Assert.Equal(Outcome.Fail, first.Outcome);
+        Assert.Contains("no answer", first.Detail, StringComparison.Ordinal);
+    }
+}
