@@ -1,4 +1,5 @@
 using Idem.Check.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Idem.Check.Tests;
 
@@ -8,12 +9,22 @@ public sealed class CheckRunnerTests
     [Theory]
     [InlineData("memory")]
     [InlineData("sqlite")]
+    [InlineData("postgres")]
+    [InlineData("redis")]
     public async Task Run_IdemProtectedApp_EveryCheckPasses(string store)
     {
         var directory = Directory.CreateTempSubdirectory("idem-check-sqlite-").FullName;
+        var name = "idem_check_" + Guid.NewGuid().ToString("N")[..12];
         try
         {
-            await using var app = await IdemApp.StartAsync(store == "sqlite" ? Path.Combine(directory, "keys.db") : null);
+            Action<IIdempotencyBuilder>? addStore = store switch
+            {
+                "sqlite" => b => b.AddSqliteStore("Data Source=" + Path.Combine(directory, "keys.db")),
+                "postgres" => b => b.AddPostgresStore(Server("IDEM_TEST_POSTGRES"), o => o.TableName = name),
+                "redis" => b => b.AddRedisStore(Server("IDEM_TEST_REDIS"), o => o.KeyPrefix = name + ":"),
+                _ => null,
+            };
+            await using var app = await IdemApp.StartAsync(addStore);
 
             var report = await Targets.RunAsync(Targets.For(app.BaseAddress));
 
@@ -25,8 +36,21 @@ public sealed class CheckRunnerTests
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(directory, recursive: true);
+            if (store == "postgres")
+            {
+                await using var connection = new Npgsql.NpgsqlConnection(Server("IDEM_TEST_POSTGRES"));
+                await connection.OpenAsync();
+                await using var drop = new Npgsql.NpgsqlCommand($"DROP TABLE IF EXISTS \"{name}\"", connection);
+                await drop.ExecuteNonQueryAsync();
+            }
         }
     }
+
+    // A real server the test command provisions (./test.sh); missing, the test fails and says so.
+    private static string Server(string variable)
+        => Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException($"{variable} is not set. This test needs a real server: run ./test.sh, which provisions one.");
 
     [Fact]
     public async Task Run_FixtureWithNoFlaw_EveryCheckPasses()

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Idem.Check.Tests.Infrastructure;
 
-/// <summary>A minimal API protected by Idem (in-memory store, scope from X-Api-Key), with an effects endpoint.</summary>
+/// <summary>A minimal API protected by Idem (a store of the test's choice, scope from X-Api-Key), with an effects endpoint.</summary>
 internal sealed class IdemApp : IAsyncDisposable
 {
     private int _effects;
@@ -17,12 +17,12 @@ internal sealed class IdemApp : IAsyncDisposable
 
     public int Effects => Volatile.Read(ref _effects);
 
-    /// <summary>Starts the app on the in-memory store, or on SQLite when <paramref name="sqlitePath"/> is given.</summary>
-    public static async Task<IdemApp> StartAsync(string? sqlitePath = null)
+    /// <summary>Starts the app on the store <paramref name="addStore"/> registers (the in-memory one when null).</summary>
+    public static async Task<IdemApp> StartAsync(Action<IIdempotencyBuilder>? addStore = null)
     {
         var builder = Targets.AppBuilder();
-        var idem = builder.Services.AddIdempotency().ConfigureHttp(o => o.ScopeHeaderName = Targets.CallerHeader);
-        _ = sqlitePath is null ? idem.AddInMemoryStore() : idem.AddSqliteStore("Data Source=" + sqlitePath);
+        var idem = builder.Services.AddIdempotency(o => o.Retention = TimeSpan.FromMinutes(5)).ConfigureHttp(o => o.ScopeHeaderName = Targets.CallerHeader);
+        (addStore ?? (b => b.AddInMemoryStore()))(idem);
         var app = builder.Build();
         var sut = new IdemApp(app);
         app.UseRouting();
