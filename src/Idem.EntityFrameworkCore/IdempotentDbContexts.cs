@@ -34,10 +34,11 @@ public static class IdempotentDbContexts
         }
 
         var database = context.Database;
-        if (database.CreateExecutionStrategy().RetriesOnFailure)
+        var strategy = database.CreateExecutionStrategy();
+        if (strategy.RetriesOnFailure)
         {
             throw new InvalidOperationException(
-                $"{context.GetType().Name} retries on failure (its execution strategy is {database.CreateExecutionStrategy().GetType().Name}), which cannot work " +
+                $"{context.GetType().Name} retries on failure (its execution strategy is {strategy.GetType().Name}), which cannot work " +
                 "inside an idempotent operation's transaction: a retry would run again inside a transaction that already failed. Turn retries off for " +
                 "this context (no EnableRetryOnFailure), and let the client retry the request with the same key: Idem makes that safe.");
         }
