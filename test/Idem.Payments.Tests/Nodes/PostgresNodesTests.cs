@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
+using Npgsql;
 using Idem.Payments.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
@@ -137,11 +138,29 @@ public sealed class PostgresNodesTests(ITestOutputHelper output)
         })).ToArray();
 
         await killNow.Task.WaitAsync(Patience);
+
+        // Hold every account of the tenant locked, so the transfers A is running wait inside its transactions; kill A only
+        // once PostgreSQL shows at least one of its sessions waiting on that lock. The kill then always lands on work
+        // in flight, however fast the rest went.
+        await using var holder = new NpgsqlConnection(database.ConnectionString(1, "test-lock-holder"));
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var lockAccounts = new NpgsqlCommand("SELECT id FROM accounts WHERE tenant_id = $1 FOR UPDATE", holder, hold))
+        {
+            lockAccounts.Parameters.Add(new NpgsqlParameter { Value = onB.TenantId });
+            await using var reader = await lockAccounts.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+            }
+        }
+
+        var waitingOnA = await WaitForLockWaitersAsync(database, "idem-payments-node-a");
         Volatile.Write(ref stop, true);
         var inFlightAtKill = Volatile.Read(ref inFlight);
         await nodes.A.KillAsync();
+        await hold.RollbackAsync();
         await Task.WhenAll(workers).WaitAsync(Patience);
-        output.WriteLine($"node A answered {firstAnswers.Count}, {inFlightAtKill} in flight at the kill, {lost} lost; {Transfers - firstAnswers.Count - lost} never sent");
+        output.WriteLine($"node A answered {firstAnswers.Count}, {inFlightAtKill} in flight at the kill ({waitingOnA} sessions waiting on the held accounts), {lost} lost; {Transfers - firstAnswers.Count - lost} never sent");
         Assert.True(inFlightAtKill > 0 && lost > 0, $"the kill should interrupt requests in flight ({inFlightAtKill} in flight, {lost} lost)");
         Assert.All(firstAnswers.Values, a => Assert.Equal(HttpStatusCode.Created, a.Status));
 
@@ -172,6 +191,28 @@ public sealed class PostgresNodesTests(ITestOutputHelper output)
         // and every transfer's key holds its completed response.
         Assert.Equal(0, await probe.CountAsync("SELECT COUNT(*) FROM idem_keys WHERE state = 0"));
         Assert.Equal(Transfers, await probe.CountAsync("SELECT COUNT(*) FROM idem_keys WHERE state = 1 AND status = 201 AND key LIKE '%|kill-%'"));
+    }
+
+    /// <summary>Waits until a session of <paramref name="applicationName"/> waits on a lock; returns how many do.</summary>
+    private static async Task<long> WaitForLockWaitersAsync(PostgresDatabase database, string applicationName)
+    {
+        await using var connection = new NpgsqlConnection(database.ConnectionString(1, "test-lock-watcher"));
+        await connection.OpenAsync();
+        await using var count = new NpgsqlCommand(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'", connection);
+        count.Parameters.Add(new NpgsqlParameter { Value = applicationName });
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var waiting = (long)(await count.ExecuteScalarAsync())!;
+            if (waiting > 0)
+            {
+                return waiting;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no session of {applicationName} ever waited on the held accounts");
+            await Task.Delay(20);
+        }
     }
 }
 
