@@ -20,4 +20,11 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Idempotency gateway: {Store} store, default scope {Scope}.")]
     public static partial void Started(ILogger logger, Hosting.GatewayStore store, string scope);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning,
+        Message = "Route {RouteId}: the upstream did not answer within {AnswerTimeout}; the client got 504 and the gateway goes on waiting for the answer, to store it.")]
+    public static partial void AnswerPending(ILogger logger, string routeId, TimeSpan answerTimeout);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Route {RouteId}: the upstream's late answer ({Status}) came in after the client was answered; it is kept for the retry.")]
+    public static partial void LateAnswer(ILogger logger, string routeId, int status);
 }

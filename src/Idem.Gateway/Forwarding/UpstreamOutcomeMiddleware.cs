@@ -22,21 +22,34 @@ internal sealed class UpstreamOutcomeMiddleware(RequestDelegate next, IOptions<I
     {
         var body = context.Features.Get<IHttpResponseBodyFeature>()!;
         context.Features.Set<IHttpResponseBodyFeature>(new HeldResponseBodyFeature(body));
+        var late = LateAnswer.Current;
         try
         {
-            await next(context).ConfigureAwait(false);
+            var forwarding = next(context);
+            if (late is not null && !forwarding.IsCompleted)
+            {
+                await AnswerInTimeAsync(context, forwarding, late).ConfigureAwait(false);
+            }
+
+            await forwarding.ConfigureAwait(false);
         }
         finally
         {
             context.Features.Set(body);
         }
 
-        if (context.Features.Get<IForwarderErrorFeature>() is not { } failure)
+        var route = context.GetRouteModel().Config.RouteId;
+        var failure = context.Features.Get<IForwarderErrorFeature>();
+        if (late is { IsDetached: true })
         {
+            SettleLateAnswer(context, route, failure);
             return;
         }
 
-        var route = context.GetRouteModel().Config.RouteId;
+        if (failure is null)
+        {
+            return;
+        }
         if (NothingWasSent(failure.Error, failure.Exception))
         {
             if (context.ReleaseIdempotencyKey())
@@ -72,6 +85,59 @@ internal sealed class UpstreamOutcomeMiddleware(RequestDelegate next, IOptions<I
                 + "retry with the same key after Retry-After, and the request is forwarded again with that key (an upstream that deduplicates by it stays safe). "
                 + "Until then a retry gets 409.",
             lease).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A route with an answer timeout: when the upstream's answer has not arrived in that time, the client gets 504 now and
+    /// the forwarder goes on waiting, cut loose from the client, so the answer is stored when it comes.
+    /// </summary>
+    private async Task AnswerInTimeAsync(HttpContext context, Task forwarding, LateAnswer late)
+    {
+        try
+        {
+            await forwarding.WaitAsync(late.AnswerTimeout).ConfigureAwait(false);
+            return;
+        }
+        catch (TimeoutException) when (!forwarding.IsCompleted)
+        {
+        }
+
+        if (!late.TryDetach())
+        {
+            // The answer arrived meanwhile: the client gets it.
+            return;
+        }
+
+        var route = context.GetRouteModel().Config.RouteId;
+        Log.AnswerPending(logger, route, late.AnswerTimeout);
+        await late.AnswerClientAsync(StatusCodes.Status504GatewayTimeout, GatewayProblemTypes.UpstreamOutcomeUnknown, "Upstream answer pending",
+            "The upstream has not answered yet. The gateway goes on waiting for its answer and stores it when it comes: retry with the same key "
+                + "after Retry-After, and you get that answer replayed (409 while it is still awaited). The request is not sent again.",
+            late.AnswerTimeout, HttpProtocol.IsHttp10(context.Request.Protocol) || HttpProtocol.IsHttp11(context.Request.Protocol)).ConfigureAwait(false);
+    }
+
+    /// <summary>After the client was answered on the gateway's own: the upstream's late answer, or how waiting for it ended.</summary>
+    private void SettleLateAnswer(HttpContext context, string route, IForwarderErrorFeature? failure)
+    {
+        if (failure is null)
+        {
+            // The idempotency middleware stores it (a 5xx releases the key, as any other).
+            Log.LateAnswer(logger, route, context.Response.StatusCode);
+            return;
+        }
+
+        if (NothingWasSent(failure.Error, failure.Exception))
+        {
+            context.ReleaseIdempotencyKey();
+            Log.UpstreamUnavailable(logger, route, failure.Error, failure.Exception);
+            return;
+        }
+
+        if (context.AbandonIdempotencyKey())
+        {
+            var lease = context.GetEndpoint()?.GetIdempotencyPolicy(context.Request.Method)?.LeaseDuration ?? options.Value.LeaseDuration;
+            Log.UpstreamOutcomeUnknown(logger, route, failure.Error, lease, failure.Exception);
+        }
     }
 
     /// <summary>

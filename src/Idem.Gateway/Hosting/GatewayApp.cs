@@ -47,12 +47,14 @@ internal static class GatewayApp
         services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<RouteMetadataFilter>();
+        services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, GatewayHttpClientFactory>();
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
         GatewayTelemetry.AddExportIfConfigured(services, configuration);
 
         var app = builder.Build();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Idem.Gateway");
         app.UseRouting();
+        app.UseMiddleware<LateAnswerMiddleware>();
         app.UseIdempotency();
         app.MapHealthChecks("/healthz", new HealthCheckOptions
         {

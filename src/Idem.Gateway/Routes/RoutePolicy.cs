@@ -23,13 +23,15 @@ internal sealed class RoutePolicy
     public const string StoreFailure = Prefix + "StoreFailure";
     public const string ReplayedHeaders = Prefix + "ReplayedHeaders";
     public const string ScopeKey = Prefix + "Scope";
+    public const string AnswerTimeoutKey = Prefix + "AnswerTimeout";
 
     private static readonly string[] Known =
-        [Enabled, Required, Methods, Retention, Lease, Fingerprint, Concurrent, ConcurrentTimeout, ServerErrors, StoreFailure, ReplayedHeaders, ScopeKey];
+        [Enabled, Required, Methods, Retention, Lease, Fingerprint, Concurrent, ConcurrentTimeout, ServerErrors, StoreFailure, ReplayedHeaders, ScopeKey, AnswerTimeoutKey];
 
-    private RoutePolicy(string routeId, IdempotencyPolicy idempotency, Action<IdempotencyPolicyBuilder> configure, CallerScope scope)
+    private RoutePolicy(string routeId, IdempotencyPolicy idempotency, Action<IdempotencyPolicyBuilder> configure, CallerScope scope, TimeSpan? answerTimeout)
     {
         RouteId = routeId;
+        AnswerTimeout = answerTimeout;
         Idempotency = idempotency;
         Configure = configure;
         Scope = scope;
@@ -46,6 +48,13 @@ internal sealed class RoutePolicy
 
     /// <summary>Who the caller is, and so whose keys the route's records are.</summary>
     public CallerScope Scope { get; }
+
+    /// <summary>
+    /// How long the client waits for the upstream's answer before the gateway answers 504 itself and goes on waiting for
+    /// it (up to the cluster's <c>ActivityTimeout</c>), to store it for the retry; null: the client waits as long as the
+    /// gateway does.
+    /// </summary>
+    public TimeSpan? AnswerTimeout { get; }
 
     /// <summary>
     /// Reads <paramref name="route"/>'s policy; null when the route opts out (<c>Idempotency.Enabled</c> false). Throws
@@ -153,6 +162,7 @@ internal sealed class RoutePolicy
             }
 
             var scope = Get(ScopeKey) is { } scopeText ? CallerScope.Parse(scopeText) : defaultScope;
+            var answerTimeout = Get(AnswerTimeoutKey) is { } answerText ? ReadTime(answerText) : (TimeSpan?)null;
             void Configure(IdempotencyPolicyBuilder builder)
             {
                 foreach (var step in steps)
@@ -161,7 +171,7 @@ internal sealed class RoutePolicy
                 }
             }
 
-            return new RoutePolicy(route.RouteId, built.Build(), Configure, scope);
+            return new RoutePolicy(route.RouteId, built.Build(), Configure, scope, answerTimeout);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
         {
@@ -177,7 +187,8 @@ internal sealed class RoutePolicy
             + (Scope.HeaderName is { } header ? ":" + header : "")
             + (p.LeaseDuration is { } lease ? $", lease {lease}" : "")
             + (p.Retention is { } retention ? $", retention {retention}" : "")
-            + (p.ConcurrentRequests is { } concurrent ? $", concurrent {concurrent}" : "");
+            + (p.ConcurrentRequests is { } concurrent ? $", concurrent {concurrent}" : "")
+            + (AnswerTimeout is { } answer ? $", answer timeout {answer}" : "");
     }
 
     private static FormatException Invalid(RouteConfig route, string key, string problem) => new($"Route '{route.RouteId}': metadata '{key}' {problem}.");
