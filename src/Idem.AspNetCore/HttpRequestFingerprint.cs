@@ -9,7 +9,7 @@ namespace Idem.AspNetCore;
 /// The HTTP fingerprint of BEHAVIOUR §3: method, route template, route values, the sorted query, the content type and
 /// the whole body, a JSON body canonicalised first.
 /// </summary>
-internal static class HttpRequestFingerprint
+internal static partial class HttpRequestFingerprint
 {
     // Bodies up to this size (with a Content-Length) are fingerprinted in place and left in the server's pipe.
     private const long BodyKeptInPipeLimit = 64 * 1024;
@@ -17,20 +17,26 @@ internal static class HttpRequestFingerprint
     /// <summary>
     /// Reads the whole body (however long: it all counts; Kestrel's MaxRequestBodySize bounds it) and fingerprints the
     /// request. A small body with a known length stays unconsumed in the server's pipe, so the handler reads it from there
-    /// with no copy; anything else is copied once and handed to the handler as a stream, because holding a large body
+    /// with no copy; anything else is spooled (HttpRequestFingerprint.Spooled.cs), because holding a large body
     /// unconsumed would stall the connection's input buffer. A JSON object body also gives its member digest.
     /// </summary>
-    public static async ValueTask<(string Fingerprint, MemberDigest? Members)> ComputeAsync(HttpContext context, string method, string route, IReadOnlyList<string>? members)
+    public static ValueTask<(string Fingerprint, MemberDigest? Members)> ComputeAsync(HttpContext context, string method, string route, IReadOnlyList<string>? members)
     {
         var request = context.Request;
-        MemberDigest? digest;
         if (request.ContentLength == 0)
         {
-            return (Compute(context, method, route, [], members, out digest), digest);
+            return new((Compute(context, method, route, [], members, out var digest), digest));
         }
 
-        var keepInPipe = request.ContentLength <= BodyKeptInPipeLimit;
-        var reader = request.BodyReader;
+        return request.ContentLength <= BodyKeptInPipeLimit
+            ? ComputeInPipeAsync(context, method, route, members)
+            : ComputeSpooledAsync(context, method, route, members);
+    }
+
+    private static async ValueTask<(string Fingerprint, MemberDigest? Members)> ComputeInPipeAsync(HttpContext context, string method, string route, IReadOnlyList<string>? members)
+    {
+        var reader = context.Request.BodyReader;
+        MemberDigest? digest;
         while (true)
         {
             var read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
@@ -39,14 +45,6 @@ internal static class HttpRequestFingerprint
             {
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 continue;
-            }
-
-            if (!keepInPipe)
-            {
-                var bytes = buffer.IsEmpty ? [] : BuffersExtensions.ToArray(buffer);
-                reader.AdvanceTo(buffer.End);
-                request.Body = new MemoryStream(bytes, writable: false);
-                return (Compute(context, method, route, bytes, members, out digest), digest);
             }
 
             try
@@ -81,7 +79,16 @@ internal static class HttpRequestFingerprint
 
     public static string Compute(HttpContext context, string method, string route, ReadOnlySpan<byte> body, IReadOnlyList<string>? members, out MemberDigest? memberDigest)
     {
-        using var fingerprint = new RequestFingerprint();
+        using var fingerprint = Start(context, method, route, out var isJson);
+        fingerprint.AddBody(body, isJson, members);
+        memberDigest = fingerprint.MemberDigest;
+        return fingerprint.Finish();
+    }
+
+    /// <summary>A fingerprint with every part of the request but its body; <paramref name="isJson"/> says how to add that.</summary>
+    private static RequestFingerprint Start(HttpContext context, string method, string route, out bool isJson)
+    {
+        var fingerprint = new RequestFingerprint();
         fingerprint.Add("method", method);
         fingerprint.Add("route", route);
         var routeValues = context.Request.RouteValues;
@@ -127,10 +134,8 @@ internal static class HttpRequestFingerprint
         }
 
         fingerprint.Add("content-type", mediaType);
-        var isJson = mediaType is not null && (mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal));
-        fingerprint.AddBody(body, isJson, members);
-        memberDigest = fingerprint.MemberDigest;
-        return fingerprint.Finish();
+        isJson = mediaType is not null && (mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal));
+        return fingerprint;
     }
 
     /// <summary>Content types sent as they are here by most JSON clients; each parses to the media type application/json.</summary>

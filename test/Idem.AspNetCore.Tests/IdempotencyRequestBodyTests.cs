@@ -4,6 +4,7 @@ using Idem.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Idem.AspNetCore.Tests;
 
@@ -25,6 +26,12 @@ public sealed class IdempotencyRequestBodyTests
             await context.Request.Body.CopyToAsync(copy);
             return Results.Text($"{copy.Length}:{Convert.ToHexStringLower(SHA256.HashData(copy.ToArray()))}");
         }).RequireIdempotency();
+        app.MapPost("/where", (HttpContext context) => Results.Text(context.Request.Body switch
+        {
+            FileBufferingReadStream { InMemory: false } => "spooled to a file",
+            FileBufferingReadStream => "spooled in memory",
+            _ => "server's pipe",
+        })).RequireIdempotency();
         app.MapPost("/bound", (Payload payload) => Results.Ok(new { call = _calls.Increment(), payload.Data.Length })).RequireIdempotency();
     }, builder: b => b.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 4 * 1024 * 1024));
 
@@ -57,6 +64,47 @@ public sealed class IdempotencyRequestBodyTests
         Assert.Equal(1, _calls.Count);
     }
 
+    [Theory]
+    [InlineData(1000, false, "server's pipe")]
+    [InlineData(1000, true, "spooled in memory")]
+    [InlineData(64 * 1024 + 1, false, "spooled to a file")]
+    [InlineData(3 * 1024 * 1024, true, "spooled to a file")]
+    public async Task Post_Body_KeptInThePipeOrSpooledPastItsFirst64KiB(int size, bool chunked, string expected)
+    {
+        await using var sut = await CreateSut();
+        var body = new byte[size];
+        RandomNumberGenerator.Fill(body);
+
+        var reply = await PostBytesAsync(sut.Client, "k-1", body, chunked, "/where");
+
+        Assert.Equal(200, reply.Status);
+        Assert.Equal(expected, reply.Text);
+    }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(64 * 1024)]
+    [InlineData(64 * 1024 + 1)]
+    [InlineData(200_000)]
+    public async Task Post_SameBodyWithAndWithoutContentLength_IsTheSameRequest(int size)
+    {
+        await using var sut = await CreateSut();
+        var body = new byte[size];
+        RandomNumberGenerator.Fill(body);
+
+        // Spooled or left in the pipe, hashed whole or as it streams by: one body, one fingerprint.
+        var measured = await PostBytesAsync(sut.Client, "k-1", body, chunked: false);
+        var chunked = await PostBytesAsync(sut.Client, "k-1", body, chunked: true);
+        body[size / 2] ^= 0xFF;
+        var changed = await PostBytesAsync(sut.Client, "k-1", body, chunked: true);
+
+        Assert.Equal(200, measured.Status);
+        Assert.True(chunked.IsReplayed, $"the chunked copy was not replayed: {chunked.Status}");
+        Assert.Equal(measured.Body, chunked.Body);
+        Assert.Equal(422, changed.Status);
+        Assert.Equal(1, _calls.Count);
+    }
+
     [Fact]
     public async Task Post_SmallJsonBoundByMinimalApi_ReadsBodyLeftInPipe()
     {
@@ -72,9 +120,9 @@ public sealed class IdempotencyRequestBodyTests
         Assert.Equal(1, _calls.Count);
     }
 
-    private static async Task<Reply> PostBytesAsync(HttpClient client, string key, byte[] body, bool chunked)
+    private static async Task<Reply> PostBytesAsync(HttpClient client, string key, byte[] body, bool chunked, string path = "/stream")
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, path);
         request.Headers.TryAddWithoutValidation("Idempotency-Key", key);
         request.Content = chunked ? new StreamContent(new NonSeekableStream(body)) : new ByteArrayContent(body);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");

@@ -31,6 +31,37 @@ public sealed class PythonUpstreamTests(PythonUpstreamFixture fixture) : IClassF
     private Upstream Upstream => fixture.Upstream;
 
     [Fact]
+    public async Task Post_LargeBinaryBody_ForwardedWholeFromTheSpool_AndReplayed()
+    {
+        var key = Requests.NewKey();
+        var body = new byte[3 * 1024 * 1024 + 5];
+        new Random(5).NextBytes(body);
+
+        var first = await SendBytesAsync(key, body);
+        var replay = await SendBytesAsync(key, body);
+        body[^1] ^= 1;
+        var changed = await SendBytesAsync(key, body);
+
+        // The gateway hashed the body as it spooled it past its first 64 KiB, then forwarded every byte from the spool.
+        Assert.Equal(201, first.Status);
+        body[^1] ^= 1;
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body)),
+            System.Text.Json.JsonDocument.Parse(first.Body).RootElement.GetProperty("body_sha256").GetString());
+        Assert.True(replay.Replayed);
+        Assert.Equal(first.Body, replay.Body);
+        Assert.Equal(422, changed.Status);
+        Assert.Equal((1, 1), await Upstream.StatsAsync(key));
+    }
+
+    private Task<Reply> SendBytesAsync(string key, byte[] body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/orders/upload") { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", key);
+        return Gateway.SendReadAsync(request);
+    }
+
+    [Fact]
     public async Task Post_FiftyParallelRequestsWithOneKey_ReachTheUpstreamOnce()
     {
         const int Count = 50;

@@ -16,6 +16,52 @@ public sealed class RequestFingerprintTests
         Assert.Matches("^[0-9a-f]{64}$", first);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1000)]
+    [InlineData(1_000_000)]
+    public async Task AddRawBodyAsync_BodyReadInPieces_SameFingerprintAsTheWholeBody(int size)
+    {
+        var body = new byte[size + 7];
+        new Random(size).NextBytes(body);
+
+        // Exactly the body's bytes are read, however the stream hands them out; what follows them is not.
+        var streamed = await StreamedAsync(body, size);
+        var whole = Fingerprint(body.AsSpan(0, size), isJson: false);
+        body[size] ^= 1;
+        var afterTheBodyChanged = await StreamedAsync(body, size);
+        body[size / 2] ^= 1;
+        var bodyChanged = await StreamedAsync(body, size);
+
+        Assert.Equal(whole, streamed);
+        Assert.Equal(whole, afterTheBodyChanged);
+        Assert.Equal(size == 0, whole == bodyChanged);
+    }
+
+    private static async Task<string> StreamedAsync(byte[] data, int length)
+    {
+        using var fingerprint = new RequestFingerprint();
+        fingerprint.Add("method", "POST");
+        fingerprint.Add("route", "/v1/transfers");
+        await fingerprint.AddRawBodyAsync(new TrickleStream(data), length);
+        return fingerprint.Finish();
+    }
+
+    // Hands out at most 1000 bytes a read, as a network stream might.
+    private sealed class TrickleStream(byte[] data) : MemoryStream(data, writable: false)
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+            => base.ReadAsync(buffer[..Math.Min(buffer.Length, 1000)], cancellationToken);
+    }
+
+    [Fact]
+    public async Task AddRawBodyAsync_StreamShorterThanTheLength_Throws()
+    {
+        using var fingerprint = new RequestFingerprint();
+
+        await Assert.ThrowsAsync<EndOfStreamException>(() => fingerprint.AddRawBodyAsync(new MemoryStream(new byte[10]), 11).AsTask());
+    }
+
     [Fact]
     public void AddBody_JsonMemberOrderAndWhitespace_DoNotMatter()
     {

@@ -57,6 +57,44 @@ public sealed partial class RequestFingerprint : IDisposable
     }
 
     /// <summary>
+    /// Adds a raw (not JSON) body of <paramref name="length"/> bytes, read from <paramref name="body"/> in pieces: the same
+    /// fingerprint <see cref="AddBody"/> gives those bytes as a raw body, without holding them whole (a large upload).
+    /// </summary>
+    /// <param name="body">The stream to read exactly <paramref name="length"/> bytes from.</param>
+    /// <param name="length">The body's length in bytes.</param>
+    /// <param name="cancellationToken">Cancels the reading.</param>
+    /// <exception cref="EndOfStreamException">The stream ended before <paramref name="length"/> bytes.</exception>
+    public async ValueTask AddRawBodyAsync(Stream body, long length, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, int.MaxValue);
+        MemberDigest = null;
+        AppendText("body:raw");
+        AppendLength((int)length);
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            var remaining = length;
+            while (remaining > 0)
+            {
+                var read = await body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining)), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new EndOfStreamException($"The body ended {remaining} bytes short of its length, {length}.");
+                }
+
+                Append(buffer.AsSpan(0, read));
+                remaining -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
     /// The top-level members of the body added last, when it is a JSON object (only the chosen members, when the body was
     /// narrowed to some), for <see cref="IdempotentOperation.MemberDigest"/>; null for any other body.
     /// </summary>
