@@ -1,7 +1,8 @@
 // A small web app on the Redis store, for tests that run several nodes as real processes on one Redis.
 //
-//   dotnet Idem.Redis.Tests.Host.dll --redis <configuration> --prefix <key prefix>
+//   dotnet Idem.Redis.Tests.Host.dll --redis <configuration> --prefix <key prefix> [--batching]
 //
+// --batching turns on batched claims and completions (Idempotency:Batching:Enabled).
 // Prints "IDEM-REDISHOST listening <url>" once it serves requests. POST /orders (key required) counts its run in Redis
 // (INCR <prefix>runs:<key>, so runs on every node add up), prints "IDEM-REDISHOST ran <key>", and answers 201 with a
 // body unique to the run. A request with "X-Hold: true" waits, after counting, until a line "release" arrives on
@@ -32,7 +33,8 @@ builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
 
 // The application's own connection, shared by the store (AddRedisStore() takes it from DI) and the handler.
 builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(configuration + ",abortConnect=false"));
-builder.Services.AddIdempotency().AddRedisStore(o => o.KeyPrefix = prefix);
+var batching = args.Contains("--batching");
+builder.Services.AddIdempotency(o => o.Batching.Enabled = batching).AddRedisStore(o => o.KeyPrefix = prefix);
 
 var app = builder.Build();
 app.UseIdempotency();

@@ -22,9 +22,10 @@ internal sealed class RedisHostProcess : IAsyncDisposable
     public static string HostPath => typeof(RedisHostProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "Idem.Redis.Tests.Host.Path").Value!;
 
-    public static async Task<RedisHostProcess> StartAsync(string redisConfiguration, string prefix)
+    public static async Task<RedisHostProcess> StartAsync(string redisConfiguration, string prefix, bool batching = false)
     {
-        var process = new ChildProcess("The Redis test host", HostPath, ["--redis", redisConfiguration, "--prefix", prefix], StartTimeout,
+        string[] arguments = batching ? ["--redis", redisConfiguration, "--prefix", prefix, "--batching"] : ["--redis", redisConfiguration, "--prefix", prefix];
+        var process = new ChildProcess("The Redis test host", HostPath, arguments, StartTimeout,
             start => start.RedirectStandardInput = true);
         return await process.StartAsync(
             l => l.StartsWith(ListeningMarker, StringComparison.Ordinal),

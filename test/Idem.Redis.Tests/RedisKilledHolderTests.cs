@@ -12,7 +12,13 @@ namespace Idem.Redis.Tests;
 public sealed class RedisKilledHolderTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task Retry_HolderKilledAfterRecoveryPoint_ResumesOnceWhenTheDefaultLeaseRunsOut()
+    public Task Retry_HolderKilledAfterRecoveryPoint_ResumesOnceWhenTheDefaultLeaseRunsOut() => RunAsync(batching: false);
+
+    [Fact]
+    public Task Retry_BatchingHolderKilledAfterRecoveryPoint_ResumesOnceWhenTheDefaultLeaseRunsOut() => RunAsync(batching: true);
+
+    // With batching, the killed holder claimed its key in a batch, and the retry claims and completes through batches.
+    private async Task RunAsync(bool batching)
     {
         var configuration = RedisServer.Configuration;
         var prefix = RedisServer.NewPrefix();
@@ -20,10 +26,14 @@ public sealed class RedisKilledHolderTests(ITestOutputHelper output)
 
         // The worker counts its effect in <prefix>effects; one prefix per test, so the count is this key's.
         var held = await KilledHolder.RetryAfterKillAsync(
-            "redis",
+            batching ? "redis-batched" : "redis",
             configuration,
             prefix,
-            idempotency => idempotency.AddRedisStore(configuration, o => o.KeyPrefix = prefix),
+            idempotency =>
+            {
+                idempotency.Services.Configure<IdempotencyOptions>(o => o.Batching.Enabled = batching);
+                idempotency.AddRedisStore(configuration, o => o.KeyPrefix = prefix);
+            },
             _ => redis.StringIncrementAsync(prefix + "effects"),
             async _ => (long)await redis.StringGetAsync(prefix + "effects"));
         output.WriteLine($"The killed holder's key was held {held.TotalSeconds:F1} s after the kill.");

@@ -14,6 +14,14 @@ public sealed class RedisNodesTests(TwoNodes nodes) : RedisNodesTestsBase(nodes)
 [Trait("Category", RedisCluster.Category)]
 public sealed class RedisClusterNodesTests(TwoClusterNodes nodes) : RedisNodesTestsBase(nodes), IClassFixture<TwoClusterNodes>;
 
+/// <summary>The same two nodes with batched claims and completions on.</summary>
+[Trait("Category", RedisServer.Category)]
+public sealed class RedisBatchingNodesTests(TwoBatchingNodes nodes) : RedisNodesTestsBase(nodes), IClassFixture<TwoBatchingNodes>;
+
+/// <summary>The same two nodes on the Redis Cluster, batching on: claims grouped per hash slot.</summary>
+[Trait("Category", RedisCluster.Category)]
+public sealed class RedisClusterBatchingNodesTests(TwoBatchingClusterNodes nodes) : RedisNodesTestsBase(nodes), IClassFixture<TwoBatchingClusterNodes>;
+
 /// <summary>What two nodes on one Redis (a server or a cluster) must show.</summary>
 public abstract class RedisNodesTestsBase(TwoNodes nodes)
 {
@@ -133,7 +141,7 @@ public class TwoNodes : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Nodes = await Task.WhenAll(RedisHostProcess.StartAsync(Configuration, _prefix), RedisHostProcess.StartAsync(Configuration, _prefix));
+        Nodes = await Task.WhenAll(RedisHostProcess.StartAsync(Configuration, _prefix, Batching), RedisHostProcess.StartAsync(Configuration, _prefix, Batching));
         foreach (var node in Nodes)
         {
             var client = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 128 })
@@ -168,6 +176,9 @@ public class TwoNodes : IAsyncLifetime
         return (long)await redis.GetDatabase().StringGetAsync(_prefix + "runs:" + key);
     }
 
+    /// <summary>Whether the nodes batch their claims and completions.</summary>
+    protected virtual bool Batching => false;
+
     /// <summary>The Redis the nodes share.</summary>
     protected virtual string Configuration => RedisServer.Configuration;
 
@@ -191,6 +202,22 @@ public class TwoNodes : IAsyncLifetime
 /// <summary>The two node processes on the Redis Cluster.</summary>
 public sealed class TwoClusterNodes : TwoNodes
 {
+    protected override string Configuration => RedisCluster.Configuration;
+
+    protected override Task<StackExchange.Redis.ConnectionMultiplexer> ConnectAsync() => RedisCluster.ConnectAsync();
+}
+
+/// <summary>The two node processes on the Redis server, batching on.</summary>
+public sealed class TwoBatchingNodes : TwoNodes
+{
+    protected override bool Batching => true;
+}
+
+/// <summary>The two node processes on the Redis Cluster, batching on.</summary>
+public sealed class TwoBatchingClusterNodes : TwoNodes
+{
+    protected override bool Batching => true;
+
     protected override string Configuration => RedisCluster.Configuration;
 
     protected override Task<StackExchange.Redis.ConnectionMultiplexer> ConnectAsync() => RedisCluster.ConnectAsync();

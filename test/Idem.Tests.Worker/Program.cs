@@ -4,24 +4,24 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using StackExchange.Redis;
 
-// Usage: Idem.Tests.Worker <sqlite|postgres|postgres-batched|redis> <connection> <namespace> <key>
+// Usage: Idem.Tests.Worker <sqlite|postgres|postgres-batched|redis|redis-batched> <connection> <namespace> <key>
 //
 // A holder that the test kills: runs the operation "orders.charge" under <key> through the executor, with the default
 // options (so the default lease), on the named store. The operation writes its effect, records the recovery point
 // "charged", prints "blocked" and waits forever; the test SIGKILLs it there. The namespace is where the store and the
 // effect live: ignored for SQLite (the file is the test's own), the schema for PostgreSQL, the key prefix for Redis.
 // The effect is a row in the table `charges` (SQL stores; the test creates it) or the Redis counter <prefix>effects.
-// postgres-batched is PostgreSQL with batched claims and completions (Idempotency:Batching:Enabled).
+// postgres-batched and redis-batched are those stores with batched claims and completions (Idempotency:Batching:Enabled).
 if (args.Length != 4)
 {
-    Console.Error.WriteLine("usage: <sqlite|postgres|postgres-batched|redis> <connection> <namespace> <key>");
+    Console.Error.WriteLine("usage: <sqlite|postgres|postgres-batched|redis|redis-batched> <connection> <namespace> <key>");
     return 2;
 }
 
 var (store, connection, ns, key) = (args[0], args[1], args[2], args[3]);
 var services = new ServiceCollection();
 
-var idempotency = services.AddIdempotentExecutor(o => o.Batching.Enabled = store == "postgres-batched");
+var idempotency = services.AddIdempotentExecutor(o => o.Batching.Enabled = store is "postgres-batched" or "redis-batched");
 Func<CancellationToken, Task> effect;
 switch (store)
 {
@@ -48,7 +48,7 @@ switch (store)
             await command.ExecuteNonQueryAsync(ct);
         };
         break;
-    case "redis":
+    case "redis" or "redis-batched":
         idempotency.AddRedisStore(connection, o => o.KeyPrefix = ns);
         var redis = await ConnectionMultiplexer.ConnectAsync(connection);
         effect = async _ => await redis.GetDatabase().StringIncrementAsync(ns + "effects");
