@@ -27,6 +27,9 @@ internal sealed class IdempotencyServerInterceptor : Interceptor
     internal const string StatusHeader = "grpc-status";
     internal const string DetailHeader = "grpc-message";
 
+    // Stored beside the status: a trailer the handler set, under its own name after this prefix.
+    internal const string TrailerPrefix = "trailer:";
+
     // gRPC always answers HTTP 200; the call's own status is in the grpc-status header of the stored answer.
     private const int StoredStatusCode = 200;
 
@@ -158,12 +161,61 @@ internal sealed class IdempotencyServerInterceptor : Interceptor
         {
             // A business answer (InvalidArgument, NotFound, FailedPrecondition…): the call ran and this is its outcome.
             call.Failure = ex;
-            return OperationResult.Complete(new IdempotencyResponse(StoredStatusCode,
-                [new(StatusHeader, ((int)ex.StatusCode).ToString(CultureInfo.InvariantCulture)), new(DetailHeader, ex.Status.Detail)],
-                ReadOnlyMemory<byte>.Empty));
+            List<KeyValuePair<string, string>> failure =
+                [new(StatusHeader, ((int)ex.StatusCode).ToString(CultureInfo.InvariantCulture)), new(DetailHeader, ex.Status.Detail)];
+            AddTrailers(failure, ex.Trailers);
+            AddTrailers(failure, call.Context.ResponseTrailers);
+            return OperationResult.Complete(new IdempotencyResponse(StoredStatusCode, failure, ReadOnlyMemory<byte>.Empty));
         }
 
-        return OperationResult.Complete(new IdempotencyResponse(StoredStatusCode, OkHeaders, call.SerializeResponse()));
+        IReadOnlyList<KeyValuePair<string, string>> headers = OkHeaders;
+        if (call.Context.ResponseTrailers.Count > 0)
+        {
+            var withTrailers = new List<KeyValuePair<string, string>>(OkHeaders);
+            AddTrailers(withTrailers, call.Context.ResponseTrailers);
+            headers = withTrailers;
+        }
+
+        return OperationResult.Complete(new IdempotencyResponse(StoredStatusCode, headers, call.SerializeResponse()));
+    }
+
+    /// <summary>
+    /// Keeps the trailers the handler set, to be replayed with its answer (a binary one base64-encoded). Response headers
+    /// a handler sends itself have gone out before the answer is known, so they are not kept: put what a retry needs in
+    /// trailers or the message.
+    /// </summary>
+    private static void AddTrailers(List<KeyValuePair<string, string>> stored, Metadata trailers)
+    {
+        foreach (var entry in trailers)
+        {
+            if (entry.Key.StartsWith("grpc-", StringComparison.Ordinal) || entry.Key == IdempotencyMetadataKeys.Replayed)
+            {
+                continue;
+            }
+
+            stored.Add(new(TrailerPrefix + entry.Key, entry.IsBinary ? Convert.ToBase64String(entry.ValueBytes) : entry.Value));
+        }
+    }
+
+    private static void ReplayTrailers(IdempotencyResponse stored, Metadata trailers)
+    {
+        foreach (var (name, value) in stored.Headers)
+        {
+            if (!name.StartsWith(TrailerPrefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var key = name[TrailerPrefix.Length..];
+            if (key.EndsWith(Metadata.BinaryHeaderSuffix, StringComparison.Ordinal))
+            {
+                trailers.Add(key, Convert.FromBase64String(value));
+            }
+            else
+            {
+                trailers.Add(key, value);
+            }
+        }
     }
 
     private async Task<TResponse> ReplayAsync<TRequest, TResponse>(UnaryCall<TRequest, TResponse> call, IdempotencyResponse stored)
@@ -179,12 +231,15 @@ internal sealed class IdempotencyServerInterceptor : Interceptor
 
         if (code != StatusCode.OK)
         {
-            throw new RpcException(new Status(code, detail), new Metadata { { IdempotencyMetadataKeys.Replayed, "true" } });
+            var failureTrailers = new Metadata { { IdempotencyMetadataKeys.Replayed, "true" } };
+            ReplayTrailers(stored, failureTrailers);
+            throw new RpcException(new Status(code, detail), failureTrailers);
         }
 
         var response = call.DeserializeResponse(stored.Body);
         await call.Context.WriteResponseHeadersAsync(new Metadata { { IdempotencyMetadataKeys.Replayed, "true" } }).ConfigureAwait(false);
         call.Context.ResponseTrailers.Add(IdempotencyMetadataKeys.Replayed, "true");
+        ReplayTrailers(stored, call.Context.ResponseTrailers);
         return response;
     }
 

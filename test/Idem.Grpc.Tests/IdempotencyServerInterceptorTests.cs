@@ -101,6 +101,49 @@ public sealed class IdempotencyServerInterceptorTests
     }
 
     [Fact]
+    public async Task Create_HandlerSetsTrailers_ReplayCarriesThem()
+    {
+        var runs = 0;
+        await using var app = await CreateSut((request, context) =>
+        {
+            var run = Interlocked.Increment(ref runs);
+            context.ResponseTrailers.Add("x-order-ref", "ref-" + run);
+            context.ResponseTrailers.Add("x-receipt-bin", [1, 2, (byte)run]);
+            return Task.FromResult(Order(request, run));
+        });
+
+        var first = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), Calls.Key("order-1")));
+        var retry = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), Calls.Key("order-1")));
+
+        Assert.True(retry.IsReplayed);
+        Assert.Equal(1, runs);
+        Assert.Equal("ref-1", first.Trailer("x-order-ref"));
+        Assert.Equal("ref-1", retry.Trailer("x-order-ref"));
+        Assert.Equal(new byte[] { 1, 2, 1 }, retry.Trailers.GetValueBytes("x-receipt-bin"));
+        Assert.Single(retry.Trailers, t => t.Key == IdempotencyMetadataKeys.Replayed);
+    }
+
+    [Fact]
+    public async Task Create_BusinessStatusWithTrailers_ReplayCarriesThem()
+    {
+        var runs = 0;
+        await using var app = await CreateSut((_, _) =>
+        {
+            var run = Interlocked.Increment(ref runs);
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "card declined"), new Metadata { { "x-decline-code", "insufficient_funds-" + run } });
+        });
+
+        var first = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), Calls.Key("order-1")));
+        var retry = await Calls.AnswerAsync(app.Client.CreateAsync(Calls.Request(), Calls.Key("order-1")));
+
+        Assert.Equal((StatusCode.FailedPrecondition, "card declined"), (retry.Status, retry.Detail));
+        Assert.True(retry.IsReplayed);
+        Assert.Equal(1, runs);
+        Assert.Equal("insufficient_funds-1", first.Trailer("x-decline-code"));
+        Assert.Equal("insufficient_funds-1", retry.Trailer("x-decline-code"));
+    }
+
+    [Fact]
     public async Task Create_SameKeyDifferentRequest_FailsPreconditionAndDoesNotRun()
     {
         var runs = 0;
