@@ -8,6 +8,36 @@ namespace Idem.Gateway.Tests;
 public sealed class ConfigurationTests
 {
     [Fact]
+    public async Task ShippedConfiguration_GuardsOrdersWithAnAnswerTimeout_AndReplays()
+    {
+        // The appsettings.json that `dotnet run --project src/Idem.Gateway` uses, with only the upstream and store moved.
+        await using var upstream = await Upstream.StartAsync();
+        var directory = Directory.CreateTempSubdirectory("idem-gateway-tests-").FullName;
+        try
+        {
+            File.Copy(Path.Combine(Path.GetDirectoryName(ServiceProcess.GatewayPath)!, "appsettings.json"), Path.Combine(directory, "appsettings.json"));
+            await using var gateway = await ServiceProcess.StartDotnetAsync("The shipped gateway", ServiceProcess.GatewayPath, directory,
+                "--ReverseProxy:Clusters:orders:Destinations:upstream:Address=" + upstream.Address,
+                "--Gateway:ConnectionString=Data Source=" + Path.Combine(directory, "idem-gateway.db"));
+            var key = Requests.NewKey();
+
+            var missing = await gateway.Http.PostAsync("/orders/new", key: null);
+            var first = await gateway.Http.PostAsync("/orders/new", key);
+            var replay = await gateway.Http.PostAsync("/orders/new", key);
+
+            Assert.Equal(400, missing.Status);
+            Assert.Equal((201, false), (first.Status, first.Replayed));
+            Assert.True(replay.Replayed);
+            Assert.Equal(first.Body, replay.Body);
+            Assert.Contains("answer timeout 00:00:30", gateway.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Reload_RouteMetadataChanges_PolicyFollowsWithoutRestart_AndUnreadableMetadataIsRefused()
     {
         await using var upstream = await Upstream.StartAsync();
