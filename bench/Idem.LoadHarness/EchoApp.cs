@@ -127,7 +127,7 @@ internal sealed class EchoApp : IAsyncDisposable
     /// no method, route or query in the hash, no lease or owner token, no response captured, kept or held back. It is
     /// a lower bound on what a first execution costs, not something to deploy.
     /// </summary>
-    private static void UseFloor(WebApplication app)
+    internal static void UseFloor(WebApplication app)
     {
         var seen = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
         app.Use(async (context, next) =>
@@ -183,6 +183,8 @@ internal enum Variant
     Gateway,
     GatewayRedis,
     GatewayPostgres,
+    YarpFloor,
+    YarpRedisFloor,
 }
 
 internal sealed record EchoRequest(long Id, long Amount, string Currency, string To);

@@ -18,8 +18,11 @@ internal sealed class GatewayFront : IAsyncDisposable
     private readonly EchoApp _upstream;
     private readonly string _contentRoot;
 
-    private GatewayFront(WebApplication app, EchoApp upstream, string contentRoot, Uri baseAddress)
+    private readonly IAsyncDisposable? _redis;
+
+    private GatewayFront(WebApplication app, EchoApp upstream, string contentRoot, Uri baseAddress, IAsyncDisposable? redis)
     {
+        _redis = redis;
         _app = app;
         _upstream = upstream;
         _contentRoot = contentRoot;
@@ -28,7 +31,8 @@ internal sealed class GatewayFront : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public static bool IsFront(Variant variant) => variant is Variant.Yarp or Variant.Gateway or Variant.GatewayRedis or Variant.GatewayPostgres;
+    public static bool IsFront(Variant variant)
+        => variant is Variant.Yarp or Variant.YarpFloor or Variant.YarpRedisFloor or Variant.Gateway or Variant.GatewayRedis or Variant.GatewayPostgres;
 
     public static async Task<GatewayFront> StartAsync(Variant variant, HarnessOptions options)
     {
@@ -54,12 +58,24 @@ internal sealed class GatewayFront : IAsyncDisposable
         ];
 
         WebApplication app;
-        if (variant == Variant.Yarp)
+        StackExchange.Redis.ConnectionMultiplexer? redis = null;
+        if (variant is Variant.Yarp or Variant.YarpFloor or Variant.YarpRedisFloor)
         {
+            // The floors: YARP with the least a layer that remembers keys must do in front of it, in memory or on Redis.
             var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
             builder.Services.AddReverseProxy().LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"));
             app = builder.Build();
+            if (variant == Variant.YarpFloor)
+            {
+                EchoApp.UseFloor(app);
+            }
+            else if (variant == Variant.YarpRedisFloor)
+            {
+                redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(options.Redis!);
+                StoreFloors.UseRedisFloor(app, redis, "idem-harness-floor:" + Guid.NewGuid().ToString("N")[..8] + ":");
+            }
+
             app.MapReverseProxy();
         }
         else
@@ -74,7 +90,7 @@ internal sealed class GatewayFront : IAsyncDisposable
             throw new InvalidOperationException($"Kestrel bound {address}, which is not loopback.");
         }
 
-        return new GatewayFront(app, upstream, contentRoot, address);
+        return new GatewayFront(app, upstream, contentRoot, address, redis);
     }
 
     public async ValueTask DisposeAsync()
@@ -82,6 +98,11 @@ internal sealed class GatewayFront : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         await _upstream.DisposeAsync();
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
         Directory.Delete(_contentRoot, recursive: true);
     }
 }

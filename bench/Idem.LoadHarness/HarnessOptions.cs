@@ -52,7 +52,8 @@ internal sealed record HarnessOptions
                                  same rounds, and first executions on its floor (INSERT … ON CONFLICT, then UPDATE, raw
                                  Npgsql); with --gateway, the gateway on the PostgreSQL store too
           --floor                also run first executions behind a floor middleware (SHA-256 of the body and one
-                                 dictionary entry per key, nothing else): a lower bound for any idempotency layer
+                                 dictionary entry per key, nothing else): a lower bound for any idempotency layer;
+                                 with --gateway, YARP behind that floor, and behind the Redis floor with --redis
           --gateway              instead: the bare app directly, behind YARP alone and behind the idempotency gateway
                                  (in-memory store, plus --redis and --postgres when given), as ratios to YARP alone
         """;

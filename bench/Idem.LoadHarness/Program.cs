@@ -17,7 +17,13 @@ catch (ArgumentException ex)
 
 // A hard ceiling on top of the bounded options: the whole run can never outlast it.
 Variant[] variants = options.Gateway
-    ? [Variant.Bare, Variant.Yarp, Variant.Gateway, .. options.Redis is null ? Array.Empty<Variant>() : [Variant.GatewayRedis], .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.GatewayPostgres]]
+    ?
+    [
+        Variant.Bare, Variant.Yarp, Variant.Gateway,
+        .. options.Floor ? [Variant.YarpFloor] : Array.Empty<Variant>(),
+        .. options.Redis is null ? Array.Empty<Variant>() : options.Floor ? [Variant.GatewayRedis, Variant.YarpRedisFloor] : [Variant.GatewayRedis],
+        .. options.Postgres is null ? Array.Empty<Variant>() : [Variant.GatewayPostgres],
+    ]
     :
     [
         Variant.Bare, Variant.InMemory,
@@ -140,7 +146,9 @@ static async Task<(TimeSpan Elapsed, bool Quiet)> WarmUpUntilJitQuietAsync(Scena
 
 // The floors answer a repeated key with 409 and replay nothing: they only serve first executions.
 static Variant[] Serving(Variant[] variants, Scenario scenario)
-    => scenario == Scenario.FirstExecutions ? variants : [.. variants.Where(v => v is not (Variant.Floor or Variant.RedisFloor or Variant.PostgresFloor))];
+    => scenario == Scenario.FirstExecutions
+        ? variants
+        : [.. variants.Where(v => v is not (Variant.Floor or Variant.RedisFloor or Variant.PostgresFloor or Variant.YarpFloor or Variant.YarpRedisFloor))];
 
 static string Name(Scenario scenario) => scenario == Scenario.FirstExecutions ? "first executions" : "replays";
 
@@ -158,6 +166,8 @@ static string VariantName(Variant variant) => variant switch
     Variant.Gateway => "gateway",
     Variant.GatewayRedis => "gateway-redis",
     Variant.GatewayPostgres => "gateway-postgres",
+    Variant.YarpFloor => "yarp floor",
+    Variant.YarpRedisFloor => "yarp redis floor",
     _ => "floor",
 };
 
@@ -183,6 +193,8 @@ static string GatewayReport(HarnessOptions options, Scenario[] scenarios, Dictio
                 Variant.Yarp => "YARP alone",
                 Variant.Gateway => "gateway, in-memory store",
                 Variant.GatewayRedis => "gateway, Redis store",
+                Variant.YarpFloor => "YARP + floor middleware",
+                Variant.YarpRedisFloor => "YARP + Redis floor (SET NX, SET XX)",
                 _ => "gateway, PostgreSQL store",
             };
             text.AppendLine(culture,
