@@ -16,7 +16,7 @@ internal static class IdemCheckCommand
         WARNING: it sends real requests that create real effects. Point it at a test environment only.
 
         usage: idem-check [--target FILE] [options]
-          --target FILE          a JSON target description (options below override it)
+          --target FILE          a JSON or YAML (.yaml, .yml) target description (options below override it)
           --url URL              the operation to test
           --method METHOD        default POST
           --header "N: V"        a header on every request (repeatable)

@@ -1,9 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
 
 namespace Idem.Check;
 
-/// <summary>The operation under test and how to reach it, read from a JSON file and/or command-line options.</summary>
+/// <summary>The operation under test and how to reach it, read from a JSON or YAML file and/or command-line options.</summary>
 internal sealed class Target
 {
     public const string UniquePlaceholder = "{{unique}}";
@@ -67,8 +70,28 @@ internal sealed class Target
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
+    private static readonly IDeserializer s_yaml = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
+
+    /// <summary>Reads a target file: YAML when its name ends in <c>.yaml</c> or <c>.yml</c>, JSON otherwise. The members are the same.</summary>
     public static Target Load(string path)
-        => JsonSerializer.Deserialize<Target>(File.ReadAllText(path), s_json) ?? throw new UsageException($"{path} holds no target.");
+    {
+        var text = File.ReadAllText(path);
+        if (!path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) && !path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+        {
+            return JsonSerializer.Deserialize<Target>(text, s_json) ?? throw new UsageException($"{path} holds no target.");
+        }
+
+        try
+        {
+            // Converted by each member's type, so `concurrency: 10` is a number and `X-Fail: 1` a header value; an
+            // unknown member is an error, as in JSON.
+            return s_yaml.Deserialize<Target?>(text) ?? throw new UsageException($"{path} holds no target.");
+        }
+        catch (YamlException e)
+        {
+            throw new UsageException($"{path}: {(e.InnerException ?? e).Message} (line {e.Start.Line}, column {e.Start.Column})");
+        }
+    }
 
     /// <summary>What is wrong with the description, or null.</summary>
     public string? Validate()

@@ -126,4 +126,54 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(IdemCheckCommand.Passed, code);
         Assert.Contains("pass    must    replay-effect", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Run_YamlTargetFile_IsReadLikeJson()
+    {
+        await using var app = await IdemApp.StartAsync();
+        var target = Path.Combine(_directory, "target.yaml");
+        File.WriteAllText(target, $$"""
+            # the same members as the JSON file, in YAML
+            method: POST
+            url: {{new Uri(app.BaseAddress, "/orders")}}
+            body: '{"ref":"{{Target.UniquePlaceholder}}"}'
+            callerA:
+              X-Api-Key: caller-a
+            callerB: { X-Api-Key: caller-b }
+            effectsUrl: {{new Uri(app.BaseAddress, "/effects")}}
+            faultHeaders:
+              X-Fail: 1
+            concurrency: 3
+            pauseSeconds: 0.1
+            requiresKey: true
+            otherBody: null
+            """);
+
+        var invocation = IdemCheckCommand.Parse(["--target", target]);
+        var (code, output, _) = await RunAsync("--target", target, "--only", "replay-effect,caller-scope,server-error-not-stored,concurrent-one-effect");
+
+        Assert.Equal(3, invocation.Target.Concurrency);
+        Assert.Equal(0.1, invocation.Target.PauseSeconds);
+        Assert.Equal("1", invocation.Target.FaultHeaders!["X-Fail"]);
+        Assert.Equal("caller-b", invocation.Target.CallerB!["X-Api-Key"]);
+        Assert.Null(invocation.Target.OtherBody);
+        Assert.Equal(IdemCheckCommand.Passed, code);
+        Assert.Contains("4 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
+        Assert.Contains("3 parallel requests", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("target.yaml", "url: http://127.0.0.1:9/orders\nconcurency: 3\n", "concurency")]
+    [InlineData("target.yml", "url: http://127.0.0.1:9/orders\nconcurrency: many\n", "line 2")]
+    [InlineData("target.yaml", "url: [unclosed\n", "line")]
+    public async Task Run_BadYamlTargetFile_ExitsTwoAndSaysWhere(string name, string yaml, string expected)
+    {
+        var target = Path.Combine(_directory, name);
+        File.WriteAllText(target, yaml);
+
+        var (code, _, error) = await RunAsync("--target", target);
+
+        Assert.Equal(IdemCheckCommand.UsageError, code);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
 }
