@@ -48,6 +48,15 @@ internal sealed class Target
     /// <summary>Headers that make the target answer a 5xx (a fault switch of a test environment).</summary>
     public Dictionary<string, string>? FaultHeaders { get; set; }
 
+    /// <summary>
+    /// Headers that make the target break off its answer: start it, then drop the connection (a fault switch of a test
+    /// environment, standing for a crash mid-response).
+    /// </summary>
+    public Dictionary<string, string>? DropHeaders { get; set; }
+
+    /// <summary>The response header that states how long a key is kept, when it is not one the kit recognises by name.</summary>
+    public string? ExpiryHeader { get; set; }
+
     /// <summary>Parallel identical requests in the concurrency check (at most <see cref="MaxConcurrency"/>).</summary>
     public int Concurrency { get; set; } = 10;
 

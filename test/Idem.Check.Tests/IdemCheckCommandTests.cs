@@ -20,6 +20,7 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
         "--caller-b", "X-Api-Key: caller-b",
         "--effects-url", new Uri(baseAddress, "/effects").ToString(),
         "--fault-header", "X-Fail: 1",
+        "--drop-header", "X-Drop: 1",
         "--pause", "0.2",
         .. more,
     ];
@@ -44,13 +45,13 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
 
         Assert.Equal(IdemCheckCommand.Passed, code);
         Assert.Contains("real effects", error, StringComparison.Ordinal);
-        Assert.Contains("idem-check: [4/7] 10 parallel duplicates", error, StringComparison.Ordinal);
-        Assert.Contains("22 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
+        Assert.Contains("idem-check: [4/8] 10 parallel duplicates", error, StringComparison.Ordinal);
+        Assert.Contains("26 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
         using var document = JsonDocument.Parse(File.ReadAllText(json));
-        Assert.Equal(22, document.RootElement.GetProperty("checks").GetArrayLength());
+        Assert.Equal(26, document.RootElement.GetProperty("checks").GetArrayLength());
         Assert.False(document.RootElement.GetProperty("mustFailed").GetBoolean());
         var suite = XDocument.Load(junit).Root!.Element("testsuite")!;
-        Assert.Equal("22", suite.Attribute("tests")!.Value);
+        Assert.Equal("26", suite.Attribute("tests")!.Value);
         Assert.Equal("0", suite.Attribute("failures")!.Value);
     }
 

@@ -9,6 +9,7 @@ internal static class Targets
 {
     public const string FaultHeader = "X-Fail";
     public const string CallerHeader = "X-Api-Key";
+    public const string DropHeader = "X-Drop";
 
     public static Target For(Uri baseAddress, int concurrency = 10) => new()
     {
@@ -18,6 +19,7 @@ internal static class Targets
         CallerB = new() { [CallerHeader] = "caller-b" },
         EffectsUrl = new Uri(baseAddress, "/effects").ToString(),
         FaultHeaders = new() { [FaultHeader] = "1" },
+        DropHeaders = new() { [DropHeader] = "1" },
         Concurrency = concurrency,
         PauseSeconds = 0.5,
     };
