@@ -95,6 +95,20 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(0, await new HttpClient().GetFromJsonAsync<int>(new Uri(app.BaseAddress, "/effects")));
     }
 
+    [Fact]
+    public async Task Run_DryRun_PrintsTheSocketRequestsAsTheyGoOnTheWire()
+    {
+        await using var app = await FixtureApp.StartAsync(Flaw.None);
+
+        var (code, output, _) = await RunAsync(Args(app.BaseAddress, "--dry-run", "--only", "key-two-headers,client-hang-up"));
+
+        Assert.Equal(IdemCheckCommand.Passed, code);
+        Assert.Contains("POST /orders HTTP/1.1 (on a connection of its own, each header on its own line)", output, StringComparison.Ordinal);
+        Assert.Matches(@"  Idempotency-Key: a-\w+\r?\n  Idempotency-Key: b-\w+", output);
+        Assert.Contains("then hangs up (a reset) after 50 ms", output, StringComparison.Ordinal);
+        Assert.Equal(0, await new HttpClient().GetFromJsonAsync<int>(new Uri(app.BaseAddress, "/effects")));
+    }
+
     [Theory]
     [InlineData("--only", "no-such-check")]
     [InlineData("--concurrency", "50")]
