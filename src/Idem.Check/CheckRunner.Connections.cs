@@ -11,8 +11,11 @@ internal sealed partial class CheckRunner
     /// <summary>How long the kit waits after sending a request before it hangs up, unless the answer begins sooner.</summary>
     internal static readonly TimeSpan HangUpAfter = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Retries a check sends while the answer is 409 (the first request still running), at most.</summary>
-    private const int MaxConflictRetries = 8;
+    /// <summary>Retries the hang-up check sends while the answer is 409 (the first request still running), at most; it also stops once the request timeout has passed.</summary>
+    private const int MaxConflictRetries = 20;
+
+    /// <summary>Retries the drop check sends while the answer is 409: a key held for the broken request passes it, so a few tell enough.</summary>
+    private const int MaxDropConflictRetries = 3;
 
     private async Task RunTwoHeadersCheckAsync(CancellationToken cancellationToken)
     {
@@ -50,7 +53,7 @@ internal sealed partial class CheckRunner
         }
 
         var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
-        var (retry, conflicts) = await SendUntilSettledAsync(operation, cancellationToken).ConfigureAwait(false);
+        var (retry, conflicts) = await SendUntilSettledAsync(operation, MaxDropConflictRetries, cancellationToken).ConfigureAwait(false);
         var after = await EffectsAsync(cancellationToken).ConfigureAwait(false);
 
         // Ran again: a 2xx that is not a replay and, by the effects URL when there is one, made an effect of its own. A 409
@@ -97,13 +100,13 @@ internal sealed partial class CheckRunner
             }
         }
 
-        var (retry, conflicts) = await SendUntilSettledAsync(operation, cancellationToken).ConfigureAwait(false);
+        var (retry, conflicts) = await SendUntilSettledAsync(operation, MaxConflictRetries, cancellationToken).ConfigureAwait(false);
         var after = await EffectsAsync(cancellationToken).ConfigureAwait(false);
 
         var problems = new List<string>();
         if (retry.Status == 409)
         {
-            problems.Add("the key was still held");
+            problems.Add($"the first run had not finished, or its key was still held, {_target.TimeoutSeconds.ToString(CultureInfo.InvariantCulture)} s on");
         }
         else if (!retry.IsSuccess)
         {
@@ -123,26 +126,31 @@ internal sealed partial class CheckRunner
 
     private static string Conflicts(int count) => count == 0 ? "" : $" after {count}x 409";
 
-    /// <summary>Sends <paramref name="operation"/> again while the answer is 409, waiting out its Retry-After (bounded).</summary>
-    private async Task<(Reply Reply, int Conflicts)> SendUntilSettledAsync(Operation operation, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends <paramref name="operation"/> again while the answer is 409, waiting out its Retry-After: at most
+    /// <paramref name="maxRetries"/> times, and not past the request timeout.
+    /// </summary>
+    private async Task<(Reply Reply, int Conflicts)> SendUntilSettledAsync(Operation operation, int maxRetries, CancellationToken cancellationToken)
     {
+        var started = _time.GetTimestamp();
         for (var conflicts = 0; ; conflicts++)
         {
             var reply = await SendAsync(operation, cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (reply.Status != 409 || conflicts == MaxConflictRetries || _dryRun)
+            var delay = RetryDelay(reply.RetryAfter);
+            if (reply.Status != 409 || conflicts == maxRetries || _dryRun || _time.GetElapsedTime(started) + delay > TimeSpan.FromSeconds(_target.TimeoutSeconds))
             {
                 return (reply, conflicts);
             }
 
-            await Task.Delay(RetryDelay(reply.RetryAfter), _time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    // Retry-After in seconds, held between a tenth of a second and two seconds so the check stays short.
+    // Retry-After in seconds, held between half a second and three so the check neither hammers nor dawdles.
     private static TimeSpan RetryDelay(string? retryAfter)
         => double.TryParse(retryAfter, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
-            ? TimeSpan.FromSeconds(Math.Clamp(seconds, 0.1, 2))
-            : TimeSpan.FromSeconds(0.5);
+            ? TimeSpan.FromSeconds(Math.Clamp(seconds, 0.5, 3))
+            : TimeSpan.FromSeconds(1);
 
     /// <summary>Sends a request with every key value on a header line of its own (HttpClient would join them into one).</summary>
     private async Task<Reply> SendRawAsync(Operation operation, string[] keyValues, CancellationToken cancellationToken)
