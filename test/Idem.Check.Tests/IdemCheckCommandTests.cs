@@ -178,6 +178,32 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
     }
 
     [Theory]
+    [InlineData("json")]
+    [InlineData("yaml")]
+    public void Parse_TargetFileOfTheDocs_ReadsEveryMember(string language)
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Idem.slnx")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("no Idem.slnx above the test's directory");
+        }
+
+        var docs = File.ReadAllText(Path.Combine(root, "docs", "idem-check.md"));
+        var start = docs.IndexOf($"```{language}\n", StringComparison.Ordinal) + language.Length + 4;
+        var target = Path.Combine(_directory, "target." + language);
+        File.WriteAllText(target, docs[start..docs.IndexOf("```", start, StringComparison.Ordinal)]);
+
+        var parsed = IdemCheckCommand.Parse(["--target", target]).Target;
+
+        Assert.Equal("http://localhost:5000/v1/orders", parsed.Url);
+        Assert.Equal("""{"sku":"A1","ref":"{{unique}}"}""", parsed.Body);
+        Assert.Equal("key-b", parsed.CallerB!["X-Api-Key"]);
+        Assert.Equal("1", parsed.FaultHeaders!["X-Fail"]);
+        Assert.Equal("1", parsed.DropHeaders!["X-Drop"]);
+        Assert.Equal(2, parsed.PauseSeconds);
+    }
+
+    [Theory]
     [InlineData("target.yaml", "url: http://127.0.0.1:9/orders\nconcurency: 3\n", "concurency")]
     [InlineData("target.yml", "url: http://127.0.0.1:9/orders\nconcurrency: many\n", "line 2")]
     [InlineData("target.yaml", "url: [unclosed\n", "line")]
