@@ -59,8 +59,9 @@ internal static class RawHttp
                 while ((read = await stream.ReadAsync(buffer, deadline.Token).ConfigureAwait(false)) > 0)
                 {
                     answer.Write(buffer, 0, read);
-                    if (answer.Length > MaxAnswerBytes)
+                    if (answer.Length > MaxAnswerBytes || IsComplete(answer.GetBuffer().AsSpan(0, (int)answer.Length)))
                     {
+                        // A server that keeps the connection open despite Connection: close is not waited on.
                         break;
                     }
                 }
@@ -184,6 +185,39 @@ internal static class RawHttp
         return new Reply(code, body, headers.GetValueOrDefault("Content-Type"), headers.GetValueOrDefault("Location"),
             headers.TryGetValue("Idempotent-Replayed", out var replayed) && replayed.Equals("true", StringComparison.OrdinalIgnoreCase),
             headers.GetValueOrDefault("Retry-After"), Headers: headers);
+    }
+
+    /// <summary>Whether the answer is whole by its own framing (a length, or the last chunk); one framed by the close never is.</summary>
+    internal static bool IsComplete(ReadOnlySpan<byte> answer)
+    {
+        var end = answer.IndexOf("\r\n\r\n"u8);
+        if (end < 0)
+        {
+            return false;
+        }
+
+        var head = Encoding.Latin1.GetString(answer[..end]);
+        var body = answer.Length - end - 4;
+        if (head.StartsWith("HTTP/1.1 204", StringComparison.Ordinal) || head.StartsWith("HTTP/1.1 304", StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        foreach (var line in head.Split("\r\n"))
+        {
+            if (line.StartsWith("Transfer-Encoding:", StringComparison.OrdinalIgnoreCase) && line.Contains("chunked", StringComparison.OrdinalIgnoreCase))
+            {
+                return answer.EndsWith("0\r\n\r\n"u8) && (body == 5 || answer.EndsWith("\r\n0\r\n\r\n"u8));
+            }
+
+            if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)
+                && int.TryParse(line.AsSpan("Content-Length:".Length).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var length))
+            {
+                return body >= length;
+            }
+        }
+
+        return false;
     }
 
     private static byte[] Unchunk(ReadOnlySpan<byte> chunked)

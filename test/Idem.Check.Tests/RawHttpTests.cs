@@ -64,4 +64,49 @@ public sealed class RawHttpTests
         Assert.Equal(0, reply.Status);
         Assert.Contains(why, reply.Failure, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", true)]
+    [InlineData("HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\n{}", false)]
+    [InlineData("HTTP/1.1 201 Created\r\ncontent-length:0\r\n\r\n", true)]
+    [InlineData("HTTP/1.1 204 No Content\r\n\r\n", true)]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", true)]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", true)]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", false)]
+    [InlineData("HTTP/1.1 200 OK\r\n\r\nto the close", false)]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 2", false)]
+    public void IsComplete_ByTheAnswersOwnFraming(string answer, bool complete)
+        => Assert.Equal(complete, RawHttp.IsComplete(Encoding.UTF8.GetBytes(answer)));
+
+    [Fact]
+    public async Task SendAsync_ServerKeepsTheConnectionOpen_ReturnsOnceTheAnswerIsWhole()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        using var done = new CancellationTokenSource();
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var server = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            var request = new byte[4096];
+            var read = 0;
+            while (!Encoding.ASCII.GetString(request, 0, read).Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                read += await stream.ReadAsync(request.AsMemory(read));
+            }
+
+            await stream.WriteAsync("HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}"u8.ToArray());
+            // Keeps the connection open until the test is over.
+            await Task.Delay(Timeout.Infinite, done.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        });
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var reply = await RawHttp.SendAsync(new Uri($"http://127.0.0.1:{port}/x"), RawHttp.Format("POST", new Uri($"http://127.0.0.1:{port}/x"), [], null, null), TimeSpan.FromSeconds(10), default);
+
+        Assert.Equal(400, reply.Status);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"took {started.Elapsed}");
+        await done.CancelAsync();
+        await server;
+    }
 }
