@@ -8,9 +8,6 @@ namespace Idem.Check;
 /// <summary>The checks that need more than a well-formed exchange: two key header lines, an answer broken off, a client that hangs up.</summary>
 internal sealed partial class CheckRunner
 {
-    /// <summary>How long the kit waits after sending a request before it hangs up, unless the answer begins sooner.</summary>
-    internal static readonly TimeSpan HangUpAfter = TimeSpan.FromMilliseconds(50);
-
     /// <summary>Retries the hang-up check sends while the answer is 409 (the first request still running), at most; it also stops once the request timeout has passed.</summary>
     private const int MaxConflictRetries = 20;
 
@@ -81,17 +78,18 @@ internal sealed partial class CheckRunner
         var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
         var (url, request) = FormatRaw(operation, operation.Key is null ? [] : [operation.Key]);
         CountRequest();
+        var hangUpAfter = TimeSpan.FromSeconds(_target.HangUpSeconds);
         bool answerBegun;
         if (_dryRunPrinter is not null)
         {
-            _dryRunPrinter.Print(request, $"then hangs up (a reset) after {HangUpAfter.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)} ms");
+            _dryRunPrinter.Print(request, $"then hangs up (a reset) after {hangUpAfter.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)} ms");
             answerBegun = false;
         }
         else
         {
             try
             {
-                answerBegun = await RawHttp.SendAndHangUpAsync(url, request, HangUpAfter, TimeSpan.FromSeconds(_target.TimeoutSeconds), cancellationToken).ConfigureAwait(false);
+                answerBegun = await RawHttp.SendAndHangUpAsync(url, request, hangUpAfter, TimeSpan.FromSeconds(_target.TimeoutSeconds), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or AuthenticationException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {

@@ -63,6 +63,12 @@ internal sealed class Target
     /// <summary>Seconds to wait before checking that a key is still honoured.</summary>
     public double PauseSeconds { get; set; } = 2;
 
+    /// <summary>
+    /// Seconds the client-hang-up check waits after sending its request before it resets the connection (sooner if the
+    /// answer begins): long enough for the request to reach the target, short enough to land while it runs.
+    /// </summary>
+    public double HangUpSeconds { get; set; } = 0.05;
+
     /// <summary>Seconds any one request may take.</summary>
     public double TimeoutSeconds { get; set; } = 30;
 
@@ -123,6 +129,11 @@ internal sealed class Target
         if (MaxKeyLength is < 1 or > 8192)
         {
             return "max key length must be between 1 and 8192";
+        }
+
+        if (HangUpSeconds is <= 0 or > 10)
+        {
+            return "the hang-up wait must be more than 0 and at most 10 seconds";
         }
 
         return PauseSeconds is < 0 or > 600 ? "pause must be between 0 and 600 seconds" : null;

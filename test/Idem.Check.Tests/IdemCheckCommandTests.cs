@@ -112,6 +112,7 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
     [Theory]
     [InlineData("--only", "no-such-check")]
     [InlineData("--concurrency", "50")]
+    [InlineData("--hang-up-after", "0")]
     [InlineData("--bogus", "1")]
     public async Task Run_BadArguments_ExitsTwo(string name, string value)
     {

@@ -163,6 +163,7 @@ internal sealed class FixtureApp : IAsyncDisposable
         {
             var id = Interlocked.Increment(ref _effects);
             await Task.Delay(100);
+            await Targets.HoldUntilHungUpAsync(context);
             claimed.Status = 201;
             claimed.Location = $"/orders/{id}";
             claimed.Body = Encoding.UTF8.GetBytes($$"""{"id":{{id}}}""");

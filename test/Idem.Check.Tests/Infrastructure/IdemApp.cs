@@ -49,6 +49,7 @@ internal sealed class IdemApp : IAsyncDisposable
 
             // Long enough that parallel duplicates find the first one still running.
             await Task.Delay(200);
+            await Targets.HoldUntilHungUpAsync(context);
             return Results.Created($"/orders/{id}", new { id });
         }).RequireIdempotency();
         app.MapGet("/effects", () => sut.Effects);
