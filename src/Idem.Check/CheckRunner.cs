@@ -451,9 +451,9 @@ internal sealed partial class CheckRunner : IDisposable
         var missing = stated.Where(s => s.Header is null).Select(s => s.Where).ToList();
         if (missing.Count > 0)
         {
-            var name = _target.ExpiryHeader ?? "Idempotency-Retention or Idempotency-Expires";
+            var lookedFor = _target.ExpiryHeader ?? "a header naming idempotency and expiry, retention or TTL";
             Record(CheckCatalog.ExpiryStated, Outcome.Fail, $"no header on the {string.Join(" or the ", missing)} says how long the key is kept " +
-                $"(looked for {(_target.ExpiryHeader is null ? "a header naming idempotency and expiry, retention or TTL" : name)}); the draft asks the server to publish its expiry policy");
+                $"(looked for {lookedFor}); the draft asks the server to publish its expiry policy");
             return;
         }
 
@@ -464,40 +464,41 @@ internal sealed partial class CheckRunner : IDisposable
             bad.Count == 0 ? shown : $"{shown}: not seconds or a date still to come");
     }
 
+    /// <summary>The header that says how long the key is kept (one that reads as a time first), or null.</summary>
     private (string Name, string Value, TimeSpan? Lifetime)? StatedExpiry(Reply reply)
     {
-        if (reply.Headers is null)
+        (string Name, string Value, TimeSpan? Lifetime)? unreadable = null;
+        foreach (var (name, value) in reply.Headers ?? new Dictionary<string, string>())
         {
-            return null;
-        }
-
-        foreach (var (name, value) in reply.Headers)
-        {
-            var lower = name.ToLowerInvariant();
-            var matches = _target.ExpiryHeader is { } expected
-                ? name.Equals(expected, StringComparison.OrdinalIgnoreCase)
-                : lower.Contains("idempoten", StringComparison.Ordinal) && (lower.Contains("expir", StringComparison.Ordinal) || lower.Contains("retention", StringComparison.Ordinal) || lower.Contains("ttl", StringComparison.Ordinal));
-            if (!matches)
+            if (!(_target.ExpiryHeader is { } expected ? name.Equals(expected, StringComparison.OrdinalIgnoreCase) : NamesExpiry(name)))
             {
                 continue;
             }
 
             // Seconds (as Retry-After and max-age), or a date, measured from the answer's own Date when it has one.
-            TimeSpan? lifetime = null;
             if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
             {
-                lifetime = TimeSpan.FromSeconds(seconds);
-            }
-            else if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
-            {
-                var now = reply.Headers.TryGetValue("Date", out var date) && DateTimeOffset.TryParse(date, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var sent) ? sent : _time.GetUtcNow();
-                lifetime = at - now;
+                return (name, value, TimeSpan.FromSeconds(seconds));
             }
 
-            return (name, value, lifetime);
+            if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+            {
+                var now = reply.Headers!.TryGetValue("Date", out var date) && DateTimeOffset.TryParse(date, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var sent) ? sent : _time.GetUtcNow();
+                return (name, value, at - now);
+            }
+
+            unreadable ??= (name, value, null);
         }
 
-        return null;
+        return unreadable;
+    }
+
+    // Idempotency-Retention, Idempotency-Expires, X-Idempotency-Key-TTL: a word of idempotency and a word of expiry.
+    private static bool NamesExpiry(string name)
+    {
+        var words = name.ToLowerInvariant().Split('-', '_');
+        return words.Any(w => w.StartsWith("idempoten", StringComparison.Ordinal))
+            && words.Any(w => w.StartsWith("expir", StringComparison.Ordinal) || w is "retention" or "ttl");
     }
 
     private void JudgeEffects(CheckInfo check, long? before, long? after, long expected, string what)
