@@ -1,3 +1,4 @@
+using System.Globalization;
 using Idem.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -89,7 +90,24 @@ internal sealed class IdempotencyMiddleware
             StoreFailure = policy.StoreFailure,
         };
 
-        var run = new IdempotentRequest(this, context, metadata);
+        var run = new IdempotentRequest(this, context, metadata)
+        {
+            Retention = ((long)(policy.Retention ?? _options.Retention).TotalSeconds).ToString(CultureInfo.InvariantCulture),
+        };
+
+        // Says how long the key is kept (the draft asks servers to publish it) on the answers that are kept: decided when
+        // the answer starts, which for a large streamed one is before the record is completed.
+        context.Response.OnStarting(static state =>
+        {
+            var run = (IdempotentRequest)state;
+            var response = run.Context.Response;
+            if (run.Replaying || (run.Running && run.HandlerRanOrUntracked && run.Disposition == KeyDisposition.Store && response.StatusCode < 500))
+            {
+                response.Headers[StoredResponses.RetentionHeader] = run.Retention;
+            }
+
+            return Task.CompletedTask;
+        }, run);
         try
         {
             var execution = await _executor.ExecuteAsync(operation, run, policy.Transactional ? RunTransactionalAsync : RunStandaloneAsync, context.RequestAborted).ConfigureAwait(false);
@@ -107,6 +125,7 @@ internal sealed class IdempotencyMiddleware
         var self = run.Middleware;
         var context = run.Context;
         context.Features.Set(run);
+        run.Running = true;
         var capture = run.Capture = ResponseCapture.PassThrough(context, self._http.MaxResponseBodyBytes);
         try
         {
@@ -146,6 +165,7 @@ internal sealed class IdempotencyMiddleware
         var self = run.Middleware;
         var context = run.Context;
         context.Features.Set(run);
+        run.Running = true;
         var capture = run.Capture = ResponseCapture.Buffered(context, self._http.MaxResponseBodyBytes);
         try
         {
@@ -181,20 +201,25 @@ internal sealed class IdempotencyMiddleware
                 await run.Capture!.SendHeldAsync().ConfigureAwait(false);
                 break;
             case IdempotentOutcome.Replayed:
+                run.Replaying = true;
                 await StoredResponses.ReplayAsync(context, execution.Response!).ConfigureAwait(false);
                 break;
             case IdempotentOutcome.Mismatch:
+                run.Running = false;
                 await MismatchAsync(context, execution).ConfigureAwait(false);
                 break;
             case IdempotentOutcome.InProgress:
+                run.Running = false;
                 await ProblemWriter.WriteAsync(context, StatusCodes.Status409Conflict, IdempotencyProblemTypes.RequestInProgress, "Request in progress",
                     "The first request with this key is still running. A retry with the same key is safe once it finishes; wait for Retry-After.",
                     _http.RetryAfter).ConfigureAwait(false);
                 break;
             case IdempotentOutcome.LeaseLost:
+                run.Running = false;
                 await LeaseLostAsync(run).ConfigureAwait(false);
                 break;
             default:
+                run.Running = false;
                 if (execution.OperationRan)
                 {
                     context.Response.Clear();
@@ -278,6 +303,15 @@ internal sealed class IdempotentRequest(IdempotencyMiddleware middleware, HttpCo
     public IIdempotencyMetadata Metadata { get; } = metadata;
 
     public ResponseCapture? Capture { get; set; }
+
+    /// <summary>The key's retention in seconds, as the retention header says it.</summary>
+    public required string Retention { get; init; }
+
+    /// <summary>The handler runs (or ran) under the claim, and its answer may be kept.</summary>
+    public bool Running { get; set; }
+
+    /// <summary>The answer is a stored one, replayed.</summary>
+    public bool Replaying { get; set; }
 
     public bool HandlerRan { get; private set; }
 

@@ -28,6 +28,7 @@ public static class IdempotencyOpenApiExtensions
             var settings = context.ApplicationServices.GetService<IOptions<IdempotencyHttpOptions>>()?.Value ?? new IdempotencyHttpOptions();
             var headerName = settings.HeaderName;
             var maxKeyLength = settings.MaxKeyLength;
+            var retention = (long)(metadata.Policy.Retention ?? context.ApplicationServices.GetService<IOptions<IdempotencyOptions>>()?.Value.Retention ?? new IdempotencyOptions().Retention).TotalSeconds;
             operation.Parameters ??= [];
             operation.Parameters.Add(new OpenApiParameter
             {
@@ -35,11 +36,25 @@ public static class IdempotencyOpenApiExtensions
                 In = ParameterLocation.Header,
                 Required = metadata.Policy.KeyRequired,
                 Description = "A unique key for this operation (1-" + maxKeyLength + " printable ASCII characters; a bare token or a quoted string). " +
-                    "Send the same key with every retry of the same request: the first result is replayed with `Idempotent-Replayed: true`.",
+                    "Send the same key with every retry of the same request: the first result is replayed with `Idempotent-Replayed: true`. " +
+                    "It is kept for " + retention + " seconds (the `Idempotency-Retention` response header says so); a retry after that runs again.",
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = maxKeyLength },
             });
 
             operation.Responses ??= [];
+            foreach (var (status, response) in operation.Responses)
+            {
+                if (status.StartsWith('2') && response is OpenApiResponse documented)
+                {
+                    documented.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                    documented.Headers[RetentionHeaderName] = new OpenApiHeader
+                    {
+                        Description = "How long, in seconds, this result is kept for retries with the same key.",
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
+                    };
+                }
+            }
+
             AddProblem(operation, "400", "The idempotency key is missing or invalid (" + IdempotencyProblemTypes.KeyMissing + ", " + IdempotencyProblemTypes.KeyInvalid + "). Nothing ran.");
             AddProblem(operation, "409", "The first request with this key is still running (" + IdempotencyProblemTypes.RequestInProgress + "). Retry with the same key after Retry-After.");
             AddProblem(operation, "422", "The key was used for a different request (" + IdempotencyProblemTypes.KeyMismatch + "). Do not retry with this key. " +
@@ -49,6 +64,8 @@ public static class IdempotencyOpenApiExtensions
             return Task.CompletedTask;
         });
     }
+
+    private const string RetentionHeaderName = "Idempotency-Retention";
 
     // The mismatch problem's own member: the names of the body members that differ, when known.
     private static OpenApiSchema MismatchSchema() => new()

@@ -13,6 +13,9 @@ internal sealed class StoredResponses
     internal const string ReplayedHeader = "Idempotent-Replayed";
     internal const string BodyOmittedHeader = "Idempotent-Body-Omitted";
 
+    /// <summary>On every answer whose result is kept (the first run's and its replays): the key's retention, in seconds.</summary>
+    internal const string RetentionHeader = "Idempotency-Retention";
+
     private static readonly HashSet<string> BuiltInReplayedHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
         HeaderNames.ContentType, HeaderNames.Location, HeaderNames.ETag, HeaderNames.ContentLanguage, HeaderNames.CacheControl, HeaderNames.LastModified,
@@ -22,7 +25,7 @@ internal sealed class StoredResponses
     private static readonly HashSet<string> NeverReplayedHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
         HeaderNames.SetCookie, HeaderNames.Date, HeaderNames.Server, HeaderNames.Connection, HeaderNames.KeepAlive, HeaderNames.TransferEncoding,
-        HeaderNames.Upgrade, HeaderNames.ProxyAuthenticate, HeaderNames.TE, HeaderNames.Trailer, HeaderNames.ContentLength, ReplayedHeader, BodyOmittedHeader,
+        HeaderNames.Upgrade, HeaderNames.ProxyAuthenticate, HeaderNames.TE, HeaderNames.Trailer, HeaderNames.ContentLength, ReplayedHeader, BodyOmittedHeader, RetentionHeader,
     };
 
     private readonly HashSet<string> _replayedHeaders;

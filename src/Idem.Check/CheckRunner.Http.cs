@@ -49,10 +49,10 @@ internal sealed partial class CheckRunner
         {
             return await ReadAsync(request, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             // One request's failure is an answer the checks judge, not the end of the run.
-            return new Reply(0, [], null, null, Replayed: false, RetryAfter: null, Failure: e is TaskCanceledException ? "timed out" : e.Message);
+            return new Reply(0, [], null, null, Replayed: false, RetryAfter: null, Failure: e is TaskCanceledException ? "timed out" : (e.InnerException ?? e).Message);
         }
     }
 
@@ -60,13 +60,20 @@ internal sealed partial class CheckRunner
     {
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, values) in response.Headers.NonValidated.Concat(response.Content.Headers.NonValidated))
+        {
+            headers[name] = string.Join(", ", values);
+        }
+
         return new Reply(
             (int)response.StatusCode,
             body,
             response.Content.Headers.ContentType?.ToString(),
             response.Headers.Location?.OriginalString,
             response.Headers.TryGetValues("Idempotent-Replayed", out var replayed) && replayed.Any(v => v.Trim().Equals("true", StringComparison.OrdinalIgnoreCase)),
-            response.Headers.TryGetValues("Retry-After", out var retryAfter) ? string.Join(",", retryAfter) : null);
+            response.Headers.TryGetValues("Retry-After", out var retryAfter) ? string.Join(",", retryAfter) : null,
+            Headers: headers);
     }
 
     /// <summary>The effects count, or null without an effects URL or when its answer holds no count.</summary>

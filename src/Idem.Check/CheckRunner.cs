@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Idem.Check;
 
 /// <summary>One answer as the checks see it.</summary>
-internal sealed record Reply(int Status, byte[] Body, string? ContentType, string? Location, bool Replayed, string? RetryAfter, string? Failure = null)
+internal sealed record Reply(int Status, byte[] Body, string? ContentType, string? Location, bool Replayed, string? RetryAfter, string? Failure = null, IReadOnlyDictionary<string, string>? Headers = null)
 {
     /// <summary>The status, or why there was none (the connection failed or the request timed out).</summary>
     public string Answer => Failure is null ? Status.ToString(CultureInfo.InvariantCulture) : $"no answer ({Failure})";
@@ -34,6 +34,8 @@ internal sealed partial class CheckRunner : IDisposable
     private readonly TimeProvider _time;
     private readonly bool _dryRun;
     private readonly Action<string> _progress;
+    private readonly bool _raw;
+    private readonly DryRunHandler? _dryRunPrinter;
     private readonly List<CheckResult> _results = [];
     private readonly Dictionary<string, Reply> _errors = [];
     private int _requests;
@@ -52,6 +54,10 @@ internal sealed partial class CheckRunner : IDisposable
         _progress = progress ?? (_ => { });
         _target = target;
         _http = new HttpClient(handler ?? CreateHandler(), disposeHandler: handler is null) { Timeout = TimeSpan.FromSeconds(target.TimeoutSeconds) };
+        // Requests HttpClient cannot make go on sockets of their own, but only to a real target: a handler of the
+        // caller's own stands for the network, and the dry run prints them.
+        _raw = handler is null;
+        _dryRunPrinter = handler as DryRunHandler;
         _time = time ?? TimeProvider.System;
         _dryRun = dryRun;
         var unknown = (only ?? []).Concat(skip ?? []).Where(id => CheckCatalog.All.All(c => c.Id != id)).ToList();
@@ -75,20 +81,24 @@ internal sealed partial class CheckRunner : IDisposable
     {
         var started = _time.GetUtcNow();
         var timestamp = _time.GetTimestamp();
-        _progress("[1/7] missing and invalid keys");
+        _progress("[1/8] missing and invalid keys");
         await RunKeyChecksAsync(cancellationToken).ConfigureAwait(false);
-        _progress("[2/7] first call and replay");
+        await RunTwoHeadersCheckAsync(cancellationToken).ConfigureAwait(false);
+        _progress("[2/8] first call and replay");
         var first = await RunReplayChecksAsync(cancellationToken).ConfigureAwait(false);
-        _progress("[3/7] same key, another request");
+        _progress("[3/8] same key, another request");
         await RunReuseChecksAsync(first, cancellationToken).ConfigureAwait(false);
-        _progress($"[4/7] {_target.Concurrency} parallel duplicates");
+        _progress($"[4/8] {_target.Concurrency} parallel duplicates");
         await RunConcurrentChecksAsync(cancellationToken).ConfigureAwait(false);
-        _progress("[5/7] two callers, one key");
+        _progress("[5/8] two callers, one key");
         await RunScopeCheckAsync(cancellationToken).ConfigureAwait(false);
-        _progress("[6/7] a 5xx, then a retry");
+        _progress("[6/8] a 5xx, then a retry");
         await RunServerErrorCheckAsync(cancellationToken).ConfigureAwait(false);
+        _progress("[7/8] a dropped connection, then a retry");
+        await RunDropCheckAsync(cancellationToken).ConfigureAwait(false);
+        await RunHangUpCheckAsync(cancellationToken).ConfigureAwait(false);
         JudgeErrorBodies();
-        _progress($"[7/7] the first key after {_target.PauseSeconds.ToString(CultureInfo.InvariantCulture)} s");
+        _progress($"[8/8] the first key after {_target.PauseSeconds.ToString(CultureInfo.InvariantCulture)} s");
         await RunPauseCheckAsync(first, cancellationToken).ConfigureAwait(false);
 
         var ordered = _results.OrderBy(r => IndexOf(r.Check)).ToList();
@@ -193,7 +203,7 @@ internal sealed partial class CheckRunner : IDisposable
 
     private async Task<(Operation Operation, Reply Reply)?> RunReplayChecksAsync(CancellationToken cancellationToken)
     {
-        var dependants = new[] { CheckCatalog.ReplayStatus, CheckCatalog.ReplayBody, CheckCatalog.ReplayHeaders, CheckCatalog.ReplayMarker, CheckCatalog.ReplayEffect };
+        var dependants = new[] { CheckCatalog.ReplayStatus, CheckCatalog.ReplayBody, CheckCatalog.ReplayHeaders, CheckCatalog.ReplayMarker, CheckCatalog.ReplayEffect, CheckCatalog.ExpiryStated };
         if (!Any([CheckCatalog.FirstCall, .. dependants, CheckCatalog.ReuseOtherBody, CheckCatalog.ReuseStatus422, CheckCatalog.KeyAfterPause, CheckCatalog.ErrorDistinctTypes, CheckCatalog.ErrorProblemJson]))
         {
             return null;
@@ -223,6 +233,7 @@ internal sealed partial class CheckRunner : IDisposable
             $"Location {Show(first.Location)} -> {Show(retry.Location)}; Content-Type {Show(first.ContentType)} -> {Show(retry.ContentType)}");
         Judge(CheckCatalog.ReplayMarker, retry.Replayed, retry.Replayed ? "Idempotent-Replayed: true" : "no Idempotent-Replayed: true on the retry");
         JudgeEffects(CheckCatalog.ReplayEffect, before, after, 1, "first call and retry");
+        JudgeExpiry(first, retry);
         return (operation, first);
     }
 
@@ -351,15 +362,20 @@ internal sealed partial class CheckRunner : IDisposable
 
         var operation = NewOperation();
         var failed = await SendAsync(operation, extra: fault, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (failed.Status < 500)
+        if (failed.Failure is not null || failed.Status < 500)
         {
-            Record(CheckCatalog.ServerErrorNotStored, Outcome.Skip, $"the fault headers did not produce a 5xx (answered {failed.Status})");
+            Record(CheckCatalog.ServerErrorNotStored, Outcome.Skip, $"the fault headers did not produce a 5xx (answered {failed.Answer})");
             return;
         }
 
+        // Ran again: a 2xx that is not a replay and, by the effects URL when there is one, made an effect of its own (a
+        // replay that forgot its marker adds none).
+        var before = await EffectsAsync(cancellationToken).ConfigureAwait(false);
         var retry = await SendAsync(operation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        Judge(CheckCatalog.ServerErrorNotStored, retry.IsSuccess && !retry.Replayed,
-            $"first {failed.Status}, retry without the fault {retry.Status}{(retry.Replayed ? " (replayed)" : "")}");
+        var after = await EffectsAsync(cancellationToken).ConfigureAwait(false);
+        var ranAgain = retry.IsSuccess && !retry.Replayed && (before is null || after is null || after - before == 1);
+        Judge(CheckCatalog.ServerErrorNotStored, ranAgain,
+            $"first {failed.Status}, retry without the fault {retry.Answer}{(retry.Replayed ? " (replayed)" : "")}{(before is not null && after is not null ? $", effects {before} -> {after}" : "")}");
     }
 
     private void JudgeErrorBodies()
@@ -421,6 +437,68 @@ internal sealed partial class CheckRunner : IDisposable
         var ran = before is not null && after is not null && after != before;
         Judge(CheckCatalog.KeyAfterPause, reply.SameAnswer(original.Reply) && !ran,
             $"after {_target.PauseSeconds.ToString(CultureInfo.InvariantCulture)} s: answered {reply.Status}{(reply.SameAnswer(original.Reply) ? ", the first answer" : ", not the first answer")}{(ran ? $", effects {before} -> {after}" : "")}");
+    }
+
+    /// <summary>The header on the first answer and on its replay that says how long the key is kept, read as a span of time.</summary>
+    private void JudgeExpiry(Reply first, Reply retry)
+    {
+        if (!_selected(CheckCatalog.ExpiryStated))
+        {
+            return;
+        }
+
+        var stated = new[] { ("first answer", first), ("replay", retry) }.Select(a => (Where: a.Item1, Header: StatedExpiry(a.Item2))).ToList();
+        var missing = stated.Where(s => s.Header is null).Select(s => s.Where).ToList();
+        if (missing.Count > 0)
+        {
+            var lookedFor = _target.ExpiryHeader ?? "a header naming idempotency and expiry, retention or TTL";
+            Record(CheckCatalog.ExpiryStated, Outcome.Fail, $"no header on the {string.Join(" or the ", missing)} says how long the key is kept " +
+                $"(looked for {lookedFor}); the draft asks the server to publish its expiry policy");
+            return;
+        }
+
+        var bad = stated.Where(s => s.Header!.Value.Lifetime is not { } lifetime || lifetime <= TimeSpan.Zero).ToList();
+        var shown = string.Join("; ", stated.Select(s => $"{s.Where}: {s.Header!.Value.Name}: {s.Header.Value.Value}" +
+            (s.Header.Value.Lifetime is { } t ? $" ({t.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s)" : "")));
+        Judge(CheckCatalog.ExpiryStated, bad.Count == 0,
+            bad.Count == 0 ? shown : $"{shown}: not seconds or a date still to come");
+    }
+
+    /// <summary>The header that says how long the key is kept (one that reads as a time first), or null.</summary>
+    private (string Name, string Value, TimeSpan? Lifetime)? StatedExpiry(Reply reply)
+    {
+        (string Name, string Value, TimeSpan? Lifetime)? unreadable = null;
+        foreach (var (name, value) in reply.Headers ?? new Dictionary<string, string>())
+        {
+            if (!(_target.ExpiryHeader is { } expected ? name.Equals(expected, StringComparison.OrdinalIgnoreCase) : NamesExpiry(name)))
+            {
+                continue;
+            }
+
+            // Seconds (as Retry-After and max-age), or a date, measured from the answer's own Date when it has one.
+            if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+            {
+                return (name, value, TimeSpan.FromSeconds(seconds));
+            }
+
+            if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+            {
+                var now = reply.Headers!.TryGetValue("Date", out var date) && DateTimeOffset.TryParse(date, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var sent) ? sent : _time.GetUtcNow();
+                return (name, value, at - now);
+            }
+
+            unreadable ??= (name, value, null);
+        }
+
+        return unreadable;
+    }
+
+    // Idempotency-Retention, Idempotency-Expires, X-Idempotency-Key-TTL: a word of idempotency and a word of expiry.
+    private static bool NamesExpiry(string name)
+    {
+        var words = name.ToLowerInvariant().Split('-', '_');
+        return words.Any(w => w.StartsWith("idempoten", StringComparison.Ordinal))
+            && words.Any(w => w.StartsWith("expir", StringComparison.Ordinal) || w is "retention" or "ttl");
     }
 
     private void JudgeEffects(CheckInfo check, long? before, long? after, long expected, string what)

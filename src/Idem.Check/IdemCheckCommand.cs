@@ -16,7 +16,7 @@ internal static class IdemCheckCommand
         WARNING: it sends real requests that create real effects. Point it at a test environment only.
 
         usage: idem-check [--target FILE] [options]
-          --target FILE          a JSON target description (options below override it)
+          --target FILE          a JSON or YAML (.yaml, .yml) target description (options below override it)
           --url URL              the operation to test
           --method METHOD        default POST
           --header "N: V"        a header on every request (repeatable)
@@ -31,6 +31,9 @@ internal static class IdemCheckCommand
           --effects-url URL      GET answering the effect count (number, array, or {"count": n})
           --effects-path PATH    dotted path to the count in the effects answer (balances.posted)
           --fault-header "N: V"  a header that makes the target answer 5xx (enables server-error-not-stored)
+          --drop-header "N: V"   a header that makes the target break off its answer mid-response (enables drop-not-stored)
+          --hang-up-after SECS   how long client-hang-up waits before it resets the connection, default 0.05
+          --expiry-header NAME   the response header that states how long a key is kept (expiry-stated)
           --concurrency N        parallel duplicates, 2-20, default 10
           --pause SECONDS        wait before key-after-pause, default 2
           --timeout SECONDS      per request, default 30
@@ -165,6 +168,9 @@ internal static class IdemCheckCommand
                 case "--effects-url": target.EffectsUrl = Value(); break;
                 case "--effects-path": target.EffectsPath = Value(); break;
                 case "--fault-header": AddHeader(target.FaultHeaders ??= [], Value()); break;
+                case "--drop-header": AddHeader(target.DropHeaders ??= [], Value()); break;
+                case "--expiry-header": target.ExpiryHeader = Value(); break;
+                case "--hang-up-after": target.HangUpSeconds = Seconds(name, Value()); break;
                 case "--concurrency": target.Concurrency = Number(name, Value()); break;
                 case "--pause": target.PauseSeconds = Seconds(name, Value()); break;
                 case "--timeout": target.TimeoutSeconds = Seconds(name, Value()); break;

@@ -1,9 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
 
 namespace Idem.Check;
 
-/// <summary>The operation under test and how to reach it, read from a JSON file and/or command-line options.</summary>
+/// <summary>The operation under test and how to reach it, read from a JSON or YAML file and/or command-line options.</summary>
 internal sealed class Target
 {
     public const string UniquePlaceholder = "{{unique}}";
@@ -45,11 +48,26 @@ internal sealed class Target
     /// <summary>Headers that make the target answer a 5xx (a fault switch of a test environment).</summary>
     public Dictionary<string, string>? FaultHeaders { get; set; }
 
+    /// <summary>
+    /// Headers that make the target break off its answer: start it, then drop the connection (a fault switch of a test
+    /// environment, standing for a crash mid-response).
+    /// </summary>
+    public Dictionary<string, string>? DropHeaders { get; set; }
+
+    /// <summary>The response header that states how long a key is kept, when it is not one the kit recognises by name.</summary>
+    public string? ExpiryHeader { get; set; }
+
     /// <summary>Parallel identical requests in the concurrency check (at most <see cref="MaxConcurrency"/>).</summary>
     public int Concurrency { get; set; } = 10;
 
     /// <summary>Seconds to wait before checking that a key is still honoured.</summary>
     public double PauseSeconds { get; set; } = 2;
+
+    /// <summary>
+    /// Seconds the client-hang-up check waits after sending its request before it resets the connection (sooner if the
+    /// answer begins): long enough for the request to reach the target, short enough to land while it runs.
+    /// </summary>
+    public double HangUpSeconds { get; set; } = 0.05;
 
     /// <summary>Seconds any one request may take.</summary>
     public double TimeoutSeconds { get; set; } = 30;
@@ -67,8 +85,28 @@ internal sealed class Target
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
+    private static readonly IDeserializer s_yaml = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
+
+    /// <summary>Reads a target file: YAML when its name ends in <c>.yaml</c> or <c>.yml</c>, JSON otherwise. The members are the same.</summary>
     public static Target Load(string path)
-        => JsonSerializer.Deserialize<Target>(File.ReadAllText(path), s_json) ?? throw new UsageException($"{path} holds no target.");
+    {
+        var text = File.ReadAllText(path);
+        if (!path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) && !path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+        {
+            return JsonSerializer.Deserialize<Target>(text, s_json) ?? throw new UsageException($"{path} holds no target.");
+        }
+
+        try
+        {
+            // Converted by each member's type, so `concurrency: 10` is a number and `X-Fail: 1` a header value; an
+            // unknown member is an error, as in JSON.
+            return s_yaml.Deserialize<Target?>(text) ?? throw new UsageException($"{path} holds no target.");
+        }
+        catch (YamlException e)
+        {
+            throw new UsageException($"{path}: {(e.InnerException ?? e).Message} (line {e.Start.Line}, column {e.Start.Column})");
+        }
+    }
 
     /// <summary>What is wrong with the description, or null.</summary>
     public string? Validate()
@@ -91,6 +129,11 @@ internal sealed class Target
         if (MaxKeyLength is < 1 or > 8192)
         {
             return "max key length must be between 1 and 8192";
+        }
+
+        if (HangUpSeconds is <= 0 or > 10)
+        {
+            return "the hang-up wait must be more than 0 and at most 10 seconds";
         }
 
         return PauseSeconds is < 0 or > 600 ? "pause must be between 0 and 600 seconds" : null;

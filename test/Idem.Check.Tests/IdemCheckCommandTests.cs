@@ -20,6 +20,7 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
         "--caller-b", "X-Api-Key: caller-b",
         "--effects-url", new Uri(baseAddress, "/effects").ToString(),
         "--fault-header", "X-Fail: 1",
+        "--drop-header", "X-Drop: 1",
         "--pause", "0.2",
         .. more,
     ];
@@ -44,13 +45,13 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
 
         Assert.Equal(IdemCheckCommand.Passed, code);
         Assert.Contains("real effects", error, StringComparison.Ordinal);
-        Assert.Contains("idem-check: [4/7] 10 parallel duplicates", error, StringComparison.Ordinal);
-        Assert.Contains("22 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
+        Assert.Contains("idem-check: [4/8] 10 parallel duplicates", error, StringComparison.Ordinal);
+        Assert.Contains("26 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
         using var document = JsonDocument.Parse(File.ReadAllText(json));
-        Assert.Equal(22, document.RootElement.GetProperty("checks").GetArrayLength());
+        Assert.Equal(26, document.RootElement.GetProperty("checks").GetArrayLength());
         Assert.False(document.RootElement.GetProperty("mustFailed").GetBoolean());
         var suite = XDocument.Load(junit).Root!.Element("testsuite")!;
-        Assert.Equal("22", suite.Attribute("tests")!.Value);
+        Assert.Equal("26", suite.Attribute("tests")!.Value);
         Assert.Equal("0", suite.Attribute("failures")!.Value);
     }
 
@@ -94,9 +95,24 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(0, await new HttpClient().GetFromJsonAsync<int>(new Uri(app.BaseAddress, "/effects")));
     }
 
+    [Fact]
+    public async Task Run_DryRun_PrintsTheSocketRequestsAsTheyGoOnTheWire()
+    {
+        await using var app = await FixtureApp.StartAsync(Flaw.None);
+
+        var (code, output, _) = await RunAsync(Args(app.BaseAddress, "--dry-run", "--only", "key-two-headers,client-hang-up"));
+
+        Assert.Equal(IdemCheckCommand.Passed, code);
+        Assert.Contains("POST /orders HTTP/1.1 (on a connection of its own, each header on its own line)", output, StringComparison.Ordinal);
+        Assert.Matches(@"  Idempotency-Key: a-\w+\r?\n  Idempotency-Key: b-\w+", output);
+        Assert.Contains("then hangs up (a reset) after 50 ms", output, StringComparison.Ordinal);
+        Assert.Equal(0, await new HttpClient().GetFromJsonAsync<int>(new Uri(app.BaseAddress, "/effects")));
+    }
+
     [Theory]
     [InlineData("--only", "no-such-check")]
     [InlineData("--concurrency", "50")]
+    [InlineData("--hang-up-after", "0")]
     [InlineData("--bogus", "1")]
     public async Task Run_BadArguments_ExitsTwo(string name, string value)
     {
@@ -125,5 +141,81 @@ public sealed class IdemCheckCommandTests(ITestOutputHelper log) : IDisposable
 
         Assert.Equal(IdemCheckCommand.Passed, code);
         Assert.Contains("pass    must    replay-effect", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_YamlTargetFile_IsReadLikeJson()
+    {
+        await using var app = await IdemApp.StartAsync();
+        var target = Path.Combine(_directory, "target.yaml");
+        File.WriteAllText(target, $$"""
+            # the same members as the JSON file, in YAML
+            method: POST
+            url: {{new Uri(app.BaseAddress, "/orders")}}
+            body: '{"ref":"{{Target.UniquePlaceholder}}"}'
+            callerA:
+              X-Api-Key: caller-a
+            callerB: { X-Api-Key: caller-b }
+            effectsUrl: {{new Uri(app.BaseAddress, "/effects")}}
+            faultHeaders:
+              X-Fail: 1
+            concurrency: 3
+            pauseSeconds: 0.1
+            requiresKey: true
+            otherBody: null
+            """);
+
+        var invocation = IdemCheckCommand.Parse(["--target", target]);
+        var (code, output, _) = await RunAsync("--target", target, "--only", "replay-effect,caller-scope,server-error-not-stored,concurrent-one-effect");
+
+        Assert.Equal(3, invocation.Target.Concurrency);
+        Assert.Equal(0.1, invocation.Target.PauseSeconds);
+        Assert.Equal("1", invocation.Target.FaultHeaders!["X-Fail"]);
+        Assert.Equal("caller-b", invocation.Target.CallerB!["X-Api-Key"]);
+        Assert.Null(invocation.Target.OtherBody);
+        Assert.Equal(IdemCheckCommand.Passed, code);
+        Assert.Contains("4 passed, 0 failed, 0 skipped", output, StringComparison.Ordinal);
+        Assert.Contains("3 parallel requests", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("json")]
+    [InlineData("yaml")]
+    public void Parse_TargetFileOfTheDocs_ReadsEveryMember(string language)
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Idem.slnx")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("no Idem.slnx above the test's directory");
+        }
+
+        var docs = File.ReadAllText(Path.Combine(root, "docs", "idem-check.md"));
+        var start = docs.IndexOf($"```{language}\n", StringComparison.Ordinal) + language.Length + 4;
+        var target = Path.Combine(_directory, "target." + language);
+        File.WriteAllText(target, docs[start..docs.IndexOf("```", start, StringComparison.Ordinal)]);
+
+        var parsed = IdemCheckCommand.Parse(["--target", target]).Target;
+
+        Assert.Equal("http://localhost:5000/v1/orders", parsed.Url);
+        Assert.Equal("""{"sku":"A1","ref":"{{unique}}"}""", parsed.Body);
+        Assert.Equal("key-b", parsed.CallerB!["X-Api-Key"]);
+        Assert.Equal("1", parsed.FaultHeaders!["X-Fail"]);
+        Assert.Equal("1", parsed.DropHeaders!["X-Drop"]);
+        Assert.Equal(2, parsed.PauseSeconds);
+    }
+
+    [Theory]
+    [InlineData("target.yaml", "url: http://127.0.0.1:9/orders\nconcurency: 3\n", "concurency")]
+    [InlineData("target.yml", "url: http://127.0.0.1:9/orders\nconcurrency: many\n", "line 2")]
+    [InlineData("target.yaml", "url: [unclosed\n", "line")]
+    public async Task Run_BadYamlTargetFile_ExitsTwoAndSaysWhere(string name, string yaml, string expected)
+    {
+        var target = Path.Combine(_directory, name);
+        File.WriteAllText(target, yaml);
+
+        var (code, _, error) = await RunAsync("--target", target);
+
+        Assert.Equal(IdemCheckCommand.UsageError, code);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
     }
 }

@@ -20,6 +20,16 @@ public enum Flaw
     PlainTextErrors,
     /// <summary>A 5xx is stored and replayed like any answer.</summary>
     Stored5xx,
+    /// <summary>An answer broken off mid-response (the connection dropped) is stored, and its retry replays the broken answer.</summary>
+    StoredDrop,
+    /// <summary>A request whose client hung up stores "499 client closed request" as its answer.</summary>
+    StoredHangUp,
+    /// <summary>A request whose client hung up releases its key although its effect happened: the retry runs it again.</summary>
+    HangUpReleased,
+    /// <summary>Two key header lines are accepted: the first one is used.</summary>
+    TwoKeyHeaders,
+    /// <summary>Answers do not say when their key expires.</summary>
+    NoExpiry,
 }
 
 /// <summary>
@@ -64,6 +74,7 @@ internal sealed class FixtureApp : IAsyncDisposable
     private sealed class Record
     {
         public required string Fingerprint { get; init; }
+        public DateTimeOffset ExpiresAt { get; } = DateTimeOffset.UtcNow.AddHours(24);
         public bool Completed { get; set; }
         public int Status { get; set; }
         public string? Location { get; set; }
@@ -84,8 +95,8 @@ internal sealed class FixtureApp : IAsyncDisposable
             return;
         }
 
-        var key = keys.ToString();
-        if (keys.Count > 1 || key.Length is 0 or > 255 || key.Any(c => c is < '!' or > '~'))
+        var key = _flaw == Flaw.TwoKeyHeaders ? keys[0]! : keys.ToString();
+        if ((keys.Count > 1 && _flaw != Flaw.TwoKeyHeaders) || key.Length is 0 or > 255 || key.Any(c => c is < '!' or > '~'))
         {
             await ErrorAsync(context, 400, "invalid-key", "The Idempotency-Key is not valid.");
             return;
@@ -137,6 +148,12 @@ internal sealed class FixtureApp : IAsyncDisposable
             await Task.WhenAny(full.Task, Task.Delay(TimeSpan.FromSeconds(1)));
         }
 
+        if (context.Request.Headers.ContainsKey(Targets.DropHeader))
+        {
+            await DropMidResponseAsync(context, storeKey, claimed);
+            return;
+        }
+
         if (context.Request.Headers.ContainsKey(Targets.FaultHeader))
         {
             claimed.Status = 500;
@@ -146,14 +163,22 @@ internal sealed class FixtureApp : IAsyncDisposable
         {
             var id = Interlocked.Increment(ref _effects);
             await Task.Delay(100);
+            await Targets.HoldUntilHungUpAsync(context);
             claimed.Status = 201;
             claimed.Location = $"/orders/{id}";
             claimed.Body = Encoding.UTF8.GetBytes($$"""{"id":{{id}}}""");
         }
 
+        if (context.RequestAborted.IsCancellationRequested && _flaw == Flaw.StoredHangUp)
+        {
+            claimed.Status = 499;
+            claimed.Location = null;
+            claimed.Body = [];
+        }
+
         lock (_gate)
         {
-            if (claimed.Status >= 500 && _flaw != Flaw.Stored5xx)
+            if ((claimed.Status >= 500 && _flaw != Flaw.Stored5xx) || (context.RequestAborted.IsCancellationRequested && _flaw == Flaw.HangUpReleased))
             {
                 _records.Remove(storeKey);
             }
@@ -165,6 +190,35 @@ internal sealed class FixtureApp : IAsyncDisposable
         }
 
         await WriteAsync(context, claimed, replayed: false);
+    }
+
+    // The effect happens, the answer begins (its length promised), and the connection drops half-way: a crash mid-response.
+    private async Task DropMidResponseAsync(HttpContext context, string storeKey, Record claimed)
+    {
+        var id = Interlocked.Increment(ref _effects);
+        var body = Encoding.UTF8.GetBytes($$"""{"id":{{id}},"note":"the whole answer, of which the client gets half"}""");
+        context.Response.StatusCode = 201;
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = body.Length;
+        await context.Response.StartAsync();
+        await context.Response.Body.WriteAsync(body.AsMemory(0, body.Length / 2));
+        await context.Response.Body.FlushAsync();
+        lock (_gate)
+        {
+            if (_flaw == Flaw.StoredDrop)
+            {
+                claimed.Status = 201;
+                claimed.Body = body[..(body.Length / 2)];
+                claimed.Completed = true;
+                _records[storeKey] = claimed;
+            }
+            else
+            {
+                _records.Remove(storeKey);
+            }
+        }
+
+        context.Abort();
     }
 
     private async Task AnswerExistingAsync(HttpContext context, Record record, string fingerprint)
@@ -202,6 +256,12 @@ internal sealed class FixtureApp : IAsyncDisposable
         if (replayed)
         {
             context.Response.Headers["Idempotent-Replayed"] = "true";
+        }
+
+        if (_flaw != Flaw.NoExpiry)
+        {
+            // Another form than Idem's seconds: the date the key expires.
+            context.Response.Headers["Idempotency-Expires"] = record.ExpiresAt.ToString("r", System.Globalization.CultureInfo.InvariantCulture);
         }
 
         await context.Response.Body.WriteAsync(record.Body);

@@ -35,8 +35,21 @@ internal sealed class IdemApp : IAsyncDisposable
             }
 
             var id = Interlocked.Increment(ref sut._effects);
+            if (context.Request.Headers.ContainsKey(Targets.DropHeader))
+            {
+                // A crash mid-response: the answer has begun (its length promised), then the handler throws, and the
+                // server can only drop the connection.
+                context.Response.StatusCode = 201;
+                context.Response.ContentLength = 100;
+                await context.Response.StartAsync();
+                await context.Response.Body.WriteAsync("{\"id\":"u8.ToArray());
+                await context.Response.Body.FlushAsync();
+                throw new InvalidOperationException("dropped mid-response");
+            }
+
             // Long enough that parallel duplicates find the first one still running.
             await Task.Delay(200);
+            await Targets.HoldUntilHungUpAsync(context);
             return Results.Created($"/orders/{id}", new { id });
         }).RequireIdempotency();
         app.MapGet("/effects", () => sut.Effects);

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Idem.Check.Tests.Infrastructure;
@@ -9,6 +10,7 @@ internal static class Targets
 {
     public const string FaultHeader = "X-Fail";
     public const string CallerHeader = "X-Api-Key";
+    public const string DropHeader = "X-Drop";
 
     public static Target For(Uri baseAddress, int concurrency = 10) => new()
     {
@@ -18,7 +20,10 @@ internal static class Targets
         CallerB = new() { [CallerHeader] = "caller-b" },
         EffectsUrl = new Uri(baseAddress, "/effects").ToString(),
         FaultHeaders = new() { [FaultHeader] = "1" },
+        DropHeaders = new() { [DropHeader] = "1" },
         Concurrency = concurrency,
+        // Long enough that the request is read whatever the machine's load; the apps hold it until the hang-up.
+        HangUpSeconds = 0.2,
         PauseSeconds = 0.5,
     };
 
@@ -29,6 +34,19 @@ internal static class Targets
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.AddServerHeader = false).UseUrls("http://127.0.0.1:0");
         return builder;
+    }
+
+    /// <summary>
+    /// Holds a request that asks to close its connection (the kit's socket requests: the one client-hang-up sends, and
+    /// the two-header one where a flaw lets it through) until the client hangs up, two seconds at most, so the hang-up
+    /// lands while the handler runs however loaded the machine is.
+    /// </summary>
+    public static async Task HoldUntilHungUpAsync(HttpContext context)
+    {
+        if (context.Request.Headers.Connection.ToString().Equals("close", StringComparison.OrdinalIgnoreCase))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
     }
 
     public static async Task<CheckReport> RunAsync(Target target)

@@ -29,6 +29,7 @@ public abstract class OpenApiTests(PaymentsServer server)
         Assert.Equal("header", header.GetProperty("in").GetString());
         Assert.True(header.GetProperty("required").GetBoolean());
         Assert.Equal(255, header.GetProperty("schema").GetProperty("maxLength").GetInt32());
+        Assert.Contains("kept for 86400 seconds", header.GetProperty("description").GetString(), StringComparison.Ordinal);
 
         var responses = post.GetProperty("responses");
         foreach (var status in new[] { "400", "409", "422", "503" })
@@ -38,6 +39,9 @@ public abstract class OpenApiTests(PaymentsServer server)
 
         Assert.Contains("urn:idem:problem:idempotency-key-mismatch", responses.GetProperty("422").GetProperty("description").GetString());
         Assert.Contains("`fields`", responses.GetProperty("422").GetProperty("description").GetString(), StringComparison.Ordinal);
+        var success = responses.EnumerateObject().Where(r => r.Name.StartsWith('2')).ToList();
+        Assert.NotEmpty(success);
+        Assert.All(success, r => Assert.True(r.Value.GetProperty("headers").TryGetProperty("Idempotency-Retention", out _), $"POST {path} {r.Name} does not document Idempotency-Retention."));
     }
 
     [Theory]
