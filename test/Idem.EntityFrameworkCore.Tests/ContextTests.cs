@@ -187,6 +187,23 @@ public abstract class ContextTests : IAsyncLifetime
         Assert.Equal(1, await CountAsync(key));
     }
 
+    [Fact]
+    public async Task ContextWithoutUseIdempotency_IsRefusedWithTheReason()
+    {
+        var executor = Services.GetRequiredService<IIdempotentExecutor>();
+        var builder = new DbContextOptionsBuilder<ShopDb>();
+        UseDatabase(builder);
+        var operation = IdempotentOperation.Create("orders.unprepared", NewKey()) with { Transactional = true };
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await executor.RunAsync(operation, (_, _) =>
+        {
+            using var db = new ShopDb(builder.Options).JoinIdempotentTransaction();
+            return ValueTask.FromResult(1);
+        }));
+
+        Assert.Contains("UseIdempotency()", error.Message, StringComparison.Ordinal);
+    }
+
     protected static string NewKey() => Guid.NewGuid().ToString("N");
 
     private Task<HttpResponseMessage> PostAsync(string key, string item)
