@@ -12,9 +12,13 @@ public sealed class OnSqlite : ContextTests, IDisposable
 
     private string ConnectionString => new SqliteConnectionStringBuilder { DataSource = _path }.ToString();
 
-    protected override void UseDatabase(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+    protected override void UseDatabase(DbContextOptionsBuilder options) => Use(options);
 
-    protected override void AddStore(IIdempotencyBuilder idempotency) => idempotency.AddSqliteStore(ConnectionString);
+    protected override void AddStore(IIdempotencyBuilder idempotency) => Add(idempotency);
+
+    internal void Use(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+
+    internal void Add(IIdempotencyBuilder idempotency) => idempotency.AddSqliteStore(ConnectionString);
 
     protected override Task CreateTablesAsync(ShopDb db) => db.Database.EnsureCreatedAsync();
 
@@ -36,9 +40,13 @@ public sealed class OnPostgres : ContextTests
             ? new NpgsqlConnectionStringBuilder(value) { MaxPoolSize = 20 }.ConnectionString
             : throw new InvalidOperationException("IDEM_TEST_POSTGRES is not set. These tests need a real PostgreSQL: run ./test.sh, which provisions one.");
 
-    protected override void UseDatabase(DbContextOptionsBuilder options) => options.UseNpgsql(ConnectionString);
+    protected override void UseDatabase(DbContextOptionsBuilder options) => Use(options);
 
-    protected override void AddStore(IIdempotencyBuilder idempotency) => idempotency.AddPostgresStore(ConnectionString, o => o.Schema = ShopDb.PostgresSchema);
+    protected override void AddStore(IIdempotencyBuilder idempotency) => Add(idempotency);
+
+    internal static void Use(DbContextOptionsBuilder options) => options.UseNpgsql(ConnectionString);
+
+    internal static void Add(IIdempotencyBuilder idempotency) => idempotency.AddPostgresStore(ConnectionString, o => o.Schema = ShopDb.PostgresSchema);
 
     protected override Task CreateTablesAsync(ShopDb db) => CreateOrdersTableAsync(db);
 
