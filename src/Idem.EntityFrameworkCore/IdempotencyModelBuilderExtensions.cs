@@ -84,7 +84,9 @@ public static partial class IdempotencyModelBuilderExtensions
             Column<int?>(keys, "status", "integer", required: false, ref order);
             Column<byte[]>(keys, "headers", "bytea", required: false, ref order);
             Column<byte[]>(keys, "body", "bytea", required: false, ref order);
-            Column<bool>(keys, "body_truncated", "boolean", required: true, ref order).HasDefaultValue(false);
+            // bool? mapped NOT NULL: a non-nullable bool with a database default makes EF warn that false could never be
+            // inserted, which does not apply to a table only the store writes.
+            Column<bool?>(keys, "body_truncated", "boolean", required: true, ref order).HasDefaultValue(false);
             Column<string>(keys, "recovery_point", "text", required: false, ref order);
             Column<byte[]>(keys, "member_digest", "bytea", required: false, ref order);
             keys.HasKey("key").HasName(tableName + "_pkey");
