@@ -17,8 +17,9 @@ namespace Idem.EntityFrameworkCore.Tests.Messaging;
 /// <summary>
 /// The outbox and the inbox with a DbContext. A transactional request enqueues an order's message in the claim's
 /// transaction, through the context: the key, the order, the message and the response commit together, and a SaveChanges
-/// that breaks a constraint leaves none of them. A consumer writes through a context joined to its delivery: the order and
-/// the inbox record commit together, a redelivery is skipped, and a failed SaveChanges leaves no handled record.
+/// that breaks a constraint leaves none of them. A consumer writes through a context joined to its delivery: the order, a
+/// message it enqueues through the context and the inbox record commit together, a redelivery is skipped, and a failed
+/// SaveChanges leaves no handled record and no message.
 /// </summary>
 public abstract class MessagingTests : IAsyncLifetime
 {
@@ -180,6 +181,7 @@ public abstract class MessagingTests : IAsyncLifetime
         Assert.Equal(DeliveryOutcome.Handled, first.Outcome);
         Assert.Equal(DeliveryOutcome.Duplicate, redelivery.Outcome);
         Assert.Equal(1, await CountOrdersAsync(id));
+        Assert.Equal(1, await CountRecordedMessagesAsync(id));
         Assert.Equal(1L, await InboxStateAsync(message.Id)); // handled
     }
 
@@ -196,6 +198,7 @@ public abstract class MessagingTests : IAsyncLifetime
         Assert.Equal(DeliveryOutcome.Retry, failed.Outcome);
         Assert.Equal(0, await CountOrdersAsync(id, OrderReceivedHandler.Item));
         Assert.NotEqual(1L, await InboxStateAsync(message.Id)); // not handled: only its failure was counted
+        Assert.Equal(0, await CountRecordedMessagesAsync(id));
 
         await DeleteOrderAsync(id);
         var redelivery = await dispatcher.DispatchAsync(Consumer, message, CancellationToken.None);
@@ -203,6 +206,7 @@ public abstract class MessagingTests : IAsyncLifetime
         Assert.Equal(DeliveryOutcome.Handled, redelivery.Outcome);
         Assert.Equal(DeliveryOutcome.Duplicate, again.Outcome);
         Assert.Equal(1, await CountOrdersAsync(id, OrderReceivedHandler.Item));
+        Assert.Equal(1, await CountRecordedMessagesAsync(id));
     }
 
     [Fact]
@@ -217,11 +221,14 @@ public abstract class MessagingTests : IAsyncLifetime
         Assert.Equal(DeliveryOutcome.Retry, failed.Outcome);
         Assert.Contains("after SaveChanges", failed.Reason, StringComparison.Ordinal);
         Assert.Equal(0, await CountOrdersAsync(id));
+        Assert.Equal(0, await CountRecordedMessagesAsync(id));
     }
 
     private static string NewKey() => Guid.NewGuid().ToString("N");
 
     private static string MessageId(Guid order) => "order.placed:" + order.ToString("N");
+
+    private static string RecordedId(Guid order) => "order.recorded:" + order.ToString("N");
 
     private static Message Received(Guid order) => new("order.received", Encoding.UTF8.GetBytes(order.ToString())) { Id = "order.received:" + order.ToString("N") };
 
@@ -254,6 +261,9 @@ public abstract class MessagingTests : IAsyncLifetime
 
     private Task<long> CountMessagesAsync(Guid order)
         => ScalarAsync<long>($"SELECT COUNT(*) FROM {Table("idem_outbox")} WHERE id = @id", ("@id", MessageId(order)));
+
+    private Task<long> CountRecordedMessagesAsync(Guid order)
+        => ScalarAsync<long>($"SELECT COUNT(*) FROM {Table("idem_outbox")} WHERE id = @id", ("@id", RecordedId(order)));
 
     private Task<long> CountKeysAsync(string key)
         => ScalarAsync<long>($"SELECT COUNT(*) FROM {Table("idem_keys")} WHERE key LIKE @pattern", ("@pattern", "%" + key));
@@ -290,8 +300,12 @@ public abstract class MessagingTests : IAsyncLifetime
         public async ValueTask HandleAsync(MessageContext context, CancellationToken cancellationToken)
         {
             var body = Encoding.UTF8.GetString(context.Message.Body.Span);
+            var id = Guid.Parse(body.Replace(Fail, "", StringComparison.Ordinal));
             var db = context.GetDbContext<ShopDb>();
-            db.Orders.Add(new Order { Id = Guid.Parse(body.Replace(Fail, "", StringComparison.Ordinal)), Item = Item });
+
+            // A message of its own, through the same context: it commits with the order and the inbox record.
+            await context.Services.GetRequiredService<IOutbox>().EnqueueAsync(db, new Message("order.recorded", Encoding.UTF8.GetBytes(body)) { Id = RecordedId(id) }, cancellationToken);
+            db.Orders.Add(new Order { Id = id, Item = Item });
             await db.SaveChangesAsync(cancellationToken);
             if (body.StartsWith(Fail, StringComparison.Ordinal))
             {
