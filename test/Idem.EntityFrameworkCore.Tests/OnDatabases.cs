@@ -50,14 +50,33 @@ public sealed class OnPostgres : ContextTests
 
     protected override Task CreateTablesAsync(ShopDb db) => CreateOrdersTableAsync(db);
 
+    // Several test classes share the run's schema and run at once: concurrent CREATE … IF NOT EXISTS of one schema or table
+    // can fail on the catalog's unique indexes, so the first class creates them, before any of their stores runs.
+    private static readonly SemaphoreSlim Creating = new(1, 1);
+    private static bool _created;
+
     internal static async Task CreateOrdersTableAsync(ShopDb db)
     {
-        // The schema name is this run's own (letters, digits and underscores), not input.
+        await Creating.WaitAsync();
+        try
+        {
+            if (_created)
+            {
+                return;
+            }
+
+            // The schema name is this run's own (letters, digits and underscores), not input.
 #pragma warning disable EF1003
-        await db.Database.ExecuteSqlRawAsync(
-            $"CREATE SCHEMA IF NOT EXISTS \"{ShopDb.PostgresSchema}\"; " +
-            $"CREATE TABLE IF NOT EXISTS \"{ShopDb.PostgresSchema}\".orders (\"Id\" uuid PRIMARY KEY, \"Item\" text NOT NULL, \"Key\" text NULL);");
+            await db.Database.ExecuteSqlRawAsync(
+                $"CREATE SCHEMA IF NOT EXISTS \"{ShopDb.PostgresSchema}\"; " +
+                $"CREATE TABLE IF NOT EXISTS \"{ShopDb.PostgresSchema}\".orders (\"Id\" uuid PRIMARY KEY, \"Item\" text NOT NULL, \"Key\" text NULL);");
 #pragma warning restore EF1003
+            _created = true;
+        }
+        finally
+        {
+            Creating.Release();
+        }
     }
 
     [Fact]
