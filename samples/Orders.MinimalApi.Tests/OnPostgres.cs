@@ -10,7 +10,7 @@ public sealed class OnPostgres : ExactlyOnceTests
 {
     private readonly string _database = "idem_sample_" + Guid.NewGuid().ToString("N")[..12];
 
-    private static string Server
+    internal static string Server
         => Environment.GetEnvironmentVariable("IDEM_TEST_POSTGRES") is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException("IDEM_TEST_POSTGRES is not set. These tests need a real PostgreSQL: run ./test.sh, which provisions one.");
@@ -28,7 +28,7 @@ public sealed class OnPostgres : ExactlyOnceTests
     }
 
     // The database name is this run's own (letters, digits and underscores), not input.
-    private static async Task ExecuteAsync(string sql)
+    internal static async Task ExecuteAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(Server) { Pooling = false }.ConnectionString);
         await connection.OpenAsync();

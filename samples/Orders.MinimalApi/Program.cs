@@ -6,7 +6,7 @@ var connectionString = builder.Configuration.GetConnectionString("Orders")
 
 builder.Services.AddDbContext<OrdersDb>(o => o.UseNpgsql(connectionString));
 builder.Services.AddIdempotency()
-                .AddPostgresStore(connectionString)       // the keys live in the same database as the orders
+                .AddPostgresStore(connectionString, o => o.CreateSchema = false)   // the keys table is in the model (OrdersDb)
                 .AddEntityFrameworkCore<OrdersDb>();      // the context joins the claim's transaction
 
 var app = builder.Build();

@@ -21,19 +21,52 @@ public static class IdempotentDbContexts
     /// calls it for every context it hands out.
     /// </summary>
     /// <exception cref="InvalidOperationException">
-    /// The context retries on failure (an execution strategy such as Npgsql's <c>EnableRetryOnFailure</c>), or it already
-    /// has a connection open or a transaction of its own.
+    /// The context was not configured with <see cref="UseIdempotency"/>, it retries on failure (an execution strategy such
+    /// as Npgsql's <c>EnableRetryOnFailure</c>), or it already has a connection open or a transaction of its own.
     /// </exception>
     public static TContext JoinIdempotentTransaction<TContext>(this TContext context)
         where TContext : DbContext
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (IIdempotencyContext.Current?.Transaction is not { } transaction)
+        return IIdempotencyContext.Current?.Transaction is { } transaction ? Join(context, transaction) : context;
+    }
+
+    /// <summary>
+    /// Joins <paramref name="context"/> to <paramref name="transaction"/>: an idempotent consumer's delivery (a
+    /// <c>MessageContext</c>, which is an <see cref="IIdempotencyTransaction"/>), or any connection and transaction Idem
+    /// hands out. The context then runs on that connection, every command joins the transaction, and
+    /// <c>SaveChanges</c> opens no transaction of its own: whoever owns the transaction commits it. Call it before the
+    /// context's first query or save; joining the same transaction again does nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The context was not configured with <see cref="UseIdempotency"/> (<c>AddEntityFrameworkCore&lt;TContext&gt;()</c>
+    /// does it), it retries on failure (an execution strategy such as Npgsql's <c>EnableRetryOnFailure</c>), or it
+    /// already has a connection open or a transaction of its own.
+    /// </exception>
+    public static TContext JoinIdempotentTransaction<TContext>(this TContext context, IIdempotencyTransaction transaction)
+        where TContext : DbContext
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(transaction);
+        return Join(context, transaction);
+    }
+
+    private static TContext Join<TContext>(TContext context, IIdempotencyTransaction transaction)
+        where TContext : DbContext
+    {
+        if (Joined.TryGetValue(context, out var already) && ReferenceEquals(already, transaction))
         {
             return context;
         }
 
         var database = context.Database;
+        if (context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.Contains(IdempotencyCommandInterceptor.Instance) != true)
+        {
+            throw new InvalidOperationException(
+                $"{context.GetType().Name} cannot join an idempotent transaction: its options lack UseIdempotency(). Register it with " +
+                $"AddEntityFrameworkCore<{context.GetType().Name}>() after AddDbContext, or call options.UseIdempotency() where you configure it.");
+        }
+
         var strategy = database.CreateExecutionStrategy();
         if (strategy.RetriesOnFailure)
         {

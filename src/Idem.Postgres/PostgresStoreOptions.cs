@@ -33,7 +33,9 @@ public sealed class PostgresStoreOptions
 
     /// <summary>
     /// Whether the store creates its schema, table and index (<c>IF NOT EXISTS</c>) when it is first used. Default true.
-    /// Turn it off when the application's role may not run DDL and the table is created by a migration instead.
+    /// Turn it off when the application's role may not run DDL and the table is created by a migration instead (for
+    /// example an Entity Framework Core model that maps it: <c>modelBuilder.AddPostgresIdempotencyKeys()</c> in
+    /// Idem.EntityFrameworkCore).
     /// </summary>
     public bool CreateSchema { get; set; } = true;
 }

@@ -36,6 +36,13 @@ internal sealed partial class SqliteIdempotencyStore
                 }
             }
 
+            if (!_createSchema)
+            {
+                // The table is someone else's (a migration, an EF Core model): only the file's journal mode is the store's.
+                _schemaReady = true;
+                return;
+            }
+
             using (var command = connection.CreateCommand())
             {
                 command.CommandText = _sql.CreateSchema;

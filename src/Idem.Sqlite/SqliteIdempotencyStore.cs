@@ -38,6 +38,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
     private readonly string _connectionString;
     private readonly string _connectionPragmas;
     private readonly string _tableName;
+    private readonly bool _createSchema;
     private readonly TimeSpan _busyTimeout;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -71,6 +72,7 @@ internal sealed partial class SqliteIdempotencyStore : IGroupCommitStore, IDispo
             CultureInfo.InvariantCulture,
             $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = FULL;");
         _tableName = options.TableName;
+        _createSchema = options.CreateSchema;
         _busyTimeout = options.BusyTimeout;
         _time = timeProvider;
         _logger = logger;

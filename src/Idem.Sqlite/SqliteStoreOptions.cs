@@ -27,6 +27,14 @@ public sealed class SqliteStoreOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Whether the store creates its table and index (<c>IF NOT EXISTS</c>) when it is first used, and adds the columns
+    /// later versions added. Default true. Turn it off when something else owns the table: a migration, or an Entity
+    /// Framework Core model that maps it (<c>modelBuilder.AddSqliteIdempotencyKeys()</c> in Idem.EntityFrameworkCore).
+    /// The store still switches the file to WAL on first use.
+    /// </summary>
+    public bool CreateSchema { get; set; } = true;
 }
 
 /// <summary>Checks the annotations of <see cref="SqliteStoreOptions"/> (source-generated, no reflection).</summary>

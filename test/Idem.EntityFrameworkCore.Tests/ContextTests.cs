@@ -174,6 +174,57 @@ public abstract class ContextTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SecondPhaseFails_TheFirstPhasesWritesStay_TheRetryResumesAtItsRecoveryPoint()
+    {
+        var executor = Services.GetRequiredService<IIdempotentExecutor>();
+        var key = NewKey();
+        var operation = IdempotentOperation.Create("orders.resumed", key) with { Transactional = true };
+        var firstPhases = 0;
+        var failSecondPhase = true;
+        var seenPoints = new List<string?>();
+
+        async ValueTask<string> RunAsync(IIdempotencyContext idem, CancellationToken ct)
+        {
+            seenPoints.Add(idem.RecoveryPoint);
+            await using var scope = Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ShopDb>();
+            if (idem.RecoveryPoint is null)
+            {
+                firstPhases++;
+                db.Orders.Add(new Order { Id = Guid.NewGuid(), Item = "created", Key = key });
+                await db.SaveChangesAsync(ct);
+                await idem.CommitPhaseAsync("created", ct);
+                await idem.BeginPhaseAsync(ct);
+            }
+
+            db.Orders.Add(new Order { Id = Guid.NewGuid(), Item = "settled", Key = key });
+            await db.SaveChangesAsync(ct);
+            if (failSecondPhase)
+            {
+                throw new InvalidOperationException("the second phase fails after SaveChanges");
+            }
+
+            return "settled";
+        }
+
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await executor.RunAsync(operation, RunAsync));
+
+        // The first phase committed with its point; the second phase's row rolled back with it.
+        Assert.Equal(1, await CountAsync(key));
+
+        failSecondPhase = false;
+        var resumed = await executor.RunAsync(operation, RunAsync);
+        var replayed = await executor.RunAsync(operation, RunAsync);
+
+        Assert.Equal(IdempotentOutcome.Executed, resumed.Outcome);
+        Assert.Equal(IdempotentOutcome.Replayed, replayed.Outcome);
+        Assert.Equal("settled", replayed.Value);
+        Assert.Equal([null, "created"], seenPoints);
+        Assert.Equal(1, firstPhases);
+        Assert.Equal(2, await CountAsync(key));
+    }
+
+    [Fact]
     public async Task OutsideAnOperation_TheContextIsItsOwn()
     {
         var key = NewKey();
@@ -185,6 +236,23 @@ public abstract class ContextTests : IAsyncLifetime
         }
 
         Assert.Equal(1, await CountAsync(key));
+    }
+
+    [Fact]
+    public async Task ContextWithoutUseIdempotency_IsRefusedWithTheReason()
+    {
+        var executor = Services.GetRequiredService<IIdempotentExecutor>();
+        var builder = new DbContextOptionsBuilder<ShopDb>();
+        UseDatabase(builder);
+        var operation = IdempotentOperation.Create("orders.unprepared", NewKey()) with { Transactional = true };
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await executor.RunAsync(operation, (_, _) =>
+        {
+            using var db = new ShopDb(builder.Options).JoinIdempotentTransaction();
+            return ValueTask.FromResult(1);
+        }));
+
+        Assert.Contains("UseIdempotency()", error.Message, StringComparison.Ordinal);
     }
 
     protected static string NewKey() => Guid.NewGuid().ToString("N");

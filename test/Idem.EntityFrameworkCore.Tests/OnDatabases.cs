@@ -12,9 +12,13 @@ public sealed class OnSqlite : ContextTests, IDisposable
 
     private string ConnectionString => new SqliteConnectionStringBuilder { DataSource = _path }.ToString();
 
-    protected override void UseDatabase(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+    protected override void UseDatabase(DbContextOptionsBuilder options) => Use(options);
 
-    protected override void AddStore(IIdempotencyBuilder idempotency) => idempotency.AddSqliteStore(ConnectionString);
+    protected override void AddStore(IIdempotencyBuilder idempotency) => Add(idempotency);
+
+    internal void Use(DbContextOptionsBuilder options) => options.UseSqlite(ConnectionString);
+
+    internal void Add(IIdempotencyBuilder idempotency) => idempotency.AddSqliteStore(ConnectionString);
 
     protected override Task CreateTablesAsync(ShopDb db) => db.Database.EnsureCreatedAsync();
 
@@ -36,18 +40,43 @@ public sealed class OnPostgres : ContextTests
             ? new NpgsqlConnectionStringBuilder(value) { MaxPoolSize = 20 }.ConnectionString
             : throw new InvalidOperationException("IDEM_TEST_POSTGRES is not set. These tests need a real PostgreSQL: run ./test.sh, which provisions one.");
 
-    protected override void UseDatabase(DbContextOptionsBuilder options) => options.UseNpgsql(ConnectionString);
+    protected override void UseDatabase(DbContextOptionsBuilder options) => Use(options);
 
-    protected override void AddStore(IIdempotencyBuilder idempotency) => idempotency.AddPostgresStore(ConnectionString, o => o.Schema = ShopDb.PostgresSchema);
+    protected override void AddStore(IIdempotencyBuilder idempotency) => Add(idempotency);
 
-    protected override async Task CreateTablesAsync(ShopDb db)
+    internal static void Use(DbContextOptionsBuilder options) => options.UseNpgsql(ConnectionString);
+
+    internal static void Add(IIdempotencyBuilder idempotency) => idempotency.AddPostgresStore(ConnectionString, o => o.Schema = ShopDb.PostgresSchema);
+
+    protected override Task CreateTablesAsync(ShopDb db) => CreateOrdersTableAsync(db);
+
+    // Several test classes share the run's schema and run at once: concurrent CREATE … IF NOT EXISTS of one schema or table
+    // can fail on the catalog's unique indexes, so the first class creates them, before any of their stores runs.
+    private static readonly SemaphoreSlim Creating = new(1, 1);
+    private static bool _created;
+
+    internal static async Task CreateOrdersTableAsync(ShopDb db)
     {
-        // The schema name is this run's own (letters, digits and underscores), not input.
+        await Creating.WaitAsync();
+        try
+        {
+            if (_created)
+            {
+                return;
+            }
+
+            // The schema name is this run's own (letters, digits and underscores), not input.
 #pragma warning disable EF1003
-        await db.Database.ExecuteSqlRawAsync(
-            $"CREATE SCHEMA IF NOT EXISTS \"{ShopDb.PostgresSchema}\"; " +
-            $"CREATE TABLE IF NOT EXISTS \"{ShopDb.PostgresSchema}\".orders (\"Id\" uuid PRIMARY KEY, \"Item\" text NOT NULL, \"Key\" text NULL);");
+            await db.Database.ExecuteSqlRawAsync(
+                $"CREATE SCHEMA IF NOT EXISTS \"{ShopDb.PostgresSchema}\"; " +
+                $"CREATE TABLE IF NOT EXISTS \"{ShopDb.PostgresSchema}\".orders (\"Id\" uuid PRIMARY KEY, \"Item\" text NOT NULL, \"Key\" text NULL);");
 #pragma warning restore EF1003
+            _created = true;
+        }
+        finally
+        {
+            Creating.Release();
+        }
     }
 
     [Fact]

@@ -39,6 +39,30 @@ public sealed class SqliteIdempotencyStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task CreateSchemaOff_MissingTable_FailsAndCreatesNothing_ButTheFileGoesToWal()
+    {
+        var store = CreateSut(o => o.CreateSchema = false);
+
+        var error = await Assert.ThrowsAsync<SqliteException>(async () => await store.TryClaimAsync(Request("k")));
+
+        Assert.Contains("no such table", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _database.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'idem_keys%';"));
+        Assert.Equal("wal", _database.Scalar<string>("PRAGMA journal_mode;"));
+    }
+
+    [Fact]
+    public async Task CreateSchemaOff_TableMadeElsewhere_TheStoreRunsOnIt()
+    {
+        await CreateSut().GetAsync("k"); // the store's own DDL, run by another instance
+        var store = CreateSut(o => o.CreateSchema = false);
+
+        var lease = (await store.TryClaimAsync(Request("k"))).Lease!;
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(lease, new IdempotencyResponse(201, [], "done"u8.ToArray())));
+
+        Assert.Equal(ClaimOutcome.Completed, (await store.TryClaimAsync(Request("k"))).Outcome);
+    }
+
+    [Fact]
     public async Task TableFromBeforeRecoveryPoints_GainsTheColumnAndKeepsItsRecords()
     {
         // The table as the first release made it, with one in-progress record in it.
