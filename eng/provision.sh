@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes PostgreSQL 15, Redis 7 (one server, and a Cluster of three primaries with a replica each)
-# and RabbitMQ 3.10 available on loopback for Idem's tests,
+# and RabbitMQ 3.10 available on loopback for Idem's tests, installs Chromium for the browser tests,
 # then writes artifacts/test-services.env with the connection settings.
 #
 # Idempotent: a service that already answers on its port is reused as is; nothing a developer
@@ -466,6 +466,14 @@ provision_python() {
 }
 
 # --------------------------------------------------------------------------------------------
+# The payments console's browser tests (test/Idem.Payments.ConsoleTests) drive Debian's Chromium through Playwright;
+# Playwright's own browser download is never used.
+provision_chromium() {
+  command -v chromium >/dev/null 2>&1 || ensure_packages chromium
+  SUMMARY+=("chromium  $(chromium --version 2>/dev/null || echo 'not installed')")
+}
+
+# --------------------------------------------------------------------------------------------
 write_env_file() {
   local tmp="$ENV_FILE.tmp.$$"
   cat >"$tmp" <<EOF
@@ -489,6 +497,7 @@ main() {
   step "Redis Cluster" provision_redis_cluster
   step "RabbitMQ" provision_rabbitmq
   step "Python" provision_python
+  step "Chromium" provision_chromium
   write_env_file
   t1="$(now_us)"
   log "services:"
