@@ -469,7 +469,10 @@ provision_python() {
 # The payments console's browser tests (test/Idem.Payments.ConsoleTests) drive Debian's Chromium through Playwright;
 # Playwright's own browser download is never used.
 provision_chromium() {
-  command -v chromium >/dev/null 2>&1 || ensure_packages chromium
+  if ! command -v chromium >/dev/null 2>&1; then
+    # Without root only those tests suffer (they fail under CI=true, skip otherwise): warn, do not stop the run.
+    if is_root; then ensure_packages chromium; else warn "chromium is missing; the console's browser tests will not run"; fi
+  fi
   SUMMARY+=("chromium  $(chromium --version 2>/dev/null || echo 'not installed')")
 }
 
