@@ -11,6 +11,7 @@ using Idem.Payments.Holds;
 using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Processor;
 using Idem.Payments.Statements;
+using Idem.Payments.Telemetry;
 using Idem.Payments.Transfers;
 using Idem.Payments.Web;
 using Microsoft.AspNetCore.Authentication;
@@ -121,6 +122,9 @@ internal static class PaymentsApp
         services.AddHostedService(sp => sp.GetRequiredService<HoldExpirer>());
         services.AddSingleton<BatchService>();
 
+        // Metrics and traces over OTLP and/or a Prometheus scrape endpoint, when configured (docs/observability.md).
+        PaymentsTelemetry.Add(services, builder.Configuration);
+
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusCodeProblems.WriteAsync);
@@ -151,6 +155,7 @@ internal static class PaymentsApp
         app.MapPayments();
         app.MapStatements();
         app.MapBatches();
+        PaymentsTelemetry.MapPrometheus(app);
         return app;
     }
 }
