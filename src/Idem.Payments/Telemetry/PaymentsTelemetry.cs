@@ -26,6 +26,11 @@ internal static class PaymentsTelemetry
     /// <summary>The traces exported: Idem's operation and client spans, and Npgsql's commands; requests and outgoing calls come from the instrumentation.</summary>
     public static readonly string[] Sources = [IdemTelemetry.Name, Npgsql];
 
+    // Store calls take micro- to milliseconds; OpenTelemetry's default buckets (0, 5, 10, … 10000) suit milliseconds, not
+    // this histogram's seconds, and would put every call in the first bucket.
+    private const string StoreDuration = "idem.store.duration";
+    private static readonly double[] StoreDurationBuckets = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
     public static bool PrometheusEnabled(IConfiguration configuration) => configuration.GetValue<bool>(PrometheusEnabledKey);
 
     public static void Add(IServiceCollection services, IConfiguration configuration)
@@ -41,7 +46,8 @@ internal static class PaymentsTelemetry
             .ConfigureResource(resource => resource.AddService(serviceName: "idem-payments"))
             .WithMetrics(metrics =>
             {
-                metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation();
+                metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
+                    .AddView(StoreDuration, new ExplicitBucketHistogramConfiguration { Boundaries = StoreDurationBuckets });
                 if (otlp)
                 {
                     metrics.AddOtlpExporter();
