@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Html;
 namespace Idem.Payments.Console;
 
 /// <summary>
-/// The overview's chart, drawn on the server as SVG: one line per outcome over the last hour, a point per minute. It
-/// holds only numbers and fixed labels. Each line carries its total in <c>data-total</c>, which the tests read.
+/// The overview's chart, drawn on the server as SVG: a stacked column per minute over the last hour, one colour per outcome. It
+/// holds only numbers and fixed labels. Each outcome's group carries its total in <c>data-total</c>, which the tests read.
 /// </summary>
 internal static class OutcomeChart
 {
@@ -28,11 +28,13 @@ internal static class OutcomeChart
 
     public static HtmlString Render(OutcomeMinute[] minutes)
     {
-        var max = Math.Max(1, minutes.Max(m => m.Counts.Max()));
+        // Stacked columns, one per minute: the scale is the busiest minute's total.
+        var max = Math.Max(1, minutes.Max(m => m.Counts.Sum()));
         var plotWidth = Width - Left - Right;
         var plotHeight = Height - Top - Bottom;
-        double X(int i) => Left + (minutes.Length == 1 ? 0 : i * plotWidth / (double)(minutes.Length - 1));
-        double Y(long value) => Top + plotHeight - (value * plotHeight / (double)max);
+        var slot = plotWidth / (double)minutes.Length;
+        var bar = Math.Max(1, slot - 2);
+        double Scale(long value) => value * plotHeight / (double)max;
 
         var svg = new StringBuilder(8192);
         svg.Append(Invariant($"<svg id=\"outcomes\" role=\"img\" aria-labelledby=\"outcomes-title\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {Width} {Height}\" width=\"{Width}\" height=\"{Height}\">"));
@@ -46,16 +48,26 @@ internal static class OutcomeChart
         svg.Append(Invariant($"<text x=\"{Left}\" y=\"{Height - 8}\" font-size=\"11\">{minutes[0].Start:HH:mm}</text>"));
         svg.Append(Invariant($"<text x=\"{Width - Right}\" y=\"{Height - 8}\" text-anchor=\"end\" font-size=\"11\">{minutes[^1].Start:HH:mm} UTC</text>"));
 
+        // One group per series; each minute's rectangle sits on the ones of the series drawn before it.
+        var stacked = new double[minutes.Length];
         foreach (var (outcome, name, label, color) in Series)
         {
             var total = minutes.Sum(m => m[outcome]);
-            svg.Append(Invariant($"<polyline class=\"series\" data-series=\"{name}\" data-total=\"{total}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\""));
+            svg.Append(Invariant($"<g class=\"series\" data-series=\"{name}\" data-total=\"{total}\" fill=\"{color}\"><title>{label}: {total} in the last hour</title>"));
             for (var i = 0; i < minutes.Length; i++)
             {
-                svg.Append(Invariant($"{X(i):0.#},{Y(minutes[i][outcome]):0.#} "));
+                var count = minutes[i][outcome];
+                if (count == 0)
+                {
+                    continue;
+                }
+
+                var height = Scale(count);
+                stacked[i] += height;
+                svg.Append(Invariant($"<rect x=\"{Left + (i * slot) + 1:0.#}\" y=\"{Top + plotHeight - stacked[i]:0.#}\" width=\"{bar:0.#}\" height=\"{height:0.#}\"><title>{minutes[i].Start:HH:mm} {label}: {count}</title></rect>"));
             }
 
-            svg.Append(Invariant($"\"><title>{label}: {total} in the last hour</title></polyline>"));
+            svg.Append("</g>");
         }
 
         svg.Append("</svg>");

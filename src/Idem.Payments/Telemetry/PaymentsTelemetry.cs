@@ -43,7 +43,14 @@ internal static class PaymentsTelemetry
         }
 
         var telemetry = services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(serviceName: "idem-payments"))
+            .ConfigureResource(resource =>
+            {
+                // OTEL_SERVICE_NAME, when set, names the service; a name given here would override it.
+                if (string.IsNullOrWhiteSpace(configuration["OTEL_SERVICE_NAME"]))
+                {
+                    resource.AddService(serviceName: "idem-payments");
+                }
+            })
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
