@@ -19,3 +19,16 @@ public sealed class ConsoleServer : SqlitePaymentsServer
 
 [CollectionDefinition(ConsoleServer.Collection)]
 public sealed class ConsoleServerCollection : ICollectionFixture<ConsoleServer>, ICollectionFixture<BrowserFixture>;
+
+/// <summary>The same on a fresh PostgreSQL database of its own: Idem's table there has other column types (uuid owners, timestamptz).</summary>
+public sealed class ConsolePostgresServer : PostgresPaymentsServer
+{
+    public new const string Collection = "Console server on PostgreSQL";
+
+    protected override string[] ExtraArguments() => IdleCompleterArguments;
+
+    public ConsoleSession NewSession() => new(BaseAddress);
+}
+
+[CollectionDefinition(ConsolePostgresServer.Collection)]
+public sealed class ConsolePostgresServerCollection : ICollectionFixture<ConsolePostgresServer>;
