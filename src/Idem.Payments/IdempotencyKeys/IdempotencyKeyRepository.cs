@@ -14,20 +14,26 @@ internal sealed class IdempotencyKeyRepository(UnitOfWork work) : Repository(wor
 {
     private const string Table = "idem_keys";
 
-    private const string InProgressSql = $"""
+    // Only records nobody is working on: parked at a recovery point, or past their lease.
+    private const string StalledSql = $"""
         SELECT key, owner_column, created_at, lease_expires_at, expires_at, recovery_point
-        FROM {Table} WHERE key >= @from AND key < @to AND state = 0 ORDER BY created_at LIMIT @limit;
+        FROM {Table} WHERE key >= @from AND key < @to AND state = 0 AND (recovery_point IS NOT NULL OR lease_expires_at <= @now)
+        ORDER BY created_at LIMIT @limit;
         """;
 
-    /// <summary>The tenant's in-progress records (by their scope), oldest first.</summary>
-    public async Task<List<KeyInProgress>> ListInProgressAsync(string scope, int limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// The tenant's in-progress records (by their scope) that are parked at a recovery point or past their lease at
+    /// <paramref name="now"/>, oldest first.
+    /// </summary>
+    public async Task<List<KeyInProgress>> ListStalledAsync(string scope, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         // Store keys are "<length>:<scope>|…": every key of the scope lies in ["<length>:<scope>|", "<length>:<scope>}").
         var prefix = string.Create(CultureInfo.InvariantCulture, $"{scope.Length}:{scope}");
-        using var command = Command(InProgressSql.Replace("owner_column", OwnerColumn, StringComparison.Ordinal));
+        using var command = Command(StalledSql.Replace("owner_column", OwnerColumn, StringComparison.Ordinal));
         Add(command, "@from", prefix + "|");
         Add(command, "@to", prefix + "}");
         Add(command, "@limit", limit);
+        Add(command, "@now", Dialect is PostgresDialect ? now : now.ToUnixTimeMilliseconds());
         var keys = new List<KeyInProgress>();
         var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
@@ -52,7 +58,7 @@ internal sealed class IdempotencyKeyRepository(UnitOfWork work) : Repository(wor
         return owner is null or DBNull ? null : Convert.ToString(owner, CultureInfo.InvariantCulture);
     }
 
-    // The SQLite store names the column "owner" and keeps Unix milliseconds; PostgreSQL's "owner_token" and timestamptz.
+    // The SQLite store names the column "owner" and keeps Unix milliseconds; PostgreSQL's store "owner_token" and timestamptz.
     private string OwnerColumn => Dialect is PostgresDialect ? "owner_token" : "owner";
 
     private static DateTimeOffset Time(DbDataReader reader, int ordinal) => reader.GetValue(ordinal) switch

@@ -47,9 +47,9 @@ internal sealed class KeysModel(
                 await FindAsync(repository, now, cancellationToken).ConfigureAwait(false);
             }
 
-            var inProgress = await repository.ListInProgressAsync(await scopes.ResolveAsync(HttpContext).ConfigureAwait(false), ListLimit, cancellationToken).ConfigureAwait(false);
-            Parked = inProgress.Where(k => k.RecoveryPoint is not null && (k.Owner is null || k.LeaseExpiresAt <= now)).ToList();
-            Overdue = inProgress.Where(k => k.RecoveryPoint is null && k.LeaseExpiresAt <= now).ToList();
+            var stalled = await repository.ListStalledAsync(await scopes.ResolveAsync(HttpContext).ConfigureAwait(false), now, ListLimit, cancellationToken).ConfigureAwait(false);
+            Parked = stalled.Where(k => k.RecoveryPoint is not null && (k.Owner is null || k.LeaseExpiresAt <= now)).ToList();
+            Overdue = stalled.Where(k => k.RecoveryPoint is null).ToList();
         }
     }
 
