@@ -82,6 +82,7 @@ public sealed class ConsoleSecurityTests(ConsoleServer server)
         {
             using var response = await session.GetAsync(path);
             Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"GET {path}: {(int)response.StatusCode}");
+            Assert.Contains("There is nothing of yours here.", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         var token = await session.TokenFromAsync("/console/keys");
@@ -114,6 +115,7 @@ public sealed class ConsoleSecurityTests(ConsoleServer server)
         {
             using var missing = await session.PostFormAsync(path, []);
             Assert.True(missing.StatusCode == HttpStatusCode.BadRequest, $"POST {path} without a token: {(int)missing.StatusCode}");
+            Assert.Contains("The form could not be accepted", await missing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
             using var forged = await session.PostFormAsync(path, [new("__RequestVerificationToken", "forged")]);
             Assert.True(forged.StatusCode == HttpStatusCode.BadRequest, $"POST {path} with a forged token: {(int)forged.StatusCode}");
         }

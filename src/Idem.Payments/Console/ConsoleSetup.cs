@@ -1,8 +1,10 @@
+using System.Globalization;
 using System.Security.Claims;
 using Idem.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Idem.Payments.Console;
 
@@ -75,6 +77,22 @@ internal static class ConsoleSetup
     {
         app.Services.GetRequiredService<TenantOutcomes>();
         app.Use(TenantOutcomes.Middleware);
+    }
+
+    /// <summary>The console's page for a bodiless error: what happened, in words, and the way back.</summary>
+    public static Task WriteStatusPageAsync(HttpContext context)
+    {
+        var status = context.Response.StatusCode;
+        var message = status switch
+        {
+            StatusCodes.Status400BadRequest => "The form could not be accepted: it has expired or did not come from this console. Go back, reload the page and try again.",
+            StatusCodes.Status404NotFound => "There is nothing of yours here.",
+            StatusCodes.Status405MethodNotAllowed => "This page does not take that kind of request.",
+            _ => "The request could not be served.",
+        };
+        context.Response.ContentType = "text/html; charset=utf-8";
+        return context.Response.WriteAsync(string.Create(CultureInfo.InvariantCulture,
+            $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status} · Idem payments console</title></head><body><h1>{status} {ReasonPhrases.GetReasonPhrase(status)}</h1><p id=\"error\">{message}</p><p><a href=\"{PathBase}\">Back to the console</a></p></body></html>"));
     }
 
     /// <summary>The scope Idem stores the signed-in tenant's keys under: the same resolver the API's requests go through.</summary>
