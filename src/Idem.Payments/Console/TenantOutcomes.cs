@@ -76,11 +76,14 @@ internal sealed class TenantOutcomes : IDisposable
     {
         if (context.User.Identity?.IsAuthenticated == true && context.GetEndpoint()?.GetIdempotencyRouteTemplate() is not null)
         {
-            CurrentTenant.Value = Tenants.Of(context.User);
+            EnterTenant(Tenants.Of(context.User));
         }
 
         await next(context).ConfigureAwait(false);
     }
+
+    /// <summary>Makes <paramref name="tenantId"/> the current flow's tenant: what Idem records from here on in this flow counts for it.</summary>
+    internal static void EnterTenant(string tenantId) => CurrentTenant.Value = tenantId;
 
     /// <summary>The tenant's counts per minute, oldest first, the last being the current minute; index by <see cref="Outcome"/>.</summary>
     public OutcomeMinute[] LastHour(string tenantId)
