@@ -15,10 +15,13 @@ public sealed class BrowserFixture : IAsyncLifetime
     private IPlaywright? _playwright;
     private IBrowser? _browser;
 
-    public static bool ChromiumInstalled => File.Exists(Environment.GetEnvironmentVariable("IDEM_TEST_CHROMIUM") ?? ChromiumPath);
+    /// <summary>Debian's Chromium, or the browser <c>IDEM_TEST_CHROMIUM</c> names.</summary>
+    public static string ChromiumExecutable => Environment.GetEnvironmentVariable("IDEM_TEST_CHROMIUM") is { Length: > 0 } path ? path : ChromiumPath;
+
+    public static bool ChromiumInstalled => File.Exists(ChromiumExecutable);
 
     public IBrowser Browser => _browser ?? throw new InvalidOperationException(
-        $"Chromium is not installed at {ChromiumPath} (eng/provision.sh installs it as root: apt-get install -y chromium).");
+        $"Chromium is not installed at {ChromiumExecutable} (eng/provision.sh installs it as root: apt-get install -y chromium).");
 
     /// <summary>Where screenshots go: artifacts/test-results/screenshots under the repository, beside the TRX files test.sh collects.</summary>
     public static string ScreenshotDirectory { get; } = FindScreenshotDirectory();
@@ -33,7 +36,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
-            ExecutablePath = Environment.GetEnvironmentVariable("IDEM_TEST_CHROMIUM") ?? ChromiumPath,
+            ExecutablePath = ChromiumExecutable,
             Headless = true,
             // As root (a CI container) Chromium refuses to start with its sandbox; /dev/shm is small in containers.
             Args = ["--no-sandbox", "--disable-dev-shm-usage"],
@@ -92,7 +95,7 @@ public sealed class BrowserFactAttribute : FactAttribute
         var underCi = !string.IsNullOrEmpty(ci) && !string.Equals(ci, "false", StringComparison.OrdinalIgnoreCase) && ci != "0";
         if (!BrowserFixture.ChromiumInstalled && !underCi)
         {
-            Skip = $"Chromium is not installed at {BrowserFixture.ChromiumPath}; eng/provision.sh installs it (as root). Under CI=true this test fails instead.";
+            Skip = $"Chromium is not installed at {BrowserFixture.ChromiumExecutable}; eng/provision.sh installs it (as root). Under CI=true this test fails instead.";
         }
     }
 }
