@@ -75,6 +75,30 @@ public sealed class TenantOutcomesTests : IDisposable
     }
 
     [Fact]
+    public async Task Record_TenantIdleForAnHour_IsForgotten()
+    {
+        using var outcomes = CreateSut();
+        using var meter = _services.GetRequiredService<IMeterFactory>().Create(IdemTelemetry.Name);
+        var claims = meter.CreateCounter<long>("idem.claims");
+        await Task.Run(() =>
+        {
+            TenantOutcomes.EnterTenant("ten_idle");
+            claims.Add(1);
+        });
+        Assert.Equal(1, outcomes.TenantCount);
+
+        _time.Advance(TimeSpan.FromMinutes(TenantOutcomes.Minutes));
+        await Task.Run(() =>
+        {
+            TenantOutcomes.EnterTenant("ten_busy");
+            claims.Add(1);
+        });
+
+        Assert.Equal(1, outcomes.TenantCount);
+        Assert.Equal(1, outcomes.LastHour("ten_busy").Sum(m => m[Outcome.Executed]));
+    }
+
+    [Fact]
     public async Task LastHour_MeterOfAnotherFactory_IsNotCounted()
     {
         using var outcomes = CreateSut();

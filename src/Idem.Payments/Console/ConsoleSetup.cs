@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Security.Claims;
-using Idem.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
@@ -94,7 +93,4 @@ internal static class ConsoleSetup
         return context.Response.WriteAsync(string.Create(CultureInfo.InvariantCulture,
             $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status} · Idem payments console</title></head><body><h1>{status} {ReasonPhrases.GetReasonPhrase(status)}</h1><p id=\"error\">{message}</p><p><a href=\"{PathBase}\">Back to the console</a></p></body></html>"));
     }
-
-    /// <summary>The scope Idem stores the signed-in tenant's keys under: the same resolver the API's requests go through.</summary>
-    public static ValueTask<string> ScopeAsync(HttpContext context) => context.RequestServices.GetRequiredService<IIdempotencyScopeResolver>().ResolveAsync(context);
 }

@@ -49,6 +49,7 @@ internal sealed class TenantOutcomes : IDisposable
     private readonly ConcurrentDictionary<string, TenantSeries> _tenants = new(StringComparer.Ordinal);
     private readonly MeterListener _listener;
     private readonly TimeProvider _time;
+    private long _sweptMinute;
 
     public TenantOutcomes(IMeterFactory meters, TimeProvider time)
     {
@@ -104,11 +105,30 @@ internal sealed class TenantOutcomes : IDisposable
 
     private static long MinuteOf(DateTimeOffset time) => time.ToUnixTimeSeconds() / 60;
 
+    /// <summary>How many tenants have counts kept: those with requests in the last hour, give or take a minute.</summary>
+    internal int TenantCount => _tenants.Count;
+
     private void Record(Outcome outcome, long value)
     {
-        if (CurrentTenant.Value is { } tenant)
+        if (CurrentTenant.Value is not { } tenant)
         {
-            _tenants.GetOrAdd(tenant, static _ => new TenantSeries()).Add(MinuteOf(_time.GetUtcNow()), outcome, value);
+            return;
+        }
+
+        var minute = MinuteOf(_time.GetUtcNow());
+        _tenants.GetOrAdd(tenant, static _ => new TenantSeries()).Add(minute, outcome, value);
+
+        // Once a minute, forget the tenants with nothing in the last hour, so memory follows the active tenants only.
+        var swept = Volatile.Read(ref _sweptMinute);
+        if (swept != minute && Interlocked.CompareExchange(ref _sweptMinute, minute, swept) == swept)
+        {
+            foreach (var (id, series) in _tenants)
+            {
+                if (series.LastMinute <= minute - Minutes)
+                {
+                    _tenants.TryRemove(new KeyValuePair<string, TenantSeries>(id, series));
+                }
+            }
         }
     }
 
@@ -118,6 +138,9 @@ internal sealed class TenantOutcomes : IDisposable
         private readonly Lock _gate = new();
         private readonly long[] _minuteOfSlot = new long[Minutes];
         private readonly long[,] _counts = new long[Minutes, 5];
+        private long _lastMinute;
+
+        public long LastMinute => Volatile.Read(ref _lastMinute);
 
         public void Add(long minute, Outcome outcome, long value)
         {
@@ -134,6 +157,7 @@ internal sealed class TenantOutcomes : IDisposable
                 }
 
                 _counts[slot, (int)outcome] += value;
+                Volatile.Write(ref _lastMinute, Math.Max(_lastMinute, minute));
             }
         }
 
