@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes PostgreSQL 15, Redis 7 (one server, and a Cluster of three primaries with a replica each)
-# and RabbitMQ 3.10 available on loopback for Idem's tests,
+# and RabbitMQ 3.10 available on loopback for Idem's tests, installs Chromium for the browser tests,
 # then writes artifacts/test-services.env with the connection settings.
 #
 # Idempotent: a service that already answers on its port is reused as is; nothing a developer
@@ -466,6 +466,17 @@ provision_python() {
 }
 
 # --------------------------------------------------------------------------------------------
+# The payments console's browser tests (test/Idem.Payments.ConsoleTests) drive Debian's Chromium through Playwright;
+# Playwright's own browser download is never used.
+provision_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    # Without root only those tests suffer (they fail under CI=true, skip otherwise): warn, do not stop the run.
+    if is_root; then ensure_packages chromium; else warn "chromium is missing; the console's browser tests will not run"; fi
+  fi
+  SUMMARY+=("chromium  $(chromium --version 2>/dev/null || echo 'not installed')")
+}
+
+# --------------------------------------------------------------------------------------------
 write_env_file() {
   local tmp="$ENV_FILE.tmp.$$"
   cat >"$tmp" <<EOF
@@ -489,6 +500,7 @@ main() {
   step "Redis Cluster" provision_redis_cluster
   step "RabbitMQ" provision_rabbitmq
   step "Python" provision_python
+  step "Chromium" provision_chromium
   write_env_file
   t1="$(now_us)"
   log "services:"

@@ -3,6 +3,7 @@ using Idem.Http;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
 using Idem.Payments.Batches;
+using Idem.Payments.Console;
 using Idem.Payments.CardPayments;
 using Idem.Payments.Customers;
 using Idem.Payments.Data;
@@ -11,6 +12,7 @@ using Idem.Payments.Holds;
 using Idem.Payments.IdempotencyKeys;
 using Idem.Payments.Processor;
 using Idem.Payments.Statements;
+using Idem.Payments.Telemetry;
 using Idem.Payments.Transfers;
 using Idem.Payments.Web;
 using Microsoft.AspNetCore.Authentication;
@@ -66,13 +68,16 @@ internal static class PaymentsApp
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         services.AddExceptionHandler<DatabaseUnavailableExceptionHandler>();
 
-        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+        var authentication = services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, configureOptions: null);
         services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build());
         // The OpenAPI document at /openapi/v1.json, with the Idempotency-Key header and its problems on every POST.
         services.AddOpenApi(options => options.AddIdempotencyKeys());
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+
+        // The operator console at /console (Razor Pages, its own cookie scheme) and the per-tenant outcome counts it charts.
+        services.AddConsole(authentication);
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<LedgerService>();
@@ -121,12 +126,17 @@ internal static class PaymentsApp
         services.AddHostedService(sp => sp.GetRequiredService<HoldExpirer>());
         services.AddSingleton<BatchService>();
 
+        // Metrics and traces over OTLP and/or a Prometheus scrape endpoint, when configured (docs/observability.md).
+        PaymentsTelemetry.Add(services, builder.Configuration);
+
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusCodeProblems.WriteAsync);
         app.UseRouting();
+        app.UseConsoleHeaders();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseTenantOutcomes();
         app.UseIdempotency();
 
         // The default writer's plain status, with Retry-After when it is a 503 (every 503 says when to come back).
@@ -151,6 +161,8 @@ internal static class PaymentsApp
         app.MapPayments();
         app.MapStatements();
         app.MapBatches();
+        app.MapRazorPages();
+        PaymentsTelemetry.MapPrometheus(app);
         return app;
     }
 }

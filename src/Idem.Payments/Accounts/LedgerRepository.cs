@@ -85,6 +85,25 @@ internal sealed class LedgerRepository(UnitOfWork work) : Repository(work)
     public Task<Account?> FindAccountAsync(string tenantId, string id, CancellationToken cancellationToken)
         => ReadAccountAsync(FindCustomerAccountSql + ";", cancellationToken, ("@id", id), ("@tenant_id", tenantId));
 
+    /// <summary>The tenant's accounts, customer and funding, oldest first, at most <paramref name="limit"/> (the console's list).</summary>
+    public async Task<List<Account>> ListAccountsAsync(string tenantId, int limit, CancellationToken cancellationToken)
+    {
+        using var command = Command($"SELECT {AccountColumns} FROM accounts WHERE tenant_id = @tenant_id ORDER BY created_at, id LIMIT @limit;");
+        Add(command, "@tenant_id", tenantId);
+        Add(command, "@limit", limit);
+        var accounts = new List<Account>();
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                accounts.Add(ReadAccount(reader));
+            }
+        }
+
+        return accounts;
+    }
+
     /// <summary>Reads a tenant's customer account and holds it until the transaction ends.</summary>
     public Task<Account?> LockAccountAsync(string tenantId, string id, CancellationToken cancellationToken)
         => ReadAccountAsync(FindCustomerAccountSql + Dialect.LockRowsSuffix + ";", cancellationToken, ("@id", id), ("@tenant_id", tenantId));

@@ -83,6 +83,31 @@ internal sealed partial class PaymentCompleter(
         return settled;
     }
 
+    /// <summary>
+    /// Runs the completer now for one of the tenant's payments, without waiting for it to count as abandoned (the
+    /// console's action): the same claim, the same derived processor key and the same conditional settle as a pass, so
+    /// running it twice, or beside a pass, a client retry or another node, settles the payment once.
+    /// </summary>
+    public async Task<CompleteNowResult> CompletePaymentNowAsync(string tenantId, string paymentId, CancellationToken cancellationToken)
+    {
+        var payment = await ReadAsync(r => r.FindPaymentAsync(tenantId, paymentId, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var settled = payment?.Status switch
+        {
+            null => (bool?)null,
+            PaymentStatus.Pending => await UnderClaimAsync("payment", payment.Id, () => CompletePaymentAsync(payment, cancellationToken), cancellationToken).ConfigureAwait(false),
+            PaymentStatus.Capturing or PaymentStatus.Canceling => await UnderClaimAsync(
+                payment.Status == PaymentStatus.Capturing ? "capture" : "cancel", payment.Id, () => CompleteCaptureOrCancelAsync(payment, cancellationToken), cancellationToken).ConfigureAwait(false),
+            _ => false,
+        };
+        return settled switch
+        {
+            null => CompleteNowResult.NotFound,
+            true => CompleteNowResult.Settled,
+            false when payment!.Status is PaymentStatus.Pending or PaymentStatus.Capturing or PaymentStatus.Canceling => CompleteNowResult.StillPending,
+            false => CompleteNowResult.NothingToDo,
+        };
+    }
+
     // Each item is read again under the claim: another node may have settled it and let go between the list and now.
     private async Task<bool> CompletePaymentAsync(Payment listed, CancellationToken cancellationToken)
     {
@@ -221,6 +246,22 @@ internal sealed partial class PaymentCompleter(
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Marked {Count} uncaptured authorisations expired.")]
     private static partial void LogExpired(ILogger logger, int count);
+}
+
+/// <summary>What running the completer for one payment did.</summary>
+internal enum CompleteNowResult
+{
+    /// <summary>The tenant has no such payment.</summary>
+    NotFound,
+
+    /// <summary>It was settled by this run.</summary>
+    Settled,
+
+    /// <summary>The processor gave no final answer (or another node holds the payment): it stays pending.</summary>
+    StillPending,
+
+    /// <summary>It was not waiting on the processor: there was nothing to finish.</summary>
+    NothingToDo,
 }
 
 /// <summary>Settings of the payments service (section <c>Payments</c>), validated at start.</summary>

@@ -32,19 +32,7 @@ internal static class IdempotencyKeyEndpoints
             return Problems.Invalid(errors.ToDictionary());
         }
 
-        // A key is stored per endpoint (scope / method / route / key): look on each endpoint that takes keys and show the
-        // newest record, should the caller have used one key on several.
-        var scope = await scopes.ResolveAsync(context).ConfigureAwait(false);
-        (string Method, string Route, IdempotencyRecord Record)? newest = null;
-        foreach (var (method, route) in KeyedOperations(endpoints))
-        {
-            var record = await store.GetAsync(StoreKey.Create(scope, method, route, parsed!), cancellationToken).ConfigureAwait(false);
-            if (record is not null && (newest is null || record.CreatedAt > newest.Value.Record.CreatedAt))
-            {
-                newest = (method, route, record);
-            }
-        }
-
+        var newest = await IdempotencyKeyLookup.FindAsync(context, endpoints, scopes, store, parsed!, cancellationToken).ConfigureAwait(false);
         if (newest is not { } found)
         {
             return Problems.Create(StatusCodes.Status404NotFound, PaymentsProblemTypes.IdempotencyKeyNotFound, "Idempotency key not found",
@@ -53,30 +41,8 @@ internal static class IdempotencyKeyEndpoints
 
         var r = found.Record;
         return TypedResults.Ok(new IdempotencyKeyResponse(
-            parsed!, found.Method, DisplayRoute(found.Route), r.State == IdempotencyRecordState.Completed ? "completed" : "in_progress", r.RecoveryPoint,
+            parsed!, found.Method, IdempotencyKeyLookup.DisplayRoute(found.Route), r.State == IdempotencyRecordState.Completed ? "completed" : "in_progress", r.RecoveryPoint,
             r.Response?.StatusCode, r.CreatedAt.UtcDateTime, r.ExpiresAt.UtcDateTime));
-    }
-
-    // A group's own endpoint ("/v1/transfers" + "") has the template "/v1/transfers/"; clients know it without the slash.
-    private static string DisplayRoute(string template) => template.Length > 1 ? template.TrimEnd('/') : template;
-
-    private static IEnumerable<(string Method, string Route)> KeyedOperations(EndpointDataSource endpoints)
-    {
-        foreach (var endpoint in endpoints.Endpoints)
-        {
-            if (endpoint.GetIdempotencyRouteTemplate() is not { } route || endpoint.Metadata.GetMetadata<HttpMethodMetadata>() is not { } methods)
-            {
-                continue;
-            }
-
-            foreach (var method in methods.HttpMethods)
-            {
-                if (endpoint.GetIdempotencyPolicy(method) is not null)
-                {
-                    yield return (method, route);
-                }
-            }
-        }
     }
 }
 

@@ -5,7 +5,7 @@ namespace Idem.Payments.Web;
 
 /// <summary>
 /// Gives the bodiless error responses of the framework (no endpoint, wrong method, a body that is not JSON) a
-/// problem+json body like every other error (a 503 among them with <c>Retry-After</c>, as every 503 of the service).
+/// problem+json body like every other error, or, under <c>/console</c>, a short page for a person (a 503 among them with <c>Retry-After</c>, as every 503 of the service).
 /// </summary>
 internal static class StatusCodeProblems
 {
@@ -13,6 +13,12 @@ internal static class StatusCodeProblems
     {
         var http = context.HttpContext;
         var status = http.Response.StatusCode;
+        if (http.Request.Path.StartsWithSegments(Console.ConsoleSetup.PathBase))
+        {
+            // People read the console's errors, in a browser.
+            return Console.ConsoleSetup.WriteStatusPageAsync(http);
+        }
+
         var result = status switch
         {
             StatusCodes.Status415UnsupportedMediaType => Problems.Create(status, PaymentsProblemTypes.UnsupportedMediaType, "Unsupported media type",
