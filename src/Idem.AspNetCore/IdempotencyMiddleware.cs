@@ -92,7 +92,7 @@ internal sealed class IdempotencyMiddleware
 
         var run = new IdempotentRequest(this, context, metadata)
         {
-            Retention = ((long)(policy.Retention ?? _options.Retention).TotalSeconds).ToString(CultureInfo.InvariantCulture),
+            Retention = policy.Retention ?? _options.Retention,
         };
 
         // Says how long the key is kept (the draft asks servers to publish it) on the answers that are kept: decided when
@@ -103,7 +103,7 @@ internal sealed class IdempotencyMiddleware
             var response = run.Context.Response;
             if (run.Replaying || (run.Running && run.HandlerRanOrUntracked && run.Disposition == KeyDisposition.Store && response.StatusCode < 500))
             {
-                response.Headers[StoredResponses.RetentionHeader] = run.Retention;
+                response.Headers[StoredResponses.RetentionHeader] = ((long)run.Retention.TotalSeconds).ToString(CultureInfo.InvariantCulture);
             }
 
             return Task.CompletedTask;
@@ -304,8 +304,8 @@ internal sealed class IdempotentRequest(IdempotencyMiddleware middleware, HttpCo
 
     public ResponseCapture? Capture { get; set; }
 
-    /// <summary>The key's retention in seconds, as the retention header says it.</summary>
-    public required string Retention { get; init; }
+    /// <summary>The key's retention, which the retention header says in seconds.</summary>
+    public required TimeSpan Retention { get; init; }
 
     /// <summary>The handler runs (or ran) under the claim, and its answer may be kept.</summary>
     public bool Running { get; set; }
