@@ -30,6 +30,39 @@ public sealed class TelemetryTests
         await WaitForAsync(collector, "/v1/metrics", "idem.replays");
     }
 
+    [Fact]
+    public async Task Scrape_WithPrometheusEnabled_ShowsTheIdemCountsTheTestCaused()
+    {
+        await using var upstream = await Upstream.StartAsync();
+        await using var gateway = await GatewayNode.StartAsync(new GatewaySetup { Upstream = upstream.Address }, "gateway", "--Telemetry:Prometheus:Enabled=true");
+        var key = Requests.NewKey();
+
+        var first = await gateway.Http.PostAsync("/orders/new", key);
+        var replay = await gateway.Http.PostAsync("/orders/new", key);
+        var reused = await gateway.Http.PostAsync("/orders/new", key, """{"amount":101}""");
+        using var response = await gateway.Http.GetAsync("/metrics");
+        var scrape = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal((201, true, 422), (first.Status, replay.Replayed, reused.Status));
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, Value(scrape, "idem_claims_total"));
+        Assert.Equal(1, Value(scrape, "idem_replays_total"));
+        Assert.Equal(1, Value(scrape, "idem_mismatches_total"));
+        Assert.Null(Value(scrape, "idem_conflicts_total"));
+
+        // ASP.NET Core's requests and HttpClient's calls to the upstream (YARP's) come from their instrumentation.
+        Assert.Contains("http_server_request_duration_seconds", scrape, StringComparison.Ordinal);
+        Assert.Contains("http_client_request_duration_seconds", scrape, StringComparison.Ordinal);
+    }
+
+    // The sample of an unlabelled-or-labelled series: "name{labels} value" or "name value"; null when absent.
+    private static double? Value(string scrape, string name)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(scrape, "^" + System.Text.RegularExpressions.Regex.Escape(name) + @"(?:\{[^}]*\})? (\S+)",
+            System.Text.RegularExpressions.RegexOptions.Multiline);
+        return match.Success ? double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
     private static async Task WaitForAsync(Upstream collector, string path, string text)
     {
         var clock = Stopwatch.StartNew();

@@ -49,7 +49,7 @@ internal static class GatewayApp
             .AddConfigFilter<RouteMetadataFilter>();
         services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, GatewayHttpClientFactory>();
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
-        GatewayTelemetry.AddExportIfConfigured(services, configuration);
+        GatewayTelemetry.Add(services, configuration);
 
         var app = builder.Build();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Idem.Gateway");
@@ -70,6 +70,7 @@ internal static class GatewayApp
             },
         });
 
+        GatewayTelemetry.MapPrometheus(app);
         var defaultScope = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.DefaultScope;
         app.MapReverseProxy(proxy =>
         {

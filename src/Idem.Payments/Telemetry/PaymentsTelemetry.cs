@@ -1,85 +1,18 @@
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
+using Idem.Hosting;
 
 namespace Idem.Payments.Telemetry;
 
-/// <summary>
-/// Exports the service's metrics and traces through OpenTelemetry: over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is
-/// set (the standard <c>OTEL_*</c> variables configure the rest), and on a Prometheus scrape endpoint when
-/// <c>Telemetry:Prometheus:Enabled</c> is true. With neither, OpenTelemetry is not set up at all and the instruments
-/// stay available to <c>dotnet-counters</c> and <c>dotnet-trace</c>. docs/observability.md lists every instrument.
-/// </summary>
+/// <summary>The payments service's telemetry (<see cref="ServiceTelemetry"/>): the engine's instruments and Npgsql's.</summary>
 internal static class PaymentsTelemetry
 {
-    public const string PrometheusEnabledKey = "Telemetry:Prometheus:Enabled";
-    public const string PrometheusPathKey = "Telemetry:Prometheus:Path";
-    public const string DefaultPrometheusPath = "/metrics";
-
-    // Npgsql reports on a meter and an activity source named "Npgsql" (what Npgsql.OpenTelemetry's AddNpgsql() adds,
-    // and all it adds), so naming them here needs no package.
-    private const string Npgsql = "Npgsql";
-
     /// <summary>The meters exported: the engine's (and Idem.Http's and Idem.Messaging's, which share its name) and Npgsql's; ASP.NET Core's and HttpClient's come from their instrumentation.</summary>
-    public static readonly string[] Meters = [IdemTelemetry.Name, Npgsql];
+    public static readonly string[] Meters = [IdemTelemetry.Name, ServiceTelemetry.Npgsql];
 
     /// <summary>The traces exported: Idem's operation and client spans, and Npgsql's commands; requests and outgoing calls come from the instrumentation.</summary>
-    public static readonly string[] Sources = [IdemTelemetry.Name, Npgsql];
-
-    // Store calls take micro- to milliseconds; OpenTelemetry's default buckets (0, 5, 10, … 10000) suit milliseconds, not
-    // this histogram's seconds, and would put every call in the first bucket.
-    private const string StoreDuration = "idem.store.duration";
-    private static readonly double[] StoreDurationBuckets = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-    public static bool PrometheusEnabled(IConfiguration configuration) => configuration.GetValue<bool>(PrometheusEnabledKey);
+    public static readonly string[] Sources = [IdemTelemetry.Name, ServiceTelemetry.Npgsql];
 
     public static void Add(IServiceCollection services, IConfiguration configuration)
-    {
-        var otlp = !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
-        var prometheus = PrometheusEnabled(configuration);
-        if (!otlp && !prometheus)
-        {
-            return;
-        }
+        => ServiceTelemetry.Add(services, configuration, "idem-payments", Meters, Sources);
 
-        var telemetry = services.AddOpenTelemetry()
-            .ConfigureResource(resource =>
-            {
-                // OTEL_SERVICE_NAME, when set, names the service; a name given here would override it.
-                if (string.IsNullOrWhiteSpace(configuration["OTEL_SERVICE_NAME"]))
-                {
-                    resource.AddService(serviceName: "idem-payments");
-                }
-            })
-            .WithMetrics(metrics =>
-            {
-                metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
-                    .AddView(StoreDuration, new ExplicitBucketHistogramConfiguration { Boundaries = StoreDurationBuckets });
-                if (otlp)
-                {
-                    metrics.AddOtlpExporter();
-                }
-
-                if (prometheus)
-                {
-                    metrics.AddPrometheusExporter();
-                }
-            });
-
-        // Traces have no Prometheus form: they are exported over OTLP only.
-        if (otlp)
-        {
-            telemetry.WithTracing(tracing => tracing.AddSource(Sources).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddOtlpExporter());
-        }
-    }
-
-    /// <summary>Maps the scrape endpoint (anonymous: Idem's instruments carry no tenant, key or amount) when it is enabled.</summary>
-    public static void MapPrometheus(WebApplication app)
-    {
-        if (PrometheusEnabled(app.Configuration))
-        {
-            var path = app.Configuration[PrometheusPathKey] is { Length: > 0 } configured ? configured : DefaultPrometheusPath;
-            app.MapPrometheusScrapingEndpoint(path).AllowAnonymous();
-        }
-    }
+    public static void MapPrometheus(WebApplication app) => ServiceTelemetry.MapPrometheus(app);
 }
