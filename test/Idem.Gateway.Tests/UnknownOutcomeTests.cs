@@ -45,7 +45,7 @@ public sealed class UnknownOutcomeTests : IAsyncLifetime
 
         // The upstream finishes the work it was given; its answer has nowhere to go.
         await _upstream.ReleaseAsync(hold);
-        var (afterLease, retries) = await RetryUntilNotHeldAsync(key);
+        var (afterLease, retries) = await _gateway.Http.PostWhileHeldAsync("/orders/new", key, Lease);
         var replay = await _gateway.Http.PostAsync("/orders/new", key);
 
         Assert.Equal(504, first.Status);
@@ -134,25 +134,6 @@ public sealed class UnknownOutcomeTests : IAsyncLifetime
         // Released, not held: the retry is forwarded (and fails the same way) instead of getting 409.
         Assert.Equal(503, retry.Status);
         Assert.Equal("urn:idem:problem:upstream-unavailable", retry.ProblemType);
-    }
-
-    // Retries every 250 ms while the key is held (409), up to twice the lease.
-    private async Task<(Reply Reply, int Held)> RetryUntilNotHeldAsync(string key)
-    {
-        var deadline = Stopwatch.StartNew();
-        var held = 0;
-        while (true)
-        {
-            var reply = await _gateway.Http.PostAsync("/orders/new", key);
-            if (reply.Status != 409)
-            {
-                return (reply, held);
-            }
-
-            held++;
-            Assert.True(deadline.Elapsed < Lease * 2, "the key was still held long after its lease");
-            await Task.Delay(250);
-        }
     }
 
     private static int ClosedPort()

@@ -54,6 +54,28 @@ internal static class Requests
         }
     }
 
+    /// <summary>
+    /// POSTs with <paramref name="key"/> every 250 ms while the key is held (409), failing after twice
+    /// <paramref name="lease"/>; returns the first other answer and how many 409s came before it.
+    /// </summary>
+    public static async Task<(Reply Reply, int Held)> PostWhileHeldAsync(this HttpClient http, string path, string key, TimeSpan lease)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var held = 0;
+        while (true)
+        {
+            var reply = await http.PostAsync(path, key);
+            if (reply.Status != 409)
+            {
+                return (reply, held);
+            }
+
+            held++;
+            Assert.True(clock.Elapsed < lease * 2, "the key was still held long after its lease");
+            await Task.Delay(250);
+        }
+    }
+
     /// <summary>Adds a request header.</summary>
     public static Action<HttpRequestMessage> Header(string name, string value) => r => r.Headers.TryAddWithoutValidation(name, value);
 
