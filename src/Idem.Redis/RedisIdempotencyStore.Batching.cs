@@ -131,14 +131,30 @@ internal sealed partial class RedisIdempotencyStore
         }
     }
 
+    private bool? _isCluster;
+
+    private bool IsCluster()
+    {
+        var servers = _connection!.GetServers();
+        var cluster = servers.Any(s => s.ServerType == ServerType.Cluster);
+        if (servers.All(s => s.IsConnected))
+        {
+            _isCluster = cluster;
+        }
+
+        return cluster;
+    }
+
     // The indices 0..count-1 grouped by the hash slot of their record (one group on a single server), in order within each.
     private List<List<int>> BySlot(int count, Func<int, string> storeKeyOf)
     {
-        var cluster = _connection!.GetServers().Any(s => s.ServerType == ServerType.Cluster);
+        // Whether the store talks to a Cluster never changes while it runs: asked per batch only until every server has
+        // answered (a server not yet connected has no known type), then kept.
+        var cluster = _isCluster ?? IsCluster();
         var groups = new Dictionary<int, List<int>>();
         for (var i = 0; i < count; i++)
         {
-            var slot = cluster ? _connection.GetHashSlot(RecordKey(storeKeyOf(i))) : 0;
+            var slot = cluster ? _connection!.GetHashSlot(RecordKey(storeKeyOf(i))) : 0;
             if (!groups.TryGetValue(slot, out var group))
             {
                 groups[slot] = group = [];
