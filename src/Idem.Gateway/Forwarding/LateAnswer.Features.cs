@@ -15,7 +15,8 @@ internal sealed partial class LateAnswer
         private string? _reason;
         private IHeaderDictionary? _headers;
 
-        private bool Detached => _headers is not null;
+        // Detach fills the own status and headers before the owner's state says detached.
+        private bool Detached => owner.IsDetached;
 
         public int StatusCode
         {
@@ -51,7 +52,7 @@ internal sealed partial class LateAnswer
 
         public IHeaderDictionary Headers
         {
-            get => _headers ?? owner._clientResponse.Headers;
+            get => Detached ? _headers! : owner._clientResponse.Headers;
             set
             {
                 if (Detached)
@@ -105,19 +106,19 @@ internal sealed partial class LateAnswer
 
         public void DisableBuffering()
         {
-            if (owner.Attached)
+            if (!owner.IsDetached)
             {
                 owner._clientBody.DisableBuffering();
             }
         }
 
         public Task StartAsync(CancellationToken cancellationToken = default)
-            => owner.Attached ? owner._clientBody.StartAsync(cancellationToken) : Task.CompletedTask;
+            => owner.IsDetached ? Task.CompletedTask : owner._clientBody.StartAsync(cancellationToken);
 
         public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
-            => owner.Attached ? owner._clientBody.SendFileAsync(path, offset, count, cancellationToken) : Task.CompletedTask;
+            => owner.IsDetached ? Task.CompletedTask : owner._clientBody.SendFileAsync(path, offset, count, cancellationToken);
 
-        public Task CompleteAsync() => owner.Attached ? owner._clientBody.CompleteAsync() : Task.CompletedTask;
+        public Task CompleteAsync() => owner.IsDetached ? Task.CompletedTask : owner._clientBody.CompleteAsync();
     }
 
     private sealed class SwitchingStream(LateAnswer owner) : Stream
@@ -138,20 +139,20 @@ internal sealed partial class LateAnswer
 
         public override void Flush()
         {
-            if (owner.Attached)
+            if (!owner.IsDetached)
             {
                 owner._clientBody.Stream.Flush();
             }
         }
 
         public override Task FlushAsync(CancellationToken cancellationToken)
-            => owner.Attached ? owner._clientBody.Stream.FlushAsync(cancellationToken) : Task.CompletedTask;
+            => owner.IsDetached ? Task.CompletedTask : owner._clientBody.Stream.FlushAsync(cancellationToken);
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
-            if (owner.Attached)
+            if (!owner.IsDetached)
             {
                 owner._clientBody.Stream.Write(buffer);
             }
@@ -161,7 +162,7 @@ internal sealed partial class LateAnswer
             => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-            => owner.Attached ? owner._clientBody.Stream.WriteAsync(buffer, cancellationToken) : ValueTask.CompletedTask;
+            => owner.IsDetached ? ValueTask.CompletedTask : owner._clientBody.Stream.WriteAsync(buffer, cancellationToken);
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
@@ -178,7 +179,7 @@ internal sealed partial class LateAnswer
 
         public override Memory<byte> GetMemory(int sizeHint = 0)
         {
-            if (owner.Attached)
+            if (!owner.IsDetached)
             {
                 _lentScratch = false;
                 return owner._clientBody.Writer.GetMemory(sizeHint);
@@ -205,11 +206,11 @@ internal sealed partial class LateAnswer
         }
 
         public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
-            => owner.Attached ? owner._clientBody.Writer.FlushAsync(cancellationToken) : new(new FlushResult(isCanceled: false, isCompleted: false));
+            => owner.IsDetached ? new(new FlushResult(isCanceled: false, isCompleted: false)) : owner._clientBody.Writer.FlushAsync(cancellationToken);
 
         public override void CancelPendingFlush()
         {
-            if (owner.Attached)
+            if (!owner.IsDetached)
             {
                 owner._clientBody.Writer.CancelPendingFlush();
             }
@@ -234,7 +235,7 @@ internal sealed partial class LateAnswer
 
         public void Abort()
         {
-            if (owner.Attached)
+            if (!owner.IsDetached)
             {
                 owner._clientLifetime.Abort();
             }

@@ -31,7 +31,8 @@ internal sealed partial class LateAnswer : IDisposable
     private readonly DetachableResponse _response;
     private readonly DetachableBody _body;
     private readonly Lifetime _lifetime;
-    private State _state;
+    // Changed only under _gate, and only forward (Waiting to Arrived or Detached): a plain read sees a state that holds.
+    private volatile State _state;
 
     private LateAnswer(HttpContext context, TimeSpan answerTimeout)
     {
@@ -61,17 +62,8 @@ internal sealed partial class LateAnswer : IDisposable
     /// <summary>How long the client waits for the upstream's answer before it is answered on the gateway's own.</summary>
     public TimeSpan AnswerTimeout { get; }
 
-    /// <summary>True once the client was cut loose: nothing more reaches it.</summary>
-    public bool IsDetached
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _state == State.Detached;
-            }
-        }
-    }
+    /// <summary>True once the client was cut loose: nothing more reaches it. Read on every write of the answer.</summary>
+    public bool IsDetached => _state == State.Detached;
 
     /// <summary>Puts the request's response and lifetime behind a <see cref="LateAnswer"/>; <see cref="Dispose"/> undoes it.</summary>
     public static LateAnswer Install(HttpContext context, TimeSpan answerTimeout)
@@ -169,17 +161,6 @@ internal sealed partial class LateAnswer : IDisposable
         }
         catch (ObjectDisposedException)
         {
-        }
-    }
-
-    private bool Attached
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _state != State.Detached;
-            }
         }
     }
 

@@ -67,7 +67,7 @@ internal sealed class UpstreamOutcomeMiddleware(RequestDelegate next, IOptions<I
             return;
         }
 
-        var lease = context.GetEndpoint()?.GetIdempotencyPolicy(context.Request.Method)?.LeaseDuration ?? options.Value.LeaseDuration;
+        var lease = LeaseOf(context);
         Log.UpstreamOutcomeUnknown(logger, route, failure.Error, lease, failure.Exception);
         if (context.Response.HasStarted)
         {
@@ -135,10 +135,14 @@ internal sealed class UpstreamOutcomeMiddleware(RequestDelegate next, IOptions<I
 
         if (context.AbandonIdempotencyKey())
         {
-            var lease = context.GetEndpoint()?.GetIdempotencyPolicy(context.Request.Method)?.LeaseDuration ?? options.Value.LeaseDuration;
+            var lease = LeaseOf(context);
             Log.UpstreamOutcomeUnknown(logger, route, failure.Error, lease, failure.Exception);
         }
     }
+
+    // How long the key stays held after an unknown outcome: the route's lease, else the engine's.
+    private TimeSpan LeaseOf(HttpContext context)
+        => context.GetEndpoint()?.GetIdempotencyPolicy(context.Request.Method)?.LeaseDuration ?? options.Value.LeaseDuration;
 
     /// <summary>
     /// True only when the request certainly never left the gateway: no destination, no outgoing request, or a connection
