@@ -1,4 +1,5 @@
 using System.Text;
+using Idem.Hosting;
 using Idem.Http;
 using Idem.Payments.Accounts;
 using Idem.Payments.Auth;
@@ -162,7 +163,7 @@ internal static class PaymentsApp
         app.MapStatements();
         app.MapBatches();
         app.MapRazorPages();
-        PaymentsTelemetry.MapPrometheus(app);
+        ServiceTelemetry.MapPrometheus(app);
         return app;
     }
 }

@@ -200,7 +200,7 @@ public class TwoNodes : IAsyncLifetime
 }
 
 /// <summary>The two node processes on the Redis Cluster.</summary>
-public sealed class TwoClusterNodes : TwoNodes
+public class TwoClusterNodes : TwoNodes
 {
     protected override string Configuration => RedisCluster.Configuration;
 
@@ -214,11 +214,7 @@ public sealed class TwoBatchingNodes : TwoNodes
 }
 
 /// <summary>The two node processes on the Redis Cluster, batching on.</summary>
-public sealed class TwoBatchingClusterNodes : TwoNodes
+public sealed class TwoBatchingClusterNodes : TwoClusterNodes
 {
     protected override bool Batching => true;
-
-    protected override string Configuration => RedisCluster.Configuration;
-
-    protected override Task<StackExchange.Redis.ConnectionMultiplexer> ConnectAsync() => RedisCluster.ConnectAsync();
 }

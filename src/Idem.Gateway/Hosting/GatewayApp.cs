@@ -2,6 +2,7 @@ using System.Text;
 using Idem.AspNetCore;
 using Idem.Gateway.Forwarding;
 using Idem.Gateway.Routes;
+using Idem.Hosting;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
@@ -70,7 +71,7 @@ internal static class GatewayApp
             },
         });
 
-        GatewayTelemetry.MapPrometheus(app);
+        ServiceTelemetry.MapPrometheus(app);
         var defaultScope = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.DefaultScope;
         app.MapReverseProxy(proxy =>
         {

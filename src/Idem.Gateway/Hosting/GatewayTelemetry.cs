@@ -16,6 +16,4 @@ internal static class GatewayTelemetry
 
     public static void Add(IServiceCollection services, IConfiguration configuration)
         => ServiceTelemetry.Add(services, configuration, "idem-gateway", Meters, Sources);
-
-    public static void MapPrometheus(WebApplication app) => ServiceTelemetry.MapPrometheus(app);
 }

@@ -13,6 +13,4 @@ internal static class PaymentsTelemetry
 
     public static void Add(IServiceCollection services, IConfiguration configuration)
         => ServiceTelemetry.Add(services, configuration, "idem-payments", Meters, Sources);
-
-    public static void MapPrometheus(WebApplication app) => ServiceTelemetry.MapPrometheus(app);
 }
