@@ -35,8 +35,6 @@ internal sealed class GroupCommitter
         _waiting = new WorkQueue<Turn>(RunBatchAsync);
     }
 
-    private IGroupCommitStore Store => _store;
-
     /// <summary>
     /// Waits for the operation's turn in a batch, then claims its key in a savepoint of the batch's transaction. A claim
     /// that is not <see cref="ClaimOutcome.Claimed"/> holds nothing: its turn is over.
@@ -224,7 +222,7 @@ internal sealed class GroupCommitter
             bool written;
             try
             {
-                written = await owner.Store.WriteResponseAsync(batch.Connection, batch.Transaction, Result.Lease!, response, cancellationToken).ConfigureAwait(false);
+                written = await owner._store.WriteResponseAsync(batch.Connection, batch.Transaction, Result.Lease!, response, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
