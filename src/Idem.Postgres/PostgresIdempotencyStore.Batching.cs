@@ -56,7 +56,8 @@ internal sealed partial class PostgresIdempotencyStore
                             throw new InvalidOperationException("A batch of claims returned fewer results than it had claims.");
                         }
 
-                        var result = await ReadClaimAsync(reader, requests.Span[order[n]], cancellationToken).ConfigureAwait(false);
+                        var result = await ReadClaimAsync(reader, requests.Span[order[n]], cancellationToken).ConfigureAwait(false)
+                            ?? throw new InvalidOperationException($"The claim on '{requests.Span[order[n]].StoreKey}' returned no row.");
                         results.Span[order[n]] = result;
                     }
                 }

@@ -226,26 +226,54 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
         _schemaGate.Dispose();
     }
 
+    // The claim: its first try (PostgresSql.InsertClaim and ReadClaim, one round trip) answers a new key and every live
+    // record; only a claimable record (a takeover, a key past its retention) or one deleted between the two statements
+    // takes the full claim, one more round trip.
     private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
     {
+        var token = Guid.NewGuid();
+        using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            var insert = new NpgsqlBatchCommand(_sql.InsertClaim);
+            AddClaimParameters(insert.Parameters, request, members);
+            insert.Parameters.Add(Uuid(token));
+            var read = new NpgsqlBatchCommand(_sql.ReadClaim);
+            read.Parameters.Add(Text(request.StoreKey));
+            read.Parameters.Add(Text(request.Fingerprint));
+            read.Parameters.Add(Uuid(token));
+            batch.BatchCommands.Add(insert);
+            batch.BatchCommands.Add(read);
+            await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (await ReadClaimAsync(reader, request, cancellationToken).ConfigureAwait(false) is { } answered)
+                {
+                    return answered;
+                }
+            }
+        }
+
         using var command = new NpgsqlCommand(_sql.Claim, connection, transaction);
         AddClaimParameters(command.Parameters, request, members);
         await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-        var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        var fullReader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
+        await using (fullReader.ConfigureAwait(false))
         {
-            return await ReadClaimAsync(reader, request, cancellationToken).ConfigureAwait(false);
+            // The full claim returns exactly one row by construction.
+            return await ReadClaimAsync(fullReader, request, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"The claim on '{request.StoreKey}' returned no row.");
         }
     }
 
-    // The claim statement's one row (see PostgresSql.Claim), read with sequential access (a stored body may be megabytes,
-    // read straight into its array): every column once, in order, asynchronously.
-    private static async ValueTask<ClaimResult> ReadClaimAsync(NpgsqlDataReader reader, ClaimRequest request, CancellationToken cancellationToken)
+    // A claim's row, in the columns of PostgresSql.Claim (ReadClaim returns the same), read with sequential access (a
+    // stored body may be megabytes, read straight into its array): every column once, in order, asynchronously. Null
+    // when there is no row.
+    private static async ValueTask<ClaimResult?> ReadClaimAsync(NpgsqlDataReader reader, ClaimRequest request, CancellationToken cancellationToken)
     {
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            // The statement returns exactly one row by construction.
-            throw new InvalidOperationException($"The claim on '{request.StoreKey}' returned no row.");
+            return null;
         }
 
         if (!await reader.IsDBNullAsync(0, cancellationToken).ConfigureAwait(false))

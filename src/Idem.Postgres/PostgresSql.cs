@@ -37,7 +37,34 @@ internal sealed class PostgresSql
         CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);
         """;
 
-    // The claim: one statement, one round trip, whatever it finds. $1 key, $2 fingerprint, $3 lease, $4 retention, $5 the
+    // The claim's first try: two statements sent together, one round trip, that settle every claim of a new key and every
+    // answer a live record gives (a replay, a mismatch, a running lease), each far cheaper to run than the full claim
+    // below, whose CTE and conditional DO UPDATE the server sets up on every execution.
+    //
+    // Insert: $1 key, $2 fingerprint, $3 lease, $4 retention, $5 the member digest, $6 a fresh owner token. A plain insert
+    // that does nothing on a conflict. The clock is read (and the lock timeout set, as in the full claim) before the
+    // insert meets a row, so an uncommitted conflicting row makes it wait at most the lock timeout, and then it inserts
+    // after a rollback or does nothing after a commit.
+    private const string InsertClaimTemplate = """
+        INSERT INTO {table} (key, fingerprint, state, owner_token, created_at, lease_expires_at, expires_at, body_truncated, member_digest)
+        SELECT $1, $2, 0, $6, c.now, c.now + $3, c.now + greatest($3, $4), false, $5
+        FROM (SELECT clock_timestamp() AS now, set_config('lock_timeout', '{lock_timeout}', true) AS lock_timeout) AS c
+        ON CONFLICT (key) DO NOTHING
+        """;
+
+    // Read: $1 key, $2 fingerprint, $3 the owner token the insert proposed. Its own snapshot, taken after the insert: the
+    // row is ours (the insert made it: the owner token comes back, a fresh claim has no recovery point), or it is one that
+    // is not claimable, which is the answer, in the full claim's columns. No row (a claimable record, which needs the full
+    // claim's takeover, or one deleted between the two statements) sends the claim to the full statement.
+    private const string ReadClaimTemplate = """
+        SELECT CASE WHEN t.owner_token = $3 THEN t.owner_token END, t.recovery_point, t.fingerprint,
+               CASE WHEN t.fingerprint <> $2 THEN t.member_digest END, t.state, t.lease_expires_at - c.now,
+               t.status, t.body_truncated, t.headers, t.body
+        FROM {table} AS t, (SELECT clock_timestamp() AS now) AS c
+        WHERE t.key = $1 AND (t.owner_token = $3 OR NOT {cur_claimable})
+        """;
+
+    // The full claim: one statement, one round trip, whatever it finds. $1 key, $2 fingerprint, $3 lease, $4 retention, $5 the
     // member digest (NULL for none).
     //
     // clock: the decision time and a fresh owner token, computed once (a CTE with volatile functions is materialised,
@@ -163,6 +190,7 @@ internal sealed class PostgresSql
     public PostgresSql(string schema, string tableName, TimeSpan lockTimeout)
     {
         var table = $"{Quote(schema)}.{Quote(tableName)}";
+        var lockTimeoutSetting = ((long)Math.Ceiling(lockTimeout.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
         QualifiedTable = table;
         QualifiedIndex = $"{Quote(schema)}.{Quote(tableName + "_expires_at")}";
         CreateTable = Format(CreateTableTemplate, table).Replace("{index}", Quote(tableName + "_expires_at"), StringComparison.Ordinal);
@@ -170,7 +198,11 @@ internal sealed class PostgresSql
             .Replace("{cur_claimable}", Condition(Claimable, "t", "c.now", "$2"), StringComparison.Ordinal)
             .Replace("{take}", Condition(Claimable, "t", "excluded.created_at", "excluded.fingerprint"), StringComparison.Ordinal)
             .Replace("{fresh}", Condition(PastRetention, "t", "excluded.created_at", ""), StringComparison.Ordinal)
-            .Replace("{lock_timeout}", ((long)Math.Ceiling(lockTimeout.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms", StringComparison.Ordinal);
+            .Replace("{lock_timeout}", lockTimeoutSetting, StringComparison.Ordinal);
+        InsertClaim = Format(InsertClaimTemplate, table)
+            .Replace("{lock_timeout}", lockTimeoutSetting, StringComparison.Ordinal);
+        ReadClaim = Format(ReadClaimTemplate, table)
+            .Replace("{cur_claimable}", Condition(Claimable, "t", "c.now", "$2"), StringComparison.Ordinal);
         Complete = Format(CompleteTemplate, table);
         Renew = Format(RenewTemplate, table);
         Release = Format(ReleaseTemplate, table);
@@ -188,6 +220,10 @@ internal sealed class PostgresSql
     public string CreateTable { get; }
 
     public string Claim { get; }
+
+    public string InsertClaim { get; }
+
+    public string ReadClaim { get; }
 
     public string Complete { get; }
 

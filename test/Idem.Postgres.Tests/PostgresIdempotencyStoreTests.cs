@@ -293,7 +293,8 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         })));
         var store = CreateSut(out _, dataSource: dataSource);
 
-        // Warm up: the schema check, and each statement prepared once on the (single) pooled connection.
+        // Warm up: the schema check, and each statement prepared once on the (single) pooled connection; the full claim
+        // (a takeover) too.
         var warm = (await store.TryClaimAsync(Request("warm"))).Lease!;
         await store.RenewAsync(warm);
         await store.SetRecoveryPointAsync(warm, "warm");
@@ -302,6 +303,9 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         await store.ReleaseAsync((await store.TryClaimAsync(Request("warm2"))).Lease!);
         await store.GetAsync("warm");
         await (await store.BeginTransactionalAsync(Request("warm3"))).DisposeAsync();
+        await store.TryClaimAsync(Request("warm4") with { LeaseDuration = TimeSpan.FromMilliseconds(50) });
+        await Task.Delay(200);
+        await store.TryClaimAsync(Request("warm4")); // the full claim, prepared
 
         var counts = new Dictionary<string, int>();
         async Task<T> Count<T>(string step, Func<Task<T>> run)
@@ -325,6 +329,10 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         await Count("transactional commit", async () => { await claim.CommitAsync(Response("t")); return 0; });
         await claim.DisposeAsync();
         await Count("transactional replay", async () => { await using var replay = await store.BeginTransactionalAsync(Request("t")); return replay.Result.Outcome; });
+        await store.TryClaimAsync(Request("lapsed") with { LeaseDuration = TimeSpan.FromMilliseconds(50) });
+        await Task.Delay(200);
+        var takeover = await Count("takeover claim", () => store.TryClaimAsync(Request("lapsed")).AsTask());
+        Assert.Equal(ClaimOutcome.Claimed, takeover.Outcome);
 
         Assert.Equal(
             new Dictionary<string, int>
@@ -340,6 +348,7 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
                 ["transactional claim"] = 1, // BEGIN rides with the claim
                 ["transactional commit"] = 2, // the response, then the business transaction's own COMMIT
                 ["transactional replay"] = 2, // the claim, then ROLLBACK of the empty transaction
+                ["takeover claim"] = 2, // the first try finds the lapsed claim, then the full claim takes it over
             },
             counts);
     }
