@@ -5,16 +5,17 @@ using Npgsql;
 namespace Idem.Postgres;
 
 /// <summary>
-/// Batched claims and completions: the batch's statements (the same claim, or the same completion, as a request alone
-/// runs) go in one round trip, and PostgreSQL runs them in one implicit transaction: one commit for the batch. Each
-/// statement takes its own snapshot, so a key twice in one batch is claimed by the first and found in progress by the
-/// second. The statements run in the order of their keys, so two batches (of two nodes) lock the rows they share in the
-/// same order and never deadlock on them.
+/// Batched claims and completions: the batch's statements (the same first try of a claim, or the same completion, as a
+/// request alone runs) go in one round trip, and PostgreSQL runs them in one implicit transaction: one commit for the
+/// batch. Each statement takes its own snapshot, so a key twice in one batch is claimed by the first and found in
+/// progress by the second. The statements run in the order of their keys, so two batches (of two nodes) lock the rows
+/// they share in the same order and never deadlock on them.
 /// </summary>
 /// <remarks>
 /// A batch is all or nothing. When a key is held by a transaction that outlasts the lock timeout (a transactional
 /// request still running), the whole batch is rolled back; its claims are then made one by one, so that only that key is
-/// answered in progress.
+/// answered in progress. A claim the first try leaves open (a takeover, a key past its retention) is made alone after
+/// the batch commits.
 /// </remarks>
 internal sealed partial class PostgresIdempotencyStore
 {
@@ -32,17 +33,16 @@ internal sealed partial class PostgresIdempotencyStore
         }
 
         var order = InKeyOrder(requests.Length, i => requests.Span[i].StoreKey);
-        try
+        var answered = new bool[requests.Length];
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
         {
-            var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
+            try
             {
                 using var batch = new NpgsqlBatch(connection);
                 foreach (var i in order)
                 {
-                    var command = new NpgsqlBatchCommand(_sql.Claim);
-                    AddClaimParameters(command.Parameters, requests.Span[i], requests.Span[i].MemberDigest);
-                    batch.BatchCommands.Add(command);
+                    AddFirstTry(batch, requests.Span[i], requests.Span[i].MemberDigest);
                 }
 
                 await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
@@ -56,21 +56,30 @@ internal sealed partial class PostgresIdempotencyStore
                             throw new InvalidOperationException("A batch of claims returned fewer results than it had claims.");
                         }
 
-                        var result = await ReadClaimAsync(reader, requests.Span[order[n]], cancellationToken).ConfigureAwait(false)
-                            ?? throw new InvalidOperationException($"The claim on '{requests.Span[order[n]].StoreKey}' returned no row.");
-                        results.Span[order[n]] = result;
+                        if (await ReadClaimAsync(reader, requests.Span[order[n]], cancellationToken).ConfigureAwait(false) is { } result)
+                        {
+                            results.Span[order[n]] = result;
+                            answered[order[n]] = true;
+                        }
                     }
                 }
             }
-        }
-        catch (PostgresException ex) when (IsBatchRolledBackForOneKey(ex))
-        {
-            // Nothing of the batch was kept: each claim alone, so that only the key that waited answers in progress.
-            Log.BatchRetriedAlone(_logger, requests.Length, ex.SqlState);
+            catch (PostgresException ex) when (IsBatchRolledBackForOneKey(ex))
+            {
+                // Nothing of the batch was kept: each claim alone, so that only the key that waited answers in progress.
+                Log.BatchRetriedAlone(_logger, requests.Length, ex.SqlState);
+                Array.Clear(answered);
+            }
+
+            // The batch has committed (or kept nothing). What it left open goes alone: every claim after a rollback, and
+            // otherwise those the first try sends to the full claim (a takeover, a key past its retention).
             for (var i = 0; i < requests.Length; i++)
             {
-                var result = await TryClaimAsync(requests.Span[i], cancellationToken).ConfigureAwait(false);
-                results.Span[i] = result;
+                if (!answered[i])
+                {
+                    var result = await ClaimAloneAsync(connection, requests.Span[i], cancellationToken).ConfigureAwait(false);
+                    results.Span[i] = result;
+                }
             }
         }
     }

@@ -15,9 +15,10 @@ namespace Idem.Postgres;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Every step is one statement and one round trip: the claim is a single <c>INSERT … ON CONFLICT</c> that also reports
-/// what holds the key (see <see cref="PostgresSql"/>); complete, release and renew are one conditional statement on the
-/// owner token. Statements are prepared on each pooled connection the first time they run there.
+/// Every step is one round trip: the claim is a plain insert and a read of the row sent together, which settle a new key
+/// and every live record, and only a takeover (a lapsed lease, a key past its retention) runs the full claim statement
+/// after them (see <see cref="PostgresSql"/>); complete, release and renew are one conditional statement on the owner
+/// token. Statements are prepared on each pooled connection the first time they run there.
 /// </para>
 /// <para>
 /// Time comes from the database clock (<c>clock_timestamp()</c>), never the application's, so nodes with skewed clocks
@@ -71,26 +72,10 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
     {
         ClaimRequest.ThrowIfInvalid(request);
         cancellationToken.ThrowIfCancellationRequested();
-        var members = request.MemberDigest;
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    return await ClaimAsync(connection, null, request, members, cancellationToken).ConfigureAwait(false);
-                }
-                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
-                {
-                    Log.ClaimWaitTimedOut(_logger, request.StoreKey, _options.LockTimeout);
-                    return ClaimResult.InProgress(Min(WaitTimedOutRetryAfter, request.LeaseDuration));
-                }
-                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxAttempts)
-                {
-                    Log.SerializationRetry(_logger, request.StoreKey, attempt);
-                }
-            }
+            return await ClaimAloneAsync(connection, request, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -226,23 +211,36 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
         _schemaGate.Dispose();
     }
 
+    // A standalone claim in its own implicit transaction: a wait past the lock timeout answers in progress, and a
+    // serialization failure (a database whose default isolation is above READ COMMITTED) runs it again.
+    private async ValueTask<ClaimResult> ClaimAloneAsync(NpgsqlConnection connection, ClaimRequest request, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ClaimAsync(connection, null, request, request.MemberDigest, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
+            {
+                Log.ClaimWaitTimedOut(_logger, request.StoreKey, _options.LockTimeout);
+                return ClaimResult.InProgress(Min(WaitTimedOutRetryAfter, request.LeaseDuration));
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.SerializationFailure && attempt < MaxAttempts)
+            {
+                Log.SerializationRetry(_logger, request.StoreKey, attempt);
+            }
+        }
+    }
+
     // The claim: its first try (PostgresSql.InsertClaim and ReadClaim, one round trip) answers a new key and every live
     // record; only a claimable record (a takeover, a key past its retention) or one deleted between the two statements
     // takes the full claim, one more round trip.
     private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
     {
-        var token = Guid.NewGuid();
         using (var batch = new NpgsqlBatch(connection, transaction))
         {
-            var insert = new NpgsqlBatchCommand(_sql.InsertClaim);
-            AddClaimParameters(insert.Parameters, request, members);
-            insert.Parameters.Add(Uuid(token));
-            var read = new NpgsqlBatchCommand(_sql.ReadClaim);
-            read.Parameters.Add(Text(request.StoreKey));
-            read.Parameters.Add(Text(request.Fingerprint));
-            read.Parameters.Add(Uuid(token));
-            batch.BatchCommands.Add(insert);
-            batch.BatchCommands.Add(read);
+            AddFirstTry(batch, request, members);
             await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
@@ -254,14 +252,35 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
             }
         }
 
+        return await FullClaimAsync(connection, transaction, request, members, cancellationToken).ConfigureAwait(false);
+    }
+
+    // A claim's first try: PostgresSql.InsertClaim with a fresh owner token, then PostgresSql.ReadClaim. Only the read
+    // returns a result.
+    private void AddFirstTry(NpgsqlBatch batch, ClaimRequest request, ReadOnlyMemory<byte> members)
+    {
+        var token = Guid.NewGuid();
+        var insert = new NpgsqlBatchCommand(_sql.InsertClaim);
+        AddClaimParameters(insert.Parameters, request, members);
+        insert.Parameters.Add(Uuid(token));
+        var read = new NpgsqlBatchCommand(_sql.ReadClaim);
+        read.Parameters.Add(Text(request.StoreKey));
+        read.Parameters.Add(Text(request.Fingerprint));
+        read.Parameters.Add(Uuid(token));
+        batch.BatchCommands.Add(insert);
+        batch.BatchCommands.Add(read);
+    }
+
+    private async ValueTask<ClaimResult> FullClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
+    {
         using var command = new NpgsqlCommand(_sql.Claim, connection, transaction);
         AddClaimParameters(command.Parameters, request, members);
         await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-        var fullReader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
-        await using (fullReader.ConfigureAwait(false))
+        var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
         {
             // The full claim returns exactly one row by construction.
-            return await ReadClaimAsync(fullReader, request, cancellationToken).ConfigureAwait(false)
+            return await ReadClaimAsync(reader, request, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"The claim on '{request.StoreKey}' returned no row.");
         }
     }

@@ -51,6 +51,31 @@ public abstract class BatchingStoreConformanceTests : StoreConformanceTests
     }
 
     [Fact]
+    public async Task ClaimMany_LapsedLeaseBesideLiveKeys_TakenOverWhileTheOthersAnswerAsAlone()
+    {
+        var store = await CreateBatchingStoreAsync();
+        var (lapsed, running, fresh) = (NewKey(), NewKey(), NewKey());
+        var first = await ClaimAsync(store, lapsed);
+        await AdvanceTimeAsync(Lease + Tick);
+        var holder = await ClaimAsync(store, running);
+
+        ClaimRequest[] requests = [Request(fresh), Request(lapsed), Request(running)];
+        var results = new ClaimResult[requests.Length];
+        await store.ClaimManyAsync(requests, results);
+
+        Assert.Equal(ClaimOutcome.Claimed, results[0].Outcome);
+        Assert.Equal(ClaimOutcome.Claimed, results[1].Outcome);
+        Assert.NotEqual(first.OwnerToken, results[1].Lease!.OwnerToken);
+        Assert.Equal(ClaimOutcome.InProgress, results[2].Outcome);
+
+        // The takeover's lease holds the key; the first holder's does not.
+        Assert.Equal(LeaseStatus.LeaseLost, await store.CompleteAsync(first, Response(201, "stale")));
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(results[1].Lease!, Response(201, "taken over")));
+        AssertSameResponse(Response(201, "taken over"), (await store.TryClaimAsync(Request(lapsed))).Response);
+        Assert.Equal(LeaseStatus.Ok, await store.CompleteAsync(holder, Response(201, "held")));
+    }
+
+    [Fact]
     public async Task CompleteMany_OwnLeasesAndOneTakenOver_EachStatusItsOwn()
     {
         var store = await CreateBatchingStoreAsync();
