@@ -60,6 +60,7 @@ internal sealed class EchoApp : IAsyncDisposable
                     {
                         o.Retention = TimeSpan.FromMinutes(5);
                         o.Batching.Enabled = variant == Variant.RedisBatched;
+                        o.Batching.MaxWait = options.BatchMaxWait;
                     })
                     .AddRedisStore(Required(options.Redis, "--redis"), o => o.KeyPrefix = "idem-harness:" + run + ":");
                 break;
@@ -68,6 +69,7 @@ internal sealed class EchoApp : IAsyncDisposable
                     {
                         o.Retention = TimeSpan.FromMinutes(5);
                         o.Batching.Enabled = variant == Variant.PostgresBatched;
+                        o.Batching.MaxWait = options.BatchMaxWait;
                     })
                     .AddPostgresStore(Required(options.Postgres, "--postgres"), o => o.TableName = "idem_harness_" + run);
                 cleanup.Add(() => DropTableAsync(options.Postgres!, "idem_harness_" + run));

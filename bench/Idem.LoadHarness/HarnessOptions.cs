@@ -28,6 +28,9 @@ internal sealed record HarnessOptions
     /// </summary>
     public string? Postgres { get; init; }
 
+    /// <summary>How long a batch that is not full waits for more (<see cref="BatchingOptions.MaxWait"/>) in the batched runs.</summary>
+    public TimeSpan BatchMaxWait { get; init; }
+
     /// <summary>Whether first executions also run behind the floor middleware (see <see cref="EchoApp"/>).</summary>
     public bool Floor { get; init; }
 
@@ -51,6 +54,8 @@ internal sealed record HarnessOptions
           --postgres CONNSTRING  also run the app on the PostgreSQL store (standalone, without and with batching), in the
                                  same rounds, and first executions on its floor (INSERT … ON CONFLICT, then UPDATE, raw
                                  Npgsql); with --gateway, the gateway on the PostgreSQL store too
+          --batch-max-wait US    Batching.MaxWait of the batched runs, in microseconds (0-10000, default 0: a batch goes
+                                 as soon as the one before it is answered)
           --floor                also run first executions behind a floor middleware (SHA-256 of the body and one
                                  dictionary entry per key, nothing else): a lower bound for any idempotency layer;
                                  with --gateway, YARP behind that floor, and behind the Redis floor with --redis
@@ -98,6 +103,7 @@ internal sealed record HarnessOptions
                 "--output" => options with { Output = value },
                 "--redis" => options with { Redis = value },
                 "--postgres" => options with { Postgres = value },
+                "--batch-max-wait" => options with { BatchMaxWait = TimeSpan.FromMicroseconds(Bounded(name, value, 0, 10_000)) },
                 _ => throw new ArgumentException($"Unknown option {name}.\n{Usage}"),
             };
         }

@@ -215,6 +215,11 @@ static StringBuilder ReportHeader(HarnessOptions options, (TimeSpan Elapsed, boo
     var text = new StringBuilder();
     text.AppendLine(culture, $"{what}: POST {EchoApp.Path}, {options.Concurrency} workers, {options.Warmup.TotalSeconds:0} s warm-up + {options.Duration.TotalSeconds:0} s measured per run, {options.Rounds} rounds (ABBA order), loopback.");
     text.AppendLine(culture, $"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC; {inProcess} in one process.");
+    if (options.BatchMaxWait > TimeSpan.Zero)
+    {
+        text.AppendLine(culture, $"Batched runs wait up to {options.BatchMaxWait.TotalMicroseconds:0} µs for a batch to fill (Batching.MaxWait).");
+    }
+
     text.AppendLine(culture, $"Warmed up for {jit.Elapsed.TotalSeconds:0} s first, until {(jit.Quiet ? "under 1% of the time went to the JIT" : "the warm-up cap (the JIT was still busy)")}.");
     text.AppendLine();
     return text;
