@@ -42,7 +42,7 @@ internal sealed partial class PostgresIdempotencyStore
                 using var batch = new NpgsqlBatch(connection);
                 foreach (var i in order)
                 {
-                    AddFirstTry(batch, requests.Span[i], requests.Span[i].MemberDigest);
+                    AddFirstTry(batch, requests.Span[i]);
                 }
 
                 await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);

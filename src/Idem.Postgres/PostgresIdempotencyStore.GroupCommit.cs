@@ -33,7 +33,7 @@ internal sealed partial class PostgresIdempotencyStore
         ClaimRequest.ThrowIfInvalid(request);
         try
         {
-            return await ClaimAsync((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, request, request.MemberDigest, cancellationToken).ConfigureAwait(false);
+            return await ClaimAsync((NpgsqlConnection)connection, (NpgsqlTransaction)transaction, request, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
         {

@@ -27,7 +27,6 @@ internal sealed partial class PostgresIdempotencyStore
     {
         ClaimRequest.ThrowIfInvalid(request);
         cancellationToken.ThrowIfCancellationRequested();
-        var members = request.MemberDigest;
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         NpgsqlTransaction? transaction = null;
         var handedOver = false;
@@ -40,7 +39,7 @@ internal sealed partial class PostgresIdempotencyStore
             ClaimResult result;
             try
             {
-                result = await ClaimAsync(connection, transaction, request, members, cancellationToken).ConfigureAwait(false);
+                result = await ClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
             {

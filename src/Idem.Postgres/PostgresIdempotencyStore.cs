@@ -219,7 +219,7 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
         {
             try
             {
-                return await ClaimAsync(connection, null, request, request.MemberDigest, cancellationToken).ConfigureAwait(false);
+                return await ClaimAsync(connection, null, request, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
             {
@@ -236,11 +236,11 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
     // The claim: its first try (PostgresSql.InsertClaim and ReadClaim, one round trip) answers a new key and every live
     // record; only a claimable record (a takeover, a key past its retention) or one deleted between the two statements
     // takes the full claim, one more round trip.
-    private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
+    private async ValueTask<ClaimResult> ClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, CancellationToken cancellationToken)
     {
         using (var batch = new NpgsqlBatch(connection, transaction))
         {
-            AddFirstTry(batch, request, members);
+            AddFirstTry(batch, request);
             await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
@@ -252,16 +252,16 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
             }
         }
 
-        return await FullClaimAsync(connection, transaction, request, members, cancellationToken).ConfigureAwait(false);
+        return await FullClaimAsync(connection, transaction, request, cancellationToken).ConfigureAwait(false);
     }
 
     // A claim's first try: PostgresSql.InsertClaim with a fresh owner token, then PostgresSql.ReadClaim. Only the read
     // returns a result.
-    private void AddFirstTry(NpgsqlBatch batch, ClaimRequest request, ReadOnlyMemory<byte> members)
+    private void AddFirstTry(NpgsqlBatch batch, ClaimRequest request)
     {
         var token = Guid.NewGuid();
         var insert = new NpgsqlBatchCommand(_sql.InsertClaim);
-        AddClaimParameters(insert.Parameters, request, members);
+        AddClaimParameters(insert.Parameters, request);
         insert.Parameters.Add(Uuid(token));
         var read = new NpgsqlBatchCommand(_sql.ReadClaim);
         read.Parameters.Add(Text(request.StoreKey));
@@ -271,10 +271,10 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
         batch.BatchCommands.Add(read);
     }
 
-    private async ValueTask<ClaimResult> FullClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, ReadOnlyMemory<byte> members, CancellationToken cancellationToken)
+    private async ValueTask<ClaimResult> FullClaimAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, ClaimRequest request, CancellationToken cancellationToken)
     {
         using var command = new NpgsqlCommand(_sql.Claim, connection, transaction);
-        AddClaimParameters(command.Parameters, request, members);
+        AddClaimParameters(command.Parameters, request);
         await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess | CommandBehavior.SingleRow, cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
@@ -403,12 +403,13 @@ internal sealed partial class PostgresIdempotencyStore : IGroupCommitStore, IBat
     }
 
     // The claim statement's parameters: $1 key, $2 fingerprint, $3 lease, $4 retention, $5 member digest (NULL for none).
-    private static void AddClaimParameters(NpgsqlParameterCollection parameters, ClaimRequest request, ReadOnlyMemory<byte> members)
+    private static void AddClaimParameters(NpgsqlParameterCollection parameters, ClaimRequest request)
     {
         parameters.Add(Text(request.StoreKey));
         parameters.Add(Text(request.Fingerprint));
         parameters.Add(Interval(request.LeaseDuration));
         parameters.Add(Interval(request.Retention));
+        var members = request.MemberDigest;
         parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bytea, Value = members.IsEmpty ? DBNull.Value : members });
     }
 

@@ -191,18 +191,19 @@ internal sealed class PostgresSql
     {
         var table = $"{Quote(schema)}.{Quote(tableName)}";
         var lockTimeoutSetting = ((long)Math.Ceiling(lockTimeout.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
+        var currentClaimable = Condition(Claimable, "t", "c.now", "$2");
         QualifiedTable = table;
         QualifiedIndex = $"{Quote(schema)}.{Quote(tableName + "_expires_at")}";
         CreateTable = Format(CreateTableTemplate, table).Replace("{index}", Quote(tableName + "_expires_at"), StringComparison.Ordinal);
         Claim = Format(ClaimTemplate, table)
-            .Replace("{cur_claimable}", Condition(Claimable, "t", "c.now", "$2"), StringComparison.Ordinal)
+            .Replace("{cur_claimable}", currentClaimable, StringComparison.Ordinal)
             .Replace("{take}", Condition(Claimable, "t", "excluded.created_at", "excluded.fingerprint"), StringComparison.Ordinal)
             .Replace("{fresh}", Condition(PastRetention, "t", "excluded.created_at", ""), StringComparison.Ordinal)
             .Replace("{lock_timeout}", lockTimeoutSetting, StringComparison.Ordinal);
         InsertClaim = Format(InsertClaimTemplate, table)
             .Replace("{lock_timeout}", lockTimeoutSetting, StringComparison.Ordinal);
         ReadClaim = Format(ReadClaimTemplate, table)
-            .Replace("{cur_claimable}", Condition(Claimable, "t", "c.now", "$2"), StringComparison.Ordinal);
+            .Replace("{cur_claimable}", currentClaimable, StringComparison.Ordinal);
         Complete = Format(CompleteTemplate, table);
         Renew = Format(RenewTemplate, table);
         Release = Format(ReleaseTemplate, table);
