@@ -293,6 +293,13 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         })));
         var store = CreateSut(out _, dataSource: dataSource);
 
+        // A claim whose lease has ended, so that the next claim of the key takes it over.
+        async Task LapseAsync(string key)
+        {
+            await store.TryClaimAsync(Request(key) with { LeaseDuration = TimeSpan.FromMilliseconds(50) });
+            await Task.Delay(200);
+        }
+
         // Warm up: the schema check, and each statement prepared once on the (single) pooled connection; the full claim
         // (a takeover) too.
         var warm = (await store.TryClaimAsync(Request("warm"))).Lease!;
@@ -303,8 +310,7 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         await store.ReleaseAsync((await store.TryClaimAsync(Request("warm2"))).Lease!);
         await store.GetAsync("warm");
         await (await store.BeginTransactionalAsync(Request("warm3"))).DisposeAsync();
-        await store.TryClaimAsync(Request("warm4") with { LeaseDuration = TimeSpan.FromMilliseconds(50) });
-        await Task.Delay(200);
+        await LapseAsync("warm4");
         await store.TryClaimAsync(Request("warm4")); // the full claim, prepared
 
         var counts = new Dictionary<string, int>();
@@ -329,8 +335,7 @@ public sealed class PostgresIdempotencyStoreTests(PostgresSchema schema) : IClas
         await Count("transactional commit", async () => { await claim.CommitAsync(Response("t")); return 0; });
         await claim.DisposeAsync();
         await Count("transactional replay", async () => { await using var replay = await store.BeginTransactionalAsync(Request("t")); return replay.Result.Outcome; });
-        await store.TryClaimAsync(Request("lapsed") with { LeaseDuration = TimeSpan.FromMilliseconds(50) });
-        await Task.Delay(200);
+        await LapseAsync("lapsed");
         var takeover = await Count("takeover claim", () => store.TryClaimAsync(Request("lapsed")).AsTask());
         Assert.Equal(ClaimOutcome.Claimed, takeover.Outcome);
 

@@ -66,8 +66,8 @@ public abstract class ManualCaptureCompletionTests(PaymentsServer server)
         var account = await tenant.CreateAccountIdAsync();
 
         // The authorisations of this server last 3 s: on a loaded machine the cancel can arrive after one expired (a 409),
-        // or reach the processor after it did (the payment is then expired, not canceled). The premise is seen, not assumed: a payment the cancel found
-        // expired is set aside for a new one.
+        // or reach the processor after it did (the payment is then expired, not canceled). The premise is seen, not
+        // assumed: a payment the cancel found expired is set aside for a new one.
         string id;
         var attempts = 0;
         do
